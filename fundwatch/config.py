@@ -1,0 +1,70 @@
+"""Configuration from the environment: the one place that reads FUNDWATCH_* variables.
+
+Secrets (SMTP password, secret key) only ever come from here, never from files in the repo.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+# name -> (default, what it is); the README's configuration table is this list.
+VARIABLES: dict[str, tuple[str | None, str]] = {
+    "FUNDWATCH_DATABASE_URL": ("sqlite:///fundwatch.db", "SQLAlchemy URL of the database"),
+    "FUNDWATCH_SOURCES": (None, "sources file replacing the shipped fundwatch/sources.toml"),
+    "FUNDWATCH_MIRROR": (None, "base URL of a mirror of the agency sites (tests, demo)"),
+    "FUNDWATCH_CACHE_DIR": (".fundwatch/httpcache", "HTTP cache used to revalidate pages"),
+    "FUNDWATCH_CRAWL_TIMEOUT": ("1800", "seconds before a crawl child process is killed"),
+    "FUNDWATCH_SMTP_URL": (None, "smtp://host:587 (STARTTLS) or smtps://host:465; unset: write .eml files"),
+    "FUNDWATCH_SMTP_USER": (None, "SMTP user name"),
+    "FUNDWATCH_SMTP_PASSWORD": (None, "SMTP password"),
+    "FUNDWATCH_MAIL_FROM": ("fundwatch <fundwatch@localhost>", "From address of every email"),
+    "FUNDWATCH_OUTBOX": ("outbox", "folder for .eml files when no SMTP URL is set"),
+    "FUNDWATCH_PUBLIC_URL": ("http://127.0.0.1:8080", "base of every link in an email"),
+    "FUNDWATCH_SECRET_KEY": (None, "key that signs subscription tokens"),
+    "FUNDWATCH_ADMIN_EMAIL": (None, "operator address for alerts"),
+    "FUNDWATCH_TIMEZONE": ("Europe/Stockholm", "time zone of schedules, deadlines and digest weeks"),
+}
+
+
+def env(name: str) -> str | None:
+    """The variable's value, or its default; empty counts as unset."""
+    value = os.environ.get(name, "").strip()
+    return value or VARIABLES[name][0]
+
+
+def database_url() -> str:
+    return env("FUNDWATCH_DATABASE_URL")  # type: ignore[return-value]
+
+
+def timezone() -> ZoneInfo:
+    return ZoneInfo(env("FUNDWATCH_TIMEZONE"))  # type: ignore[arg-type]
+
+
+def cache_dir() -> Path:
+    return Path(env("FUNDWATCH_CACHE_DIR")).absolute()  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
+class MailSettings:
+    smtp_url: str | None
+    user: str | None
+    password: str | None
+    mail_from: str
+    outbox: Path
+    public_url: str
+    admin_email: str | None
+
+    @classmethod
+    def from_env(cls) -> "MailSettings":
+        return cls(
+            smtp_url=env("FUNDWATCH_SMTP_URL"),
+            user=env("FUNDWATCH_SMTP_USER"),
+            password=env("FUNDWATCH_SMTP_PASSWORD"),
+            mail_from=env("FUNDWATCH_MAIL_FROM"),  # type: ignore[arg-type]
+            outbox=Path(env("FUNDWATCH_OUTBOX")),  # type: ignore[arg-type]
+            public_url=env("FUNDWATCH_PUBLIC_URL").rstrip("/"),  # type: ignore[union-attr]
+            admin_email=env("FUNDWATCH_ADMIN_EMAIL"),
+        )

@@ -1,0 +1,84 @@
+"""The one item every spider yields. Plain dataclass (Scrapy handles it through itemadapter), so
+storage and the CLI can import it without importing Scrapy."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import unicodedata
+from dataclasses import asdict, dataclass, field, fields
+
+KINDS = ("funding_call", "procurement", "collaboration", "news", "page")
+# Stored statuses a spider may set; upcoming/open/closed are derived from dates when read
+# (so the calendar passing a date is never a change), `removed` is set by storage.
+STATUSES = ("planned", "upcoming", "open", "closed", "unknown", "removed")
+
+_NON_ALNUM = re.compile(r"[\W_]+", re.UNICODE)
+
+
+def slugify(key: str) -> str:
+    """NFKC, casefold, runs of non-alphanumerics -> '-'. å, ä, ö stay letters."""
+    text = unicodedata.normalize("NFKC", key).casefold()
+    return _NON_ALNUM.sub("-", text).strip("-") or "item"
+
+
+def item_id(agency: str, kind: str, key: str) -> str:
+    return f"{agency}/{kind}/{slugify(key)}"
+
+
+@dataclass
+class FundItem:
+    agency: str
+    kind: str
+    key: str  # what identifies the item on its page: heading, diarienummer or URL
+    title: str
+    url: str
+    origin: str = ""  # the page the item was found on; a miss counts only if it was fetched
+    opens: dt.date | None = None
+    deadline: dt.date | None = None
+    deadline_text: str | None = None
+    deadline_rule: str | None = None  # recurring deadlines as "MM-DD,MM-DD" (Brottsofferfonden)
+    published: dt.date | None = None
+    amount_text: str | None = None
+    amount_sek: int | None = None
+    competitive: bool | None = None
+    status: str = "unknown"
+    text: str = ""
+    details: dict[str, str] = field(default_factory=dict)
+    id: str = ""  # agency/kind/slug, set by the pipeline (which also de-duplicates slugs)
+    source: str = ""  # source id, set by the pipeline
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise ValueError(f"unknown item kind {self.kind!r}")
+        if self.status not in STATUSES:
+            raise ValueError(f"unknown item status {self.status!r}")
+
+
+ITEM_FIELDS = tuple(f.name for f in fields(FundItem))
+# Fields whose change is a change of the item (an update, a new version).
+CONTENT_FIELDS = (
+    "title", "url", "opens", "deadline", "deadline_text", "deadline_rule", "published",
+    "amount_text", "amount_sek", "competitive", "status", "text", "details",
+)
+DATE_FIELDS = ("opens", "deadline", "published")
+
+
+def item_to_dict(item: FundItem) -> dict:
+    """JSON-ready dict: dates as YYYY-MM-DD."""
+    data = asdict(item)
+    for name in DATE_FIELDS:
+        if data[name] is not None:
+            data[name] = data[name].isoformat()
+    return data
+
+
+def item_from_dict(data: dict) -> FundItem:
+    values = {k: data.get(k) for k in ITEM_FIELDS if k in data}
+    for name in DATE_FIELDS:
+        if isinstance(values.get(name), str):
+            values[name] = dt.date.fromisoformat(values[name])
+    values.setdefault("details", {})
+    if values.get("details") is None:
+        values["details"] = {}
+    return FundItem(**values)

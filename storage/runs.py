@@ -1,0 +1,240 @@
+"""A run's life: start (its own commit), stage items in short batches, finish (apply in one
+transaction). Change rules (git-history / urlwatch style):
+
+- new, updated (field by field, with a text diff), removed, reappeared; unchanged adds nothing
+- a miss counts only when a healthy run fetched the item's origin page and the item was not on it;
+  after `remove_after` consecutive counted misses the item is removed; news never is
+- an unhealthy run never removes anything
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import json
+import os
+import socket
+from dataclasses import dataclass, field
+from typing import Any, Iterable
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from spiders.items import CONTENT_FIELDS, FundItem, item_from_dict, item_to_dict
+from storage.models import (
+    Change, ChangeField, Item, ItemVersion, Run, SourceRow, StagedItem, utcnow,
+)
+
+REMOVE_AFTER_MISSES = 2
+NEVER_REMOVED_KINDS = ("news",)  # news lists scroll: absence means nothing
+
+
+@dataclass
+class RunOutcome:
+    """What the crawl saw, decided by the spider side (spiders/health.py)."""
+
+    status: str  # ok | partial | failed
+    reason_code: str | None = None
+    reason_params: dict[str, Any] | None = None
+    warnings: list[dict[str, Any]] = field(default_factory=list)
+    fetched_pages: set[str] = field(default_factory=set)  # answered 2xx or 304
+    page_log: list[dict[str, Any]] = field(default_factory=list)
+    errors: int = 0
+
+    @property
+    def healthy(self) -> bool:
+        return self.status == "ok"
+
+
+def ensure_source(session: Session, source_id: str, agency: str, spider: str) -> None:
+    if session.get(SourceRow, source_id) is None:
+        session.add(SourceRow(id=source_id, agency=agency, spider=spider))
+        session.flush()
+
+
+def start_run(session: Session, source_id: str, agency: str, spider: str) -> Run:
+    """Insert the `running` row; the caller commits it at once so it survives a crash."""
+    ensure_source(session, source_id, agency, spider)
+    run = Run(source_id=source_id, status="running", pid=os.getpid(), hostname=socket.gethostname())
+    session.add(run)
+    session.flush()
+    return run
+
+
+def stage_items(session: Session, run_id: int, items: Iterable[FundItem]) -> None:
+    session.add_all(StagedItem(run_id=run_id, payload=item_to_dict(i)) for i in items)
+
+
+def snapshot(item: FundItem) -> dict[str, Any]:
+    data = item_to_dict(item)
+    return {name: data[name] for name in CONTENT_FIELDS}
+
+
+def content_hash(snap: dict[str, Any]) -> str:
+    blob = json.dumps(snap, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def value_text(value: Any) -> str | None:
+    """A field value as readable text for change_fields (and so for the change_log view)."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dict):
+        return json.dumps(value, sort_keys=True, ensure_ascii=False)
+    return str(value)
+
+
+def text_value(field_name: str, text: str | None) -> Any:
+    """The inverse of value_text, for JSON output."""
+    if text is None:
+        return None
+    if field_name == "amount_sek":
+        return int(text)
+    if field_name == "competitive":
+        return text == "true"
+    if field_name == "details":
+        return json.loads(text)
+    return text
+
+
+def text_diff(old: str, new: str, item_id: str) -> str:
+    lines = difflib.unified_diff(
+        old.splitlines(), new.splitlines(), f"{item_id} (before)", f"{item_id} (after)", lineterm=""
+    )
+    return "\n".join(lines)
+
+
+def _current_snapshot(item: Item) -> dict[str, Any]:
+    return {name: (v.isoformat() if hasattr(v, "isoformat") else v)
+            for name in CONTENT_FIELDS for v in [getattr(item, name)]}
+
+
+def _last_snapshot(session: Session, item: Item) -> dict[str, Any]:
+    """The content last seen: a removed item's row says `removed`, its last version does not."""
+    last = session.scalars(select(ItemVersion).where(ItemVersion.item_id == item.id)
+                           .order_by(ItemVersion.version.desc()).limit(1)).one()
+    return dict(last.snapshot)
+
+
+def _write_fields(item: Item, fi: FundItem) -> None:
+    for name in CONTENT_FIELDS:
+        setattr(item, name, getattr(fi, name))
+    item.origin = fi.origin
+
+
+def finish_run(
+    session: Session, run_id: int, outcome: RunOutcome, *, remove_after: int = REMOVE_AFTER_MISSES
+) -> Run:
+    """Apply the run's staged items and close it: call inside one transaction."""
+    run = session.get(Run, run_id, with_for_update=True)
+    if run is None:
+        raise LookupError(f"run {run_id} does not exist")
+    if run.status != "running":
+        raise RuntimeError(f"run {run_id} is already {run.status}")
+    now = utcnow()
+    staged = session.scalars(select(StagedItem).where(StagedItem.run_id == run_id).order_by(StagedItem.id)).all()
+    incoming = [item_from_dict(s.payload) for s in staged]
+    existing = {i.id: i for i in session.scalars(select(Item).where(Item.source_id == run.source_id))}
+    others = [fi.id for fi in incoming if fi.id not in existing]
+    if others:  # an id first seen under another source of the same agency
+        existing.update({i.id: i for i in session.scalars(select(Item).where(Item.id.in_(others)))})
+
+    counts = {"new": 0, "updated": 0, "removed": 0, "reappeared": 0}
+    seen: set[str] = set()
+    for fi in incoming:
+        if fi.id in seen:  # the pipeline de-duplicates; a repeat here is the same item twice
+            continue
+        seen.add(fi.id)
+        snap = snapshot(fi)
+        digest = content_hash(snap)
+        item = existing.get(fi.id)
+        if item is None:
+            item = Item(id=fi.id, source_id=run.source_id, agency=fi.agency, kind=fi.kind,
+                        content_hash=digest, version=1, misses=0, first_seen=now, last_seen=now)
+            _write_fields(item, fi)
+            session.add(item)
+            session.flush()
+            session.add(ItemVersion(item_id=item.id, version=1, run_id=run_id, content_hash=digest, snapshot=snap))
+            session.add(Change(run_id=run_id, item_id=item.id, change="new", detected_at=now))
+            counts["new"] += 1
+            continue
+        was_removed = item.status == "removed"
+        item.last_seen, item.misses, item.source_id = now, 0, run.source_id
+        if was_removed:
+            item.removed_at = None
+        if digest == item.content_hash:
+            if was_removed:
+                item.status = fi.status
+                session.add(Change(run_id=run_id, item_id=item.id, change="reappeared", detected_at=now))
+                counts["reappeared"] += 1
+            item.origin = fi.origin
+            continue
+        before = _last_snapshot(session, item) if was_removed else _current_snapshot(item)
+        changed = [name for name in CONTENT_FIELDS if before.get(name) != snap[name]]
+        _write_fields(item, fi)
+        item.content_hash = digest
+        item.version += 1
+        session.add(ItemVersion(item_id=item.id, version=item.version, run_id=run_id, content_hash=digest, snapshot=snap))
+        kind = "reappeared" if was_removed else "updated"
+        change = Change(run_id=run_id, item_id=item.id, change=kind, detected_at=now,
+                        diff=text_diff(before["text"] or "", snap["text"] or "", item.id) if "text" in changed else None)
+        session.add(change)
+        session.flush()
+        session.add_all(ChangeField(change_id=change.id, field=name, old_value=value_text(before.get(name)),
+                                    new_value=value_text(snap[name])) for name in changed)
+        counts[kind] += 1
+
+    if outcome.healthy:  # only a healthy run may count absence
+        for item in existing.values():
+            if (item.id in seen or item.source_id != run.source_id or item.status == "removed"
+                    or item.kind in NEVER_REMOVED_KINDS or item.origin not in outcome.fetched_pages):
+                continue
+            item.misses += 1
+            if item.misses >= remove_after:
+                item.status, item.removed_at = "removed", now
+                session.add(Change(run_id=run_id, item_id=item.id, change="removed", detected_at=now))
+                counts["removed"] += 1
+
+    session.execute(delete(StagedItem).where(StagedItem.run_id == run_id))
+    run.status, run.finished_at = outcome.status, now
+    run.reason_code, run.reason_params = outcome.reason_code, outcome.reason_params
+    run.warnings, run.page_log = outcome.warnings or None, outcome.page_log or None
+    run.pages, run.items, run.errors = len(outcome.page_log), len(seen), outcome.errors
+    run.new, run.updated, run.removed, run.reappeared = (
+        counts["new"], counts["updated"], counts["removed"], counts["reappeared"])
+    return run
+
+
+def fail_run(session: Session, run_id: int, code: str, params: dict[str, Any] | None = None) -> Run | None:
+    """Close a run that never reached its own close (killed, timed out): failed, nothing applied."""
+    run = session.get(Run, run_id, with_for_update=True)
+    if run is None or run.status != "running":
+        return run
+    session.execute(delete(StagedItem).where(StagedItem.run_id == run_id))
+    run.status, run.finished_at, run.reason_code, run.reason_params = "failed", utcnow(), code, params or {}
+    return run
+
+
+def _process_alive(pid: int | None) -> bool:
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def recover_interrupted(session: Session) -> list[int]:
+    """`running` rows whose process is gone become failed/interrupted. Returns their ids."""
+    host = socket.gethostname()
+    recovered = []
+    for run in session.scalars(select(Run).where(Run.status == "running")):
+        if run.hostname == host and not _process_alive(run.pid):
+            fail_run(session, run.id, "interrupted", {"pid": run.pid})
+            recovered.append(run.id)
+    return recovered
