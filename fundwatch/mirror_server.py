@@ -1,0 +1,151 @@
+"""A static server for a mirror of the agency sites (the convention of shared/sites/README.md):
+`/HOST/PATH` is served from `ROOT/HOST/PATH`; a folder from its index.html, with or without a
+trailing slash; a file without an extension is HTML; the query string is ignored.
+
+`ROOT/_responses.toml` can make a path answer otherwise, as a broken site does:
+    ["www.example.se/hub"]
+    status = 503
+    headers = { Retry-After = "1" }
+With `validators=True` the server sends ETag and Last-Modified and answers 304 to a matching
+If-None-Match / If-Modified-Since. TCP_NODELAY is set: without it a keep-alive client stalls
+~40 ms per response and any timing is meaningless.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import hashlib
+import mimetypes
+import socket
+import threading
+import tomllib
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+
+@dataclass
+class LoggedRequest:
+    method: str
+    path: str
+    status: int
+    headers: dict[str, str] = field(default_factory=dict)
+    bytes_sent: int = 0
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive
+    server: "MirrorServer"
+
+    def setup(self) -> None:
+        super().setup()
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def log_message(self, format, *args) -> None:  # noqa: A002 - quiet; requests go to .log
+        pass
+
+    def do_HEAD(self) -> None:
+        self._serve(head=True)
+
+    def do_GET(self) -> None:
+        self._serve(head=False)
+
+    def _serve(self, head: bool) -> None:
+        path = urlsplit(self.path).path
+        key = unquote(path).strip("/")
+        status, headers, body = self.server.resolve(key, self.headers)
+        headers.setdefault("Content-Length", str(len(body)))
+        self.send_response(status)
+        for name, value in headers.items():
+            self.send_header(name, value)
+        self.end_headers()
+        if not head and status != 304:
+            self.wfile.write(body)
+        with self.server.log_lock:
+            self.server.log.append(LoggedRequest("HEAD" if head else "GET", path, status,
+                                                 dict(self.headers.items()), 0 if head else len(body)))
+
+
+class MirrorServer(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, root: Path, host: str = "127.0.0.1", port: int = 0, validators: bool = False):
+        super().__init__((host, port), _Handler)
+        self.root = Path(root)
+        self.validators = validators
+        self.log: list[LoggedRequest] = []
+        self.log_lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        host, port = self.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def set_root(self, root: Path) -> None:
+        """Switch the mirror to another state (e.g. state1 -> state2) without restarting."""
+        self.root = Path(root)
+
+    def _overrides(self) -> dict:
+        path = self.root / "_responses.toml"
+        return tomllib.loads(path.read_text("utf-8")) if path.exists() else {}
+
+    def _file_for(self, key: str) -> Path | None:
+        if ".." in key.split("/"):
+            return None
+        candidate = self.root / key
+        if candidate.is_dir():
+            candidate = candidate / "index.html"
+        return candidate if candidate.is_file() else None
+
+    def resolve(self, key: str, request_headers) -> tuple[int, dict[str, str], bytes]:
+        override = self._overrides().get(key)
+        if override:
+            headers = {k: str(v) for k, v in override.get("headers", {}).items()}
+            if "location" in override:
+                headers["Location"] = override["location"]
+            body = override.get("body", "").encode()
+            headers.setdefault("Content-Type", "text/html; charset=utf-8")
+            return int(override.get("status", 200)), headers, body
+        path = self._file_for(key)
+        if path is None:
+            return 404, {"Content-Type": "text/html; charset=utf-8"}, b"<h1>404 Not Found</h1>"
+        body = path.read_bytes()
+        ctype = mimetypes.guess_type(path.name)[0] if path.suffix else None
+        if path.name.endswith(".gz"):
+            ctype = "application/gzip"  # sitemap1.xml.gz is a gzip file, not a compressed response
+        if ctype is None or ctype == "text/html":
+            ctype = "text/html; charset=utf-8"
+        headers = {"Content-Type": ctype}
+        if self.validators:
+            etag = '"' + hashlib.sha1(body).hexdigest()[:16] + '"'
+            headers["ETag"] = etag
+            headers["Last-Modified"] = email.utils.formatdate(path.stat().st_mtime, usegmt=True)
+            headers["Cache-Control"] = "no-cache"
+            if request_headers.get("If-None-Match") == etag:
+                return 304, headers, b""
+        return 200, headers, body
+
+    def start(self) -> "MirrorServer":
+        self._thread = threading.Thread(target=self.serve_forever, name="mirror", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.shutdown()
+        self.server_close()
+
+    def __enter__(self) -> "MirrorServer":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+def mirror_root() -> Path:
+    """The project's own mirror (tests/mirror, installed as package data `fundwatch_mirror`)."""
+    from importlib import resources
+
+    return Path(str(resources.files("fundwatch_mirror")))

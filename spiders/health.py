@@ -1,0 +1,146 @@
+"""A run's health: what every page answered, and the verdict ok / partial / failed.
+
+Healthy (ok) only when Scrapy finished with reason `finished`, robots.txt answered 2xx or 4xx on
+every host, no request was refused by robots.txt, no callback raised, and every must-carry page
+answered 2xx or 304 and carried what it should. `partial`: some other page failed. Only a
+healthy run may count an item as missing (storage/runs.py)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from storage.runs import RunOutcome
+
+
+@dataclass
+class Page:
+    url: str  # the URL requested (before redirects)
+    role: str | None = None
+    final_url: str | None = None
+    status: int | None = None
+    error: str | None = None
+    items: int = 0
+    carried: bool = False  # the page held what the spider expected (labels, links)
+    layout: str | None = None  # what was missing, when the page no longer looks as expected
+    revalidated: bool = False
+
+    @property
+    def answered(self) -> bool:
+        return self.error is None and self.status is not None and (200 <= self.status < 300 or self.status == 304)
+
+    def to_log(self) -> dict[str, Any]:
+        entry = {"url": self.url, "status": self.status, "items": self.items}
+        for key in ("role", "error", "layout"):
+            if getattr(self, key):
+                entry[key] = getattr(self, key)
+        if self.final_url and self.final_url != self.url:
+            entry["final_url"] = self.final_url
+        if self.revalidated:
+            entry["revalidated"] = True
+        return entry
+
+
+@dataclass
+class RunHealth:
+    must_carry: tuple[str, ...] = ()
+    pages: dict[str, Page] = field(default_factory=dict)
+    robots_status: dict[str, int | None] = field(default_factory=dict)
+    robots_errors: dict[str, str] = field(default_factory=dict)
+    forbidden: list[str] = field(default_factory=list)
+    callback_errors: list[tuple[str, str]] = field(default_factory=list)
+    warnings: list[dict[str, Any]] = field(default_factory=list)
+
+    # -- what the crawl reports -------------------------------------------------------------
+    def page(self, url: str, role: str | None = None) -> Page:
+        page = self.pages.get(url)
+        if page is None:
+            page = self.pages[url] = Page(url=url, role=role)
+        elif role and not page.role:
+            page.role = role
+        return page
+
+    def page_ok(self, url: str, status: int, final_url: str, role: str | None = None, revalidated: bool = False) -> None:
+        page = self.page(url, role)
+        page.status, page.final_url, page.error = (304 if revalidated else status), final_url, None
+        page.revalidated = revalidated
+
+    def page_failed(self, url: str, status: int | None, error: str, role: str | None = None) -> None:
+        page = self.page(url, role)
+        page.status, page.error = status, error
+
+    def item_from(self, origin: str) -> None:
+        for page in self.pages.values():
+            if origin in (page.url, page.final_url):
+                page.items += 1
+                return
+        self.page(origin).items += 1
+
+    def carried(self, url: str) -> None:
+        self.page(url).carried = True
+
+    def layout_changed(self, url: str, missing: str) -> None:
+        self.page(url).layout = missing
+
+    def robots(self, host: str, status: int | None, error: str | None = None) -> None:
+        self.robots_status[host] = status
+        if error:
+            self.robots_errors[host] = error
+
+    def robots_forbidden(self, url: str) -> None:
+        self.forbidden.append(url)
+
+    def callback_error(self, url: str, error: str) -> None:
+        self.callback_errors.append((url, error))
+
+    def warn(self, code: str, **params: Any) -> None:
+        self.warnings.append({"code": code, "params": params})
+
+    # -- the verdict --------------------------------------------------------------------------
+    def _must_carry_pages(self, entry: str) -> list[Page]:
+        return [p for p in self.pages.values() if entry in (p.url, p.final_url, p.role)]
+
+    def _failure(self, finish_reason: str) -> tuple[str, dict[str, Any]] | None:
+        if finish_reason != "finished":
+            return "finish_reason", {"reason": finish_reason}
+        for host, status in self.robots_status.items():
+            if status is None or status >= 500:
+                return "robots_unreachable", {"host": host, "error": self.robots_errors.get(host) or f"HTTP {status}"}
+        if self.forbidden:
+            return "robots_forbidden", {"url": self.forbidden[0], "count": len(self.forbidden)}
+        if self.callback_errors:
+            url, error = self.callback_errors[0]
+            return "callback_error", {"url": url, "error": error}
+        for entry in self.must_carry:
+            pages = self._must_carry_pages(entry)
+            if not pages:
+                return "must_carry_missing", {"page": entry}
+            for page in pages:
+                if page.status is not None and not page.answered:
+                    return "http_status", {"url": page.url, "status": page.status}
+                if not page.answered:
+                    return "download_error", {"url": page.url, "error": page.error or "no response"}
+                if page.layout:
+                    return "layout_changed", {"url": page.url, "missing": page.layout}
+                if page.items == 0 and not page.carried:
+                    return "no_items", {"url": page.url}
+        return None
+
+    def outcome(self, finish_reason: str) -> RunOutcome:
+        failure = self._failure(finish_reason)
+        failed_pages = [p for p in self.pages.values() if not p.answered or p.layout]
+        errors = len(failed_pages) + len(self.callback_errors)
+        if failure:
+            status, (code, params) = "failed", failure
+        elif failed_pages:
+            first = failed_pages[0]
+            status, code = "partial", "page_failed"
+            params = {"failed": len(failed_pages), "url": first.url,
+                      "error": first.layout or first.error or f"HTTP {first.status}"}
+        else:
+            status, code, params = "ok", None, None
+        return RunOutcome(
+            status=status, reason_code=code, reason_params=params, warnings=list(self.warnings),
+            fetched_pages={u for p in self.pages.values() if p.answered for u in (p.url, p.final_url) if u},
+            page_log=[p.to_log() for p in self.pages.values()], errors=errors,
+        )

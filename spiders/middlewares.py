@@ -1,0 +1,113 @@
+"""Downloader middlewares for politeness and honesty about failures."""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import logging
+import time
+
+from scrapy.downloadermiddlewares.retry import RetryMiddleware
+from scrapy.downloadermiddlewares.robotstxt import RobotsTxtMiddleware
+from scrapy.utils.response import response_status_message
+
+logger = logging.getLogger(__name__)
+
+
+class _DisallowAll:
+    """The parser used when robots.txt answered 5xx or could not be fetched (RFC 9309 2.3.1.4)."""
+
+    def allowed(self, url, user_agent) -> bool:
+        return False
+
+
+def _health(crawler):
+    return getattr(crawler.spider, "health", None)
+
+
+class StrictRobotsTxtMiddleware(RobotsTxtMiddleware):
+    """RFC 9309: 2xx -> the rules; 4xx -> allow all; 5xx or unreachable -> disallow all (Scrapy
+    would allow all). Every outcome is reported to the run's health."""
+
+    async def _parse_robots(self, response, netloc, request) -> None:
+        health = _health(self.crawler)
+        if health is not None:
+            health.robots(netloc, response.status)
+        if response.status >= 500:
+            self._stats.inc_value(f"robotstxt/response_status_count/{response.status}")
+            self._set_parser(netloc, _DisallowAll())
+            return
+        if 400 <= response.status < 500:
+            response = response.replace(body=b"")  # "unavailable": no rules
+        await super()._parse_robots(response, netloc, request)
+
+    def _robots_error(self, exc, netloc) -> None:
+        health = _health(self.crawler)
+        if health is not None:
+            health.robots(netloc, None, error=str(exc) or type(exc).__name__)
+        super()._robots_error(exc, netloc)
+        self._parsers[netloc] = _DisallowAll()
+
+    def _set_parser(self, netloc, parser) -> None:
+        pending = self._parsers[netloc]
+        self._parsers[netloc] = parser
+        pending.callback(parser)
+
+    def process_request_2(self, rp, request) -> None:
+        try:
+            super().process_request_2(rp, request)
+        except Exception:
+            health = _health(self.crawler)
+            if health is not None:
+                health.robots_forbidden(request.url)
+            raise
+
+
+def retry_after_seconds(value: bytes | None, now: float | None = None) -> float | None:
+    """Retry-After as seconds: delta-seconds or an HTTP date."""
+    if not value:
+        return None
+    text = value.decode("latin-1").strip()
+    if text.isdigit():
+        return float(text)
+    try:
+        when = email.utils.parsedate_to_datetime(text).timestamp()
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when - (now or time.time()))
+
+
+class BackoffRetryMiddleware(RetryMiddleware):
+    """Retries 5xx, 429 and timeouts after an exponential backoff; on 429 and 503 it waits what
+    Retry-After asks, capped by FUNDWATCH_RETRY_AFTER_MAX."""
+
+    def __init__(self, settings):
+        super().__init__(settings)
+        self.base = settings.getfloat("FUNDWATCH_BACKOFF_BASE", 2.0)
+        self.cap = settings.getfloat("FUNDWATCH_RETRY_AFTER_MAX", 120.0)
+
+    def _delay(self, request, response=None) -> float:
+        attempt = request.meta.get("retry_times", 0)
+        delay = self.base * (2 ** attempt)
+        if response is not None and response.status in (429, 503):
+            asked = retry_after_seconds(response.headers.get(b"Retry-After"))
+            if asked is not None:
+                delay = asked
+        return min(delay, self.cap)
+
+    async def process_response(self, request, response, spider=None):
+        if request.meta.get("dont_retry", False) or response.status not in self.retry_http_codes:
+            return response
+        retry = self._retry(request, response_status_message(response.status))
+        if retry is None:
+            return response
+        await asyncio.sleep(self._delay(request, response))
+        return retry
+
+    async def process_exception(self, request, exception, spider=None):
+        if request.meta.get("dont_retry", False) or not isinstance(exception, self.exceptions_to_retry):
+            return None
+        retry = self._retry(request, exception)
+        if retry is not None:
+            await asyncio.sleep(self._delay(request))
+        return retry

@@ -1,0 +1,64 @@
+"""Scrapy settings for fundwatch: a short checklist. Anything here can be overridden with
+`scrapy crawl NAME -s KEY=VALUE` (tests and benchmarks against 127.0.0.1 turn the politeness off)."""
+
+from fundwatch import __version__, config
+
+BOT_NAME = "fundwatch"
+SPIDER_MODULES = ["spiders"]
+NEWSPIDER_MODULE = "spiders"
+
+# Be polite to the agencies: say who we are, obey robots.txt (5xx or unreachable = disallow,
+# RFC 9309), one request at a time per site, a delay that grows when the site slows down.
+USER_AGENT = f"fundwatch/{__version__} (+https://github.com/fundwatch/fundwatch; bevakning av utlysningar)"
+ROBOTSTXT_OBEY = True
+CONCURRENT_REQUESTS = 16
+CONCURRENT_REQUESTS_PER_DOMAIN = 1
+DOWNLOAD_DELAY = 1.0
+AUTOTHROTTLE_ENABLED = True
+AUTOTHROTTLE_START_DELAY = 1.0
+AUTOTHROTTLE_MAX_DELAY = 30.0
+AUTOTHROTTLE_TARGET_CONCURRENCY = 1.0
+
+# Errors: retry 5xx, 429 and timeouts with exponential backoff; honour Retry-After up to a cap.
+RETRY_ENABLED = True
+RETRY_TIMES = 2
+RETRY_HTTP_CODES = [500, 502, 503, 504, 522, 524, 408, 429]
+FUNDWATCH_BACKOFF_BASE = 2.0  # seconds before the first retry, doubled each time
+FUNDWATCH_RETRY_AFTER_MAX = 120.0  # cap on a server's Retry-After (and on any backoff)
+DOWNLOAD_TIMEOUT = 60
+DOWNLOAD_MAXSIZE = 20 * 1024 * 1024  # a page or PDF above 20 MB is an error, not a hang
+DOWNLOAD_WARNSIZE = 5 * 1024 * 1024
+
+# Change detection needs every page every run: revalidate with ETag/Last-Modified (a 304 hands
+# the spider the cached body), never serve a cached copy without asking, never on an error.
+HTTPCACHE_ENABLED = True
+HTTPCACHE_POLICY = "spiders.httpcache.AlwaysRevalidatePolicy"
+HTTPCACHE_STORAGE = "scrapy.extensions.httpcache.DbmCacheStorage"  # filesystem storage: 2-3x slower
+HTTPCACHE_DIR = str(config.cache_dir())  # FUNDWATCH_CACHE_DIR, default .fundwatch/httpcache
+HTTPCACHE_EXPIRATION_SECS = 0
+
+DOWNLOADER_MIDDLEWARES = {
+    "scrapy.downloadermiddlewares.robotstxt.RobotsTxtMiddleware": None,
+    "spiders.middlewares.StrictRobotsTxtMiddleware": 100,
+    "scrapy.downloadermiddlewares.retry.RetryMiddleware": None,
+    "spiders.middlewares.BackoffRetryMiddleware": 550,
+    "scrapy.downloadermiddlewares.httpcache.HttpCacheMiddleware": None,
+    "spiders.httpcache.RevalidatingCacheMiddleware": 900,
+}
+# FUNDWATCH_MIRROR: fetch https://HOST/PATH from $FUNDWATCH_MIRROR/HOST/PATH below everything
+# else, so robots.txt, redirects and the cache all see the real URL (spiders/mirror.py).
+DOWNLOAD_HANDLERS = {
+    "http": "spiders.mirror.MirrorDownloadHandler",
+    "https": "spiders.mirror.MirrorDownloadHandler",
+}
+
+ITEM_PIPELINES = {"spiders.pipelines.StoragePipeline": 800}
+CONCURRENT_ITEMS = 10  # the default 100 costs an asyncio task per slot per response
+
+# Safety: Scrapy 2.19 otherwise opens a code-execution HTTP endpoint on localhost.
+REMOTE_CONTROL_ENABLED = False
+TELNETCONSOLE_ENABLED = False
+
+LOG_LEVEL = "INFO"
+TWISTED_REACTOR = "twisted.internet.asyncioreactor.AsyncioSelectorReactor"
+FEED_EXPORT_ENCODING = "utf-8"
