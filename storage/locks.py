@@ -1,0 +1,61 @@
+"""One crawl per source at a time, across processes: a row in source_locks. A lock whose process
+is gone (killed) is stale and taken over; its run is closed as interrupted."""
+
+from __future__ import annotations
+
+import os
+import socket
+
+from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from storage.models import SourceLock
+from storage.runs import _process_alive, fail_run
+
+
+class SourceLocked(RuntimeError):
+    def __init__(self, source_id: str, pid: int, hostname: str):
+        super().__init__(f"a crawl of {source_id} is already running (pid {pid} on {hostname})")
+        self.source_id, self.pid, self.hostname = source_id, pid, hostname
+
+
+def acquire(session_factory, source_id: str) -> None:
+    """Take the lock in its own transaction, or raise SourceLocked."""
+    me, host = os.getpid(), socket.gethostname()
+    for _attempt in range(2):
+        with session_factory() as session, session.begin():
+            held = session.get(SourceLock, source_id, with_for_update=True)
+            if held is not None:
+                stale = held.hostname == host and (held.pid == me or not _process_alive(held.pid))
+                if not stale:
+                    raise SourceLocked(source_id, held.pid, held.hostname)
+                if held.run_id:
+                    fail_run(session, held.run_id, "interrupted", {"pid": held.pid})
+                session.delete(held)
+                session.flush()
+            try:
+                session.add(SourceLock(source_id=source_id, pid=me, hostname=host))
+                session.flush()
+                return
+            except IntegrityError:  # another process took it between our read and insert
+                session.rollback()
+                continue
+    held_row = None
+    with session_factory() as session:
+        held_row = session.get(SourceLock, source_id)
+    raise SourceLocked(source_id, held_row.pid if held_row else -1, held_row.hostname if held_row else "?")
+
+
+def attach_run(session: Session, source_id: str, run_id: int) -> None:
+    lock = session.get(SourceLock, source_id)
+    if lock is not None:
+        lock.run_id = run_id
+
+
+def release(session: Session, source_id: str) -> None:
+    session.execute(delete(SourceLock).where(SourceLock.source_id == source_id, SourceLock.pid == os.getpid()))
+
+
+def holder(session: Session, source_id: str) -> SourceLock | None:
+    return session.scalars(select(SourceLock).where(SourceLock.source_id == source_id)).first()
