@@ -295,7 +295,15 @@ def parse_date(text: str, *, default_year: int | None = None) -> ParsedDate:
         if before is not None:
             t = _time(before.group("h"), before.group("m"))
         else:
-            tm = _TIME_RE.search(s)  # a field value: its (first) time goes with its date
+            # the first time after the date and before the next date (unless it is written
+            # right before that next date); in a text with one date, any time in it
+            nxt = _DATE_RE.search(s, h.end)
+            stop = nxt.start() if nxt is not None else len(s)
+            tm = _TIME_RE.search(s, h.end, stop)
+            if tm is not None and nxt is not None and _TIME_BEFORE_RE.search(s, tm.start(), stop):
+                tm = None
+            if tm is None and nxt is None:
+                tm = _TIME_RE.search(s, 0, h.start)
             t = _time_from(tm) if tm else None
     return ParsedDate(h.date, t, h.end_date, s)
 
