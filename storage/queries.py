@@ -1,0 +1,147 @@
+"""The read side: items as shown (status and next deadline derived when read), history, runs.
+Shared by the CLI and the digest so both say the same thing. JSON shapes here are a public
+interface (README: "JSON output"): change them only with a version note."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from fundwatch import config
+from spiders.swedish import next_rule_date, parse_date
+from storage.models import Change, Item, Run, SourceRow
+from storage.reasons import reason_en, reason_sv
+from storage.runs import text_value
+
+CALL_KEYS = ("id", "agency", "kind", "title", "url", "opens", "deadline", "deadline_text", "published",
+             "amount_text", "amount_sek", "competitive", "status", "details", "first_seen", "last_seen")
+HISTORY_KEYS = ("id", "detected_at", "run_id", "item_id", "agency", "kind", "title", "change", "fields", "diff")
+RUN_KEYS = ("id", "source", "agency", "started_at", "finished_at", "status", "pages", "items", "errors", "reason")
+
+
+def now_local() -> dt.datetime:
+    return dt.datetime.now(config.timezone())
+
+
+def iso(ts: dt.datetime | None) -> str | None:
+    """Timestamps in JSON: ISO 8601 in UTC."""
+    return ts.astimezone(dt.UTC).isoformat().replace("+00:00", "Z") if ts else None
+
+
+def day(d: dt.date | None) -> str | None:
+    return d.isoformat() if d else None
+
+
+def parse_rule(rule: str | None) -> list[tuple[int, int]]:
+    """"04-01,10-01" -> [(4, 1), (10, 1)]."""
+    if not rule:
+        return []
+    return [(int(m), int(d)) for m, d in (part.split("-") for part in rule.split(",") if part)]
+
+
+def shown_deadline(item: Item, today: dt.date) -> dt.date | None:
+    """The deadline as shown: a standing grant's next date by its rule, computed when read, so the
+    calendar passing a date is never a change."""
+    rule = parse_rule(item.deadline_rule)
+    return next_rule_date(rule, today) if rule else item.deadline
+
+
+def closes_at(item: Item, deadline: dt.date) -> dt.datetime:
+    """Deadlines are in the configured zone; without a time written they close at 23:59."""
+    written = parse_date(item.deadline_text).time if item.deadline_text else None
+    return dt.datetime.combine(deadline, written or dt.time(23, 59), tzinfo=config.timezone())
+
+
+def effective_status(item: Item, now: dt.datetime | None = None) -> str:
+    if item.status in ("removed", "planned"):
+        return item.status
+    now = now or now_local()
+    today = now.date()
+    deadline = shown_deadline(item, today)
+    if deadline and closes_at(item, deadline) < now:
+        return "closed"
+    if item.opens and item.opens > today:
+        return "upcoming"
+    if deadline or item.opens or item.deadline_rule:
+        return "open"
+    return item.status
+
+
+def call_json(item: Item, now: dt.datetime | None = None) -> dict[str, Any]:
+    now = now or now_local()
+    return {
+        "id": item.id, "agency": item.agency, "kind": item.kind, "title": item.title, "url": item.url,
+        "opens": day(item.opens), "deadline": day(shown_deadline(item, now.date())),
+        "deadline_text": item.deadline_text, "published": day(item.published),
+        "amount_text": item.amount_text, "amount_sek": item.amount_sek, "competitive": item.competitive,
+        "status": effective_status(item, now), "details": dict(item.details or {}),
+        "first_seen": iso(item.first_seen), "last_seen": iso(item.last_seen),
+    }
+
+
+def list_items(session: Session, *, agency: str | None = None, kind: str | None = None,
+               include_removed: bool = False) -> list[Item]:
+    query = select(Item).order_by(Item.agency, Item.kind, Item.id)
+    if agency:
+        query = query.where(Item.agency == agency)
+    if kind:
+        query = query.where(Item.kind == kind)
+    if not include_removed:
+        query = query.where(Item.status != "removed")
+    return list(session.scalars(query))
+
+
+def change_fields_json(change: Change) -> dict[str, list[Any]]:
+    return {f.field: [text_value(f.field, f.old_value), text_value(f.field, f.new_value)] for f in change.fields}
+
+
+def history_json(change: Change, item: Item) -> dict[str, Any]:
+    return {
+        "id": change.id, "detected_at": iso(change.detected_at), "run_id": change.run_id,
+        "item_id": change.item_id, "agency": item.agency, "kind": item.kind, "title": item.title,
+        "change": change.change, "fields": change_fields_json(change), "diff": change.diff,
+    }
+
+
+def list_changes(session: Session, *, since: dt.datetime | None = None, agency: str | None = None,
+                 item_id: str | None = None, after_id: int | None = None) -> list[tuple[Change, Item]]:
+    query = select(Change, Item).join(Item, Item.id == Change.item_id).order_by(Change.id)
+    if since:
+        query = query.where(Change.detected_at >= since)
+    if agency:
+        query = query.where(Item.agency == agency)
+    if item_id:
+        query = query.where(Change.item_id == item_id)
+    if after_id is not None:
+        query = query.where(Change.id > after_id)
+    return [(c, i) for c, i in session.execute(query)]
+
+
+def run_json(run: Run, agency: str) -> dict[str, Any]:
+    return {
+        "id": run.id, "source": run.source_id, "agency": agency, "started_at": iso(run.started_at),
+        "finished_at": iso(run.finished_at), "status": run.status, "pages": run.pages, "items": run.items,
+        "errors": run.errors, "reason": reason_en(run.reason_code, run.reason_params) or None,
+    }
+
+
+def list_runs(session: Session, *, source: str | None = None, limit: int | None = None) -> list[tuple[Run, str]]:
+    query = select(Run, SourceRow.agency).join(SourceRow, SourceRow.id == Run.source_id).order_by(Run.id.desc())
+    if source:
+        query = query.where(Run.source_id == source)
+    if limit:
+        query = query.limit(limit)
+    return [(r, a) for r, a in session.execute(query)]
+
+
+def last_runs(session: Session) -> dict[str, Run]:
+    """The newest finished-or-running run of each source."""
+    newest = select(func.max(Run.id)).group_by(Run.source_id)
+    return {run.source_id: run for run in session.scalars(select(Run).where(Run.id.in_(newest)))}
+
+
+def run_reason_sv(run: Run) -> str:
+    return reason_sv(run.reason_code, run.reason_params)
