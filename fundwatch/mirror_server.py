@@ -6,6 +6,7 @@ trailing slash; a file without an extension is HTML; the query string is ignored
     ["www.example.se/hub"]
     status = 503
     headers = { Retry-After = "1" }
+`delay = SECONDS` makes a path answer late (a hung site, for timeout tests).
 With `validators=True` the server sends ETag and Last-Modified and answers 304 to a matching
 If-None-Match / If-Modified-Since. TCP_NODELAY is set: without it a keep-alive client stalls
 ~40 ms per response and any timing is meaningless.
@@ -18,6 +19,7 @@ import hashlib
 import mimetypes
 import socket
 import threading
+import time
 import tomllib
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -102,6 +104,9 @@ class MirrorServer(ThreadingHTTPServer):
 
     def resolve(self, key: str, request_headers) -> tuple[int, dict[str, str], bytes]:
         override = self._overrides().get(key)
+        if override and "delay" in override:
+            time.sleep(float(override["delay"]))
+            override = {k: v for k, v in override.items() if k != "delay"}
         if override:
             headers = {k: str(v) for k, v in override.get("headers", {}).items()}
             if "location" in override:

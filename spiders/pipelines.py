@@ -39,6 +39,7 @@ class StoragePipeline:
         self.crawler = crawler
         self.result_file = crawler.settings.get("FUNDWATCH_RESULT_FILE")
         self.remove_after = crawler.settings.getint("FUNDWATCH_REMOVE_AFTER_MISSES", 2)
+        self.stage_batch = crawler.settings.getint("FUNDWATCH_STAGE_BATCH", STAGE_BATCH)
         self.run_id: int | None = None
         self.buffer: list[FundItem] = []
         self.slugs: Counter[str] = Counter()
@@ -83,7 +84,7 @@ class StoragePipeline:
             if item.deadline or item.deadline_text or item.deadline_rule:
                 self.calls_with_deadline += 1
         self.buffer.append(item)
-        if len(self.buffer) >= STAGE_BATCH:
+        if len(self.buffer) >= self.stage_batch:
             self._flush()
         return item
 

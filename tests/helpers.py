@@ -44,3 +44,41 @@ def make_spider(spider_cls, source: str | None = None, sources_file: str | None 
 
     crawler = get_crawler(spider_cls, {"FUNDWATCH_SOURCES": sources_file} if sources_file else None)
     return spider_cls.from_crawler(crawler, source=source)
+
+
+def write_sources(path: Path, entries: list[dict]) -> Path:
+    """A sources file with ENTRIES ({id, agency, spider, urls, must_carry?})."""
+    lines = []
+    for entry in entries:
+        lines.append("[[source]]")
+        for key, value in entry.items():
+            if isinstance(value, (list, tuple)):
+                lines.append(f"{key} = [" + ", ".join(f'"{v}"' for v in value) + "]")
+            else:
+                lines.append(f'{key} = "{value}"')
+        lines.append("")
+    path.write_text("\n".join(lines), encoding="utf-8")
+    return path
+
+
+def run_cli(*args: str, env: dict | None = None, timeout: float = 120):
+    """`fundwatch ARGS` in a child process, as a user runs it."""
+    import os
+    import subprocess
+    import sys
+
+    full_env = dict(os.environ, **(env or {}))
+    return subprocess.run([sys.executable, "-m", "fundwatch.cli", *args], env=full_env, capture_output=True,
+                          text=True, timeout=timeout, cwd=str(TESTS.parent))
+
+
+def crawl_args(*source_ids: str, sources: Path | None = None) -> list[str]:
+    """Arguments for `fundwatch crawl` against a loopback mirror: no politeness delays."""
+    from fundwatch.crawl import FAST_SETTINGS
+
+    args = ["crawl", *source_ids]
+    if sources:
+        args += ["--sources", str(sources)]
+    for key, value in FAST_SETTINGS.items():
+        args += ["--set", f"{key}={value}"]
+    return args

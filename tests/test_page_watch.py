@@ -1,0 +1,88 @@
+"""The generic page watch over a mirror served on 127.0.0.1: a main-text edit is exactly one
+update with a diff; an edit of navigation or footer is no change. Runs on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+
+from fundwatch.mirror_server import MirrorServer
+from tests.helpers import MIRROR, crawl_args, run_cli, write_sources
+
+PAGE = "https://www.mucf.se/bidrag/statsbidrag"
+
+
+@pytest.fixture
+def site(tmp_path, monkeypatch):
+    """An editable copy of the MUCF page, served as a mirror; sources watching it."""
+    root = tmp_path / "mirror"
+    shutil.copytree(MIRROR / "state1" / "www.mucf.se", root / "www.mucf.se")
+    sources = write_sources(tmp_path / "sources.toml", [
+        {"id": "mucf", "agency": "mucf", "spider": "page", "urls": [PAGE]},
+    ])
+    monkeypatch.setenv("FUNDWATCH_CACHE_DIR", str(tmp_path / "cache"))
+    with MirrorServer(root) as server:
+        monkeypatch.setenv("FUNDWATCH_MIRROR", server.url)
+        yield root / "www.mucf.se" / "bidrag" / "statsbidrag" / "index.html", sources, server
+
+
+def crawl(sources):
+    result = run_cli(*crawl_args(sources=sources))
+    assert result.returncode == 0, result.stderr + result.stdout
+    return result.stdout
+
+
+def history():
+    result = run_cli("history", "--format", "json")
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def edit(path, old, new):
+    html = path.read_text("utf-8")
+    assert old in html
+    path.write_text(html.replace(old, new), "utf-8")
+
+
+def test_main_text_edit_is_one_update_with_diff_and_nav_edit_is_none(db_url, site):
+    page, sources, server = site
+    out = crawl(sources)
+    assert "mucf: ok" in out and "1 new" in out
+
+    edit(page, "<li><a href=\"/kunskap\">Kunskap</a></li>", "<li><a href=\"/kunskap\">Kunskap och stöd</a></li>")
+    edit(page, "Box 17801", "Box 17801 (ny adress från 2027)")
+    edit(page, "Vi använder kakor", "Vi använder kakor och liknande tekniker")
+    crawl(sources)
+    assert [c["change"] for c in history()] == ["new"]  # chrome changed, content did not
+
+    edit(page, "Ansökan stänger: 17 juni 2027", "Ansökan stänger: 24 juni 2027")
+    crawl(sources)
+    changes = history()
+    assert [c["change"] for c in changes] == ["new", "updated"]
+    update = changes[1]
+    assert update["item_id"] == "mucf/page/https-www-mucf-se-bidrag-statsbidrag"
+    assert list(update["fields"]) == ["text"]
+    assert "-Ansökan stänger: 17 juni 2027 (klockan 23.59)" in update["diff"].splitlines()
+    assert "+Ansökan stänger: 24 juni 2027 (klockan 23.59)" in update["diff"].splitlines()
+
+    crawl(sources)  # unchanged again: nothing new
+    assert len(history()) == 2
+
+
+def test_page_item_carries_the_real_url_and_main_text_only(sqlite_url, site):
+    page, sources, server = site
+    crawl(sources)
+    items = json.loads(run_cli("calls", "--format", "json").stdout)
+    assert len(items) == 1
+    item = items[0]
+    assert item["url"] == PAGE  # the real URL, never the mirror's
+    assert item["kind"] == "page" and item["title"] == "Statsbidrag" and item["agency"] == "mucf"
+    shown = json.loads(run_cli("show", item["id"], "--format", "json").stdout)
+    assert "Ansökan öppnar: 17 maj 2027" in shown["text"]
+    for chrome in ("kakor", "Box 17801", "Om MUCF", "dataLayer"):
+        assert chrome not in shown["text"]
+    assert any(r.path == "/www.mucf.se/robots.txt" for r in server.log)  # robots.txt through the mirror
+    agents = {r.headers.get("User-Agent", "") for r in server.log}
+    assert all(a.startswith("fundwatch/") for a in agents)
