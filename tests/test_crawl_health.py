@@ -1,0 +1,179 @@
+"""What a crawl records when sites misbehave, through real `fundwatch crawl` child processes
+against a mirror on 127.0.0.1: robots.txt, HTTP errors, redirects, revalidation, a killed crawl."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+from sqlalchemy import func, select
+
+from fundwatch.mirror_server import MirrorServer
+from spiders.mirror import from_mirror, to_mirror
+from storage.db import get_engine, session_scope
+from storage.models import Item, Run, SourceLock, StagedItem
+from tests.helpers import MIRROR, crawl_args, run_cli, write_sources
+
+PAGE = "https://www.mucf.se/bidrag/statsbidrag"
+OTHER = "https://statsbidrag.socialstyrelsen.se/organisationer/"
+
+
+@pytest.fixture
+def mirror(tmp_path, monkeypatch):
+    root = tmp_path / "mirror"
+    shutil.copytree(MIRROR / "state1", root, ignore=shutil.ignore_patterns("_responses.toml"))
+    monkeypatch.setenv("FUNDWATCH_CACHE_DIR", str(tmp_path / "cache"))
+    server = MirrorServer(root).start()
+    monkeypatch.setenv("FUNDWATCH_MIRROR", server.url)
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def sources(tmp_path):
+    return write_sources(tmp_path / "sources.toml", [
+        {"id": "mucf", "agency": "mucf", "spider": "page", "urls": [PAGE]},
+        {"id": "two", "agency": "mucf", "spider": "page", "urls": [PAGE, OTHER], "must_carry": [PAGE]},
+    ])
+
+
+def override(server, entries: dict) -> None:
+    lines = []
+    for key, values in entries.items():
+        lines.append(f'["{key}"]')
+        for name, value in values.items():
+            if isinstance(value, dict):
+                lines.append(f"{name} = {{ " + ", ".join(f'{k} = "{v}"' for k, v in value.items()) + " }")
+            elif isinstance(value, str):
+                lines.append(f'{name} = "{value}"')
+            else:
+                lines.append(f"{name} = {value}")
+    (server.root / "_responses.toml").write_text("\n".join(lines) + "\n", "utf-8")
+
+
+def crawl(sources, source="mucf", *extra):
+    result = run_cli(*crawl_args(source, sources=sources), *extra)
+    return result
+
+
+def runs():
+    return json.loads(run_cli("runs", "--format", "json").stdout)
+
+
+def test_mirror_url_mapping_keeps_query_and_encoding():
+    base = "http://127.0.0.1:8765"
+    url = "https://www.migrationsverket.se/Andra-aktorer/EU-fonder/Nyheter%20f%C3%B6r/x.html?y=2026"
+    mirrored = to_mirror(url, base)
+    assert mirrored == "http://127.0.0.1:8765/www.migrationsverket.se/Andra-aktorer/EU-fonder/Nyheter%20f%C3%B6r/x.html?y=2026"
+    assert from_mirror(mirrored, base) == url
+    assert from_mirror("https://elsewhere.se/a", base) == "https://elsewhere.se/a"
+
+
+def test_redirect_from_the_mirror_maps_back_to_the_real_host(sqlite_url, mirror, tmp_path):
+    old = "https://www.mucf.se/gammal-sida"
+    override(mirror, {"www.mucf.se/gammal-sida": {"status": 301, "location": "/www.mucf.se/bidrag/statsbidrag"}})
+    sources = write_sources(tmp_path / "redirect.toml", [{"id": "r", "agency": "mucf", "spider": "page", "urls": [old]}])
+    result = crawl(sources, "r")
+    assert result.returncode == 0 and "r: ok" in result.stdout, result.stdout + result.stderr
+    [item] = json.loads(run_cli("calls", "--format", "json").stdout)
+    assert item["url"] == PAGE  # the redirect target, on the real host
+
+
+def test_robots_txt_answering_503_fails_the_run_and_fetches_nothing(db_url, mirror, sources):
+    override(mirror, {"www.mucf.se/robots.txt": {"status": 503}})
+    result = crawl(sources)
+    assert result.returncode == 0  # a failed run is still a recorded run
+    [run] = runs()
+    assert run["status"] == "failed"
+    assert "robots.txt of www.mucf.se could not be read" in run["reason"]
+    assert not any(r.path == "/www.mucf.se/bidrag/statsbidrag" for r in mirror.log)
+
+
+def test_robots_txt_disallow_is_obeyed_and_fails_the_run(sqlite_url, mirror, sources):
+    (mirror.root / "www.mucf.se" / "robots.txt").write_text("User-agent: *\nDisallow: /bidrag/\n")
+    crawl(sources)
+    [run] = runs()
+    assert run["status"] == "failed" and "robots.txt forbids https://www.mucf.se/bidrag/statsbidrag" == run["reason"]
+    assert not any(r.path.startswith("/www.mucf.se/bidrag") for r in mirror.log)
+
+
+def test_404_on_a_start_page_fails_the_run_and_removes_nothing(db_url, mirror, sources):
+    assert crawl(sources).returncode == 0
+    override(mirror, {"www.mucf.se/bidrag/statsbidrag": {"status": 404}})
+    for _ in range(3):
+        crawl(sources)
+    statuses = [r["status"] for r in runs()]
+    assert statuses == ["failed", "failed", "failed", "ok"]  # newest first
+    assert runs()[0]["reason"] == f"{PAGE} answered HTTP 404"
+    calls = json.loads(run_cli("calls", "--all", "--format", "json").stdout)
+    assert [c["status"] for c in calls] == ["unknown"]  # still there, not removed
+    assert [c["change"] for c in json.loads(run_cli("history", "--format", "json").stdout)] == ["new"]
+
+
+def test_503_is_retried_with_retry_after_then_fails_only_that_page(sqlite_url, mirror, sources):
+    override(mirror, {"statsbidrag.socialstyrelsen.se/organisationer": {"status": 503, "headers": {"Retry-After": "1"}}})
+    started = time.monotonic()
+    result = crawl(sources, "two", "--set", "FUNDWATCH_RETRY_AFTER_MAX=0.5")
+    assert result.returncode == 0
+    [run] = runs()
+    assert run["status"] == "partial"  # the must-carry page was fine; another page failed
+    assert OTHER in run["reason"] and "503" in run["reason"]
+    hits = [r for r in mirror.log if r.path == "/statsbidrag.socialstyrelsen.se/organisationer/"]
+    assert len(hits) == 3  # first try + RETRY_TIMES=2
+    assert time.monotonic() - started >= 1.0  # two waits of Retry-After, capped at 0.5 s each
+
+
+def test_revalidation_yields_every_item_from_304_responses(db_url, tmp_path, monkeypatch, sources):
+    root = tmp_path / "etag-mirror"
+    shutil.copytree(MIRROR / "state1", root, ignore=shutil.ignore_patterns("_responses.toml"))
+    monkeypatch.setenv("FUNDWATCH_CACHE_DIR", str(tmp_path / "cache"))
+    with MirrorServer(root, validators=True) as server:
+        monkeypatch.setenv("FUNDWATCH_MIRROR", server.url)
+        for _ in range(3):
+            assert crawl(sources, "two").returncode == 0
+        page_hits = [r for r in server.log if not r.path.endswith("robots.txt")]
+    assert [r.status for r in page_hits] == [200, 200, 304, 304, 304, 304]
+    assert all(r.bytes_sent == 0 for r in page_hits[2:])
+    assert "If-None-Match" in page_hits[-1].headers
+    assert [(r["status"], r["items"]) for r in runs()] == [("ok", 2)] * 3
+    calls = json.loads(run_cli("calls", "--format", "json").stdout)
+    assert len(calls) == 2  # a quiet week is not an empty site: nothing removed
+
+
+def test_killed_crawl_leaves_no_half_state_and_is_recorded_as_interrupted(db_url, mirror, sources):
+    override(mirror, {"statsbidrag.socialstyrelsen.se/organisationer": {"delay": 60}})
+    env = dict(os.environ, SCRAPY_SETTINGS_MODULE="spiders.settings")
+    cmd = [sys.executable, "-m", "scrapy", "crawl", "page", "-a", "source=two", "-a", f"sources_file={sources}",
+           "-s", "FUNDWATCH_STAGE_BATCH=1", "-s", "DOWNLOAD_DELAY=0", "-s", "AUTOTHROTTLE_ENABLED=0"]
+    child = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    engine = get_engine(db_url)
+
+    def staged() -> int:
+        with session_scope(engine) as s:
+            return s.scalar(select(func.count()).select_from(StagedItem)) or 0
+
+    deadline = time.monotonic() + 30
+    while staged() == 0 and time.monotonic() < deadline:  # the fast page's item is staged...
+        time.sleep(0.1)
+    assert staged() == 1
+    child.send_signal(signal.SIGKILL)  # ...while the slow page hangs
+    child.wait()
+    with session_scope(engine) as s:
+        assert [r.status for r in s.scalars(select(Run))] == ["running"]
+        assert s.scalar(select(func.count()).select_from(Item)) == 0  # nothing half-applied
+        assert s.get(SourceLock, "two") is not None  # its lock is left behind, stale
+
+    override(mirror, {})
+    result = crawl(sources, "two")  # the next crawl recovers both
+    assert result.returncode == 0, result.stderr
+    assert "two: ok" in result.stdout
+    statuses = [(r["status"], r["reason"]) for r in runs()]
+    assert statuses[0][0] == "ok"
+    assert statuses[1] == ("failed", "the crawl process ended without closing its run")
+    assert staged() == 0
