@@ -1,0 +1,160 @@
+"""The `fundwatch` command as scripts and operators use it: help everywhere, exit codes, one-line
+errors, and the JSON shapes (a public interface)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+import subprocess
+import sys
+
+import pytest
+import time_machine
+from click.testing import CliRunner
+
+from fundwatch.cli import main
+from spiders.items import FundItem, item_id
+from storage.db import get_engine, session_scope
+from storage.queries import CALL_KEYS, HISTORY_KEYS, RUN_KEYS
+from storage.runs import RunOutcome, finish_run, stage_items, start_run
+from tests.helpers import TESTS, run_cli
+
+NOW = "2026-11-26 10:00 +01:00"
+ISO_UTC = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$")
+ISO_DATE = re.compile(r"^\d{4}-\d\d-\d\d$")
+ORIGIN = "https://www.migrationsverket.se/planerade"
+
+
+def call(key, **fields) -> FundItem:
+    item = FundItem(agency="migrationsverket", kind="funding_call", key=key, title=key, url=ORIGIN,
+                    origin=ORIGIN, source="migrationsverket", **fields)
+    item.id = item_id(item.agency, item.kind, key)
+    return item
+
+
+def record(engine, items, status="ok"):
+    with session_scope(engine) as s:
+        run_id = start_run(s, "migrationsverket", "migrationsverket", "migrationsverket").id
+    with session_scope(engine) as s:
+        stage_items(s, run_id, items)
+    with session_scope(engine) as s:
+        finish_run(s, run_id, RunOutcome(status=status, fetched_pages={ORIGIN},
+                                         reason_code=None if status == "ok" else "http_status",
+                                         reason_params=None if status == "ok" else {"url": ORIGIN, "status": 503}))
+
+
+@pytest.fixture
+def filled(db_url):
+    engine = get_engine(db_url)
+    with time_machine.travel(NOW, tick=False):
+        record(engine, [
+            call("Specifikt mål 1", opens=dt.date(2026, 11, 1), deadline=dt.date(2026, 12, 15), deadline_text="15 december 2026",
+                 amount_text="Ca 2,3 MSEK", amount_sek=2_300_000, competitive=True, details={"Stöd från AMIF": "75-90 %"}),
+            call("Specifikt mål 2", opens=dt.date(2027, 3, 24), deadline_text="Ej bestämt", competitive=False),
+            call("Brottsofferfonden", deadline_rule="04-01,10-01", deadline_text="senast den 1 april eller senast den 1 oktober"),
+            call("Gammal utlysning", deadline=dt.date(2026, 9, 1)),
+        ])
+        record(engine, [
+            call("Specifikt mål 1", opens=dt.date(2026, 11, 1), deadline=dt.date(2027, 1, 15), deadline_text="15 januari 2027",
+                 amount_text="Ca 2,3 MSEK", amount_sek=2_300_000, competitive=True, details={"Stöd från AMIF": "75-90 %"}),
+        ], status="failed")
+    return engine
+
+
+def invoke(*args):
+    with time_machine.travel(NOW, tick=False):
+        return CliRunner().invoke(main, list(args), catch_exceptions=False)
+
+
+def test_calls_json_has_exactly_the_documented_keys_and_derived_status(filled):
+    result = invoke("calls", "--format", "json")
+    assert result.exit_code == 0, result.output
+    rows = {r["title"]: r for r in json.loads(result.output)}
+    assert all(tuple(r) == CALL_KEYS for r in rows.values())
+    one = rows["Specifikt mål 1"]
+    assert one["id"] == "migrationsverket/funding_call/specifikt-mål-1"
+    assert (one["opens"], one["deadline"], one["status"]) == ("2026-11-01", "2027-01-15", "open")
+    assert (one["amount_sek"], one["competitive"], one["details"]) == (2_300_000, True, {"Stöd från AMIF": "75-90 %"})
+    assert ISO_UTC.match(one["first_seen"]) and ISO_UTC.match(one["last_seen"])
+    assert (rows["Specifikt mål 2"]["status"], rows["Specifikt mål 2"]["deadline"]) == ("upcoming", None)
+    assert rows["Specifikt mål 2"]["competitive"] is False
+    # a standing grant: the next date of its rule, computed when read
+    assert (rows["Brottsofferfonden"]["deadline"], rows["Brottsofferfonden"]["status"]) == ("2027-04-01", "open")
+    assert rows["Gammal utlysning"]["status"] == "closed"
+    opened = json.loads(invoke("calls", "--open", "--format", "json").output)
+    assert sorted(r["title"] for r in opened) == ["Brottsofferfonden", "Specifikt mål 1"]
+
+
+def test_history_and_runs_json_shapes(filled):
+    history = json.loads(invoke("history", "--format", "json").output)
+    assert all(tuple(h) == HISTORY_KEYS for h in history)
+    # what a failed run saw is applied; what it did not see is never counted as missing
+    assert [h["change"] for h in history] == ["new"] * 4 + ["updated"]
+    assert all(ISO_UTC.match(h["detected_at"]) and h["diff"] is None for h in history)
+    assert history[-1]["fields"] == {"deadline": ["2026-12-15", "2027-01-15"],
+                                     "deadline_text": ["15 december 2026", "15 januari 2027"]}
+    runs = json.loads(invoke("runs", "--format", "json").output)
+    assert all(tuple(r) == RUN_KEYS for r in runs)
+    assert [(r["status"], r["reason"]) for r in runs] == [
+        ("failed", f"{ORIGIN} answered HTTP 503"), ("ok", None)]
+
+
+def test_history_json_fields_are_typed_old_new_pairs(db_url):
+    engine = get_engine(db_url)
+    record(engine, [call("X", deadline=dt.date(2027, 5, 3), amount_sek=100, competitive=True)])
+    record(engine, [call("X", deadline=dt.date(2027, 5, 17), amount_sek=200, competitive=False)])
+    update = json.loads(invoke("history", "--item", "migrationsverket/funding_call/x", "--format", "json").output)[-1]
+    assert update["change"] == "updated"
+    assert update["fields"] == {"deadline": ["2027-05-03", "2027-05-17"], "amount_sek": [100, 200],
+                                "competitive": [True, False]}
+    shown = json.loads(invoke("show", "migrationsverket/funding_call/x", "--format", "json").output)
+    assert [v["version"] for v in shown["versions"]] == [1, 2]
+    text = invoke("show", "migrationsverket/funding_call/x").output
+    assert "deadline: 2027-05-03 → 2027-05-17" in text
+
+
+def test_csv_and_table_formats(filled):
+    csv_out = invoke("calls", "--format", "csv").output.splitlines()
+    assert csv_out[0] == ",".join(CALL_KEYS) and len(csv_out) == 5
+    table = invoke("calls").output
+    assert "Specifikt mål 1" in table and "DEADLINE" in table
+
+
+def test_user_errors_are_one_line_with_exit_1_and_usage_errors_exit_2(sqlite_url, tmp_path):
+    unknown = run_cli("crawl", "no-such-source")
+    assert unknown.returncode == 1
+    assert unknown.stderr.strip().startswith("fundwatch: error: unknown source 'no-such-source'")
+    assert "Traceback" not in unknown.stderr
+    broken = tmp_path / "broken.toml"
+    broken.write_text("[[source]\nid=")
+    bad_file = run_cli("sources", "--sources", str(broken))
+    assert bad_file.returncode == 1 and "is not valid TOML" in bad_file.stderr and "Traceback" not in bad_file.stderr
+    assert run_cli("calls", "--format", "xml").returncode == 2
+    assert run_cli("show", "nope/funding_call/x").returncode == 1
+    bad_db = run_cli("calls", env={"FUNDWATCH_DATABASE_URL": "postgresql://nobody@127.0.0.1:1/none"})
+    assert bad_db.returncode == 1 and "cannot open or migrate" in bad_db.stderr and "Traceback" not in bad_db.stderr
+
+
+def test_every_command_has_help():
+    top = CliRunner().invoke(main, ["--help"])
+    assert top.exit_code == 0
+    commands = re.findall(r"^  (\w[\w-]*)\s", top.output.split("Commands:")[1], re.M)
+    assert {"crawl", "calls", "history", "runs", "show", "sources", "run", "demo", "db"} <= set(commands)
+    for name in commands:
+        result = CliRunner().invoke(main, [name, "--help"])
+        assert result.exit_code == 0 and "Usage:" in result.output, name
+
+
+def test_sources_lists_configured_sources_with_last_status(filled):
+    rows = json.loads(invoke("sources", "--format", "json").output)
+    by_id = {r["id"]: r for r in rows}
+    assert {"migrationsverket", "brottsoffermyndigheten", "arbetsformedlingen"} <= set(by_id)
+    assert by_id["migrationsverket"]["last_status"] == "failed"
+    assert by_id["arbetsformedlingen"]["last_status"] is None
+
+
+def test_scrapy_list_works_at_the_repository_root():
+    result = subprocess.run([sys.executable, "-m", "scrapy", "list"], cwd=TESTS.parent, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert "page" in result.stdout.split()
