@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import click
 from click.testing import CliRunner
 
 from fundwatch.cli import main
@@ -17,7 +18,7 @@ def test_every_environment_variable_is_in_the_readme():
 
 
 def test_every_command_is_in_the_readme():
-    ctx = main.make_context("fundwatch", [])
+    ctx = click.Context(main)
     missing = [name for name in main.list_commands(ctx) if f"fundwatch {name}" not in README]
     assert missing == []
 
