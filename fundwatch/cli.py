@@ -102,9 +102,12 @@ def _result_row(result) -> dict:
 
 def _crawl_all(chosen, sources_path, timeout, settings, echo=True, env=None):
     from fundwatch.crawl import crawl_source
-    from storage.db import get_engine
+    from storage.db import get_engine, session_scope
+    from storage.runs import recover_interrupted
 
-    get_engine()  # migrate once here, not racing in every child
+    with session_scope(get_engine()) as session:  # migrate once here, not racing in every child
+        for run_id in recover_interrupted(session):
+            click.echo(f"run {run_id} was left running by a process that is gone: recorded as interrupted", err=True)
     results = []
     for source in chosen:
         result = crawl_source(source, sources_path, timeout=timeout, settings=settings, env=env)
