@@ -1,0 +1,323 @@
+"""Mail transport and message building, shared by the digest and operator alerts.
+
+    from digest.mailer import build_message, open_transport
+    msg = build_message(to="ops@example.org", subject="...", text="...")
+    with open_transport(links=False) as transport:   # links=False: no subscriber links inside
+        transport.send(msg)
+
+`open_transport()` reads FUNDWATCH_SMTP_URL (smtp://host:port: STARTTLS when the server offers
+it; smtps://host:port: implicit TLS), FUNDWATCH_SMTP_USER / FUNDWATCH_SMTP_PASSWORD. Without an
+SMTP URL every message is written as an .eml file to FUNDWATCH_OUTBOX. One SMTP connection
+carries every message sent through one transport (reconnecting once if the server dropped it
+while idle).
+
+`send()` returns the server's reply (or the .eml path) and raises, so a caller can record what
+happened to the message:
+  TemporaryFailure   4xx, or the connection failed before the message data went out:
+                     not delivered, try again later
+  PermanentFailure   5xx: not delivered, do not try again (a hard bounce)
+  UncertainDelivery  the connection was lost after the message data went out: the server may
+                     or may not have accepted it; do not resend blindly
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import re
+import smtplib
+import socket
+import ssl
+import unicodedata
+import uuid
+from email import policy
+from email.headerregistry import Address
+from email.message import EmailMessage
+from email.utils import format_datetime, make_msgid, parseaddr
+from pathlib import Path
+from typing import Iterable
+from urllib.parse import unquote, urlsplit
+
+from fundwatch.config import MailSettings
+
+POLICY = policy.default  # refuses CR/LF in header values (see TRAPS.md)
+WIRE_POLICY = policy.default.clone(linesep="\r\n")
+LOOPBACK = {"127.0.0.1", "::1", "localhost"}
+
+
+class MailError(Exception):
+    def __init__(self, message: str, code: int | None = None):
+        super().__init__(message)
+        self.code = code
+
+
+class MailConfigError(MailError):
+    """The mail settings cannot work (bad URL, credentials over plain text, http links)."""
+
+
+class TemporaryFailure(MailError):
+    """Not delivered; worth trying again later (4xx, or no connection before DATA)."""
+
+
+class PermanentFailure(MailError):
+    """Not delivered; the server refused for good (5xx)."""
+
+
+class UncertainDelivery(MailError):
+    """The connection was lost after the message data went out: delivered or not, unknown."""
+
+
+# -- headers -----------------------------------------------------------------------------------
+def header_text(value: object, limit: int | None = None) -> str:
+    """Untrusted text made safe for one header line: every control, line or paragraph separator
+    (CR, LF, U+2028, U+0085, ...) and every run of whitespace becomes one space."""
+    chars = []
+    for ch in str(value if value is not None else ""):
+        cat = unicodedata.category(ch)
+        chars.append(" " if ch.isspace() or cat[0] in "CZ" else ch)
+    text = " ".join("".join(chars).split())
+    if limit and len(text) > limit:
+        text = text[: limit - 1].rstrip() + "…"
+    return text
+
+
+def address(email: str, name: str | None = None) -> Address:
+    """An Address header object; the display name is cleaned of anything that could break a line."""
+    local, _, domain = email.rpartition("@")
+    if not local or not domain or any(c in email for c in "\r\n<>,; \t\"") or not email.isprintable():
+        raise MailConfigError(f"not a plain address: {email!r}")
+    return Address(display_name=header_text(name or "", 100), username=local, domain=domain)
+
+
+def parse_from(mail_from: str) -> Address:
+    name, email = parseaddr(header_text(mail_from))
+    if "@" not in email:
+        raise MailConfigError(f"FUNDWATCH_MAIL_FROM is not an address: {mail_from!r}")
+    return address(email, name)
+
+
+def message_id(local: str, domain: str) -> str:
+    """A fixed Message-ID, e.g. for one (week, subscriber): the same message has the same id."""
+    safe = re.sub(r"[^A-Za-z0-9.\-_+]", "-", local)
+    return f"<{safe}@{domain}>"
+
+
+def build_message(*, to: Address | str, subject: str, text: str, html: str | None = None,
+                  mail_from: str | Address | None = None, msg_id: str | None = None,
+                  date: dt.datetime | None = None, headers: dict[str, str] | None = None) -> EmailMessage:
+    """multipart/alternative (text, then HTML) when html is given, else text/plain. Subject and
+    extra header values go through header_text(): one clean line whatever they held."""
+    sender = mail_from if isinstance(mail_from, Address) else parse_from(mail_from or MailSettings.from_env().mail_from)
+    recipient = to if isinstance(to, Address) else address(to)
+    msg = EmailMessage(policy=POLICY)
+    msg["From"] = sender
+    msg["To"] = recipient
+    msg["Subject"] = header_text(subject, 200)
+    msg["Date"] = format_datetime(date or dt.datetime.now(dt.UTC))
+    msg["Message-ID"] = msg_id or make_msgid(domain=sender.domain)
+    for name, value in (headers or {}).items():
+        msg[name] = header_text(value)
+    msg.set_content(text, cte="quoted-printable")
+    if html is not None:
+        msg.add_alternative(html, subtype="html", cte="quoted-printable")
+        for part in msg.iter_parts():
+            del part["MIME-Version"]
+    return msg
+
+
+def envelope(msg: EmailMessage) -> tuple[str, list[str]]:
+    sender = msg["From"].addresses[0].addr_spec
+    recipients = [a.addr_spec for a in msg["To"].addresses]
+    return sender, recipients
+
+
+# -- transports ----------------------------------------------------------------------------------
+class Transport:
+    kind = "none"
+
+    def send(self, msg: EmailMessage) -> str:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+class OutboxTransport(Transport):
+    """Writes each message as NAME.eml (from its Message-ID) into a folder; atomic per file."""
+
+    kind = "outbox"
+
+    def __init__(self, folder: str | os.PathLike):
+        self.folder = Path(folder)
+        self.folder.mkdir(parents=True, exist_ok=True)
+
+    def send(self, msg: EmailMessage) -> str:
+        mid = (msg["Message-ID"] or "").strip("<>").split("@")[0]
+        name = re.sub(r"[^A-Za-z0-9.\-_+]", "-", mid) or uuid.uuid4().hex
+        path = self.folder / f"{name}.eml"
+        tmp = self.folder / f".{name}.{os.getpid()}.tmp"
+        tmp.write_bytes(msg.as_bytes(policy=POLICY))
+        os.replace(tmp, path)
+        return str(path)
+
+
+_EOL = re.compile(rb"\r\n|\n|\r")
+_LEADING_DOT = re.compile(rb"(?m)^\.")
+
+
+def _raise_for(code: int, reply: bytes | str, stage: str):
+    text = reply.decode("utf-8", "replace") if isinstance(reply, bytes) else str(reply)
+    text = f"{stage}: {code} {header_text(text, 300)}"
+    if 400 <= code < 500:
+        raise TemporaryFailure(text, code)
+    raise PermanentFailure(text, code)
+
+
+class SmtpTransport(Transport):
+    kind = "smtp"
+
+    def __init__(self, url: str, user: str | None = None, password: str | None = None, timeout: float = 60.0):
+        parts = urlsplit(url)
+        if parts.scheme not in ("smtp", "smtps") or not parts.hostname:
+            raise MailConfigError(f"FUNDWATCH_SMTP_URL must be smtp://host[:port] or smtps://host[:port], not {url!r}")
+        self.scheme, self.host = parts.scheme, parts.hostname
+        try:
+            self.port = parts.port or (465 if self.scheme == "smtps" else 25)
+        except ValueError:
+            raise MailConfigError(f"bad port in FUNDWATCH_SMTP_URL {url!r}") from None
+        self.user = user or (unquote(parts.username) if parts.username else None)
+        self.password = password or (unquote(parts.password) if parts.password else None)
+        self.timeout = timeout
+        self.smtp: smtplib.SMTP | None = None
+        self.tls = False
+        self.sent = 0
+
+    def _connect(self) -> None:
+        context = ssl.create_default_context()
+        try:
+            if self.scheme == "smtps":
+                smtp = smtplib.SMTP_SSL(self.host, self.port, timeout=self.timeout, context=context)
+                self.tls = True
+            else:
+                smtp = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
+            smtp.ehlo()
+            if not self.tls and smtp.has_extn("starttls"):
+                smtp.starttls(context=context)
+                smtp.ehlo()
+                self.tls = True
+            if self.user:
+                if not self.tls and self.host not in LOOPBACK:
+                    smtp.close()
+                    raise MailConfigError(f"{self.host} offers no TLS: refusing to send the SMTP password in clear")
+                smtp.login(self.user, self.password or "")
+        except smtplib.SMTPAuthenticationError as exc:
+            raise MailConfigError(f"SMTP login to {self.host} refused: {exc.smtp_code} "
+                                  f"{header_text(exc.smtp_error.decode('utf-8', 'replace'), 200)}") from None
+        except (OSError, smtplib.SMTPException) as exc:
+            raise TemporaryFailure(f"cannot connect to {self.host}:{self.port}: {exc}") from None
+        sock = smtp.sock
+        if sock is not None:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.smtp = smtp
+
+    def _drop(self) -> None:
+        if self.smtp is not None:
+            try:
+                self.smtp.close()
+            except OSError:
+                pass
+        self.smtp = None
+
+    def _reset(self) -> None:
+        try:
+            self.smtp.rset()  # type: ignore[union-attr]
+        except (OSError, smtplib.SMTPException):
+            self._drop()
+
+    def send(self, msg: EmailMessage) -> str:
+        sender, recipients = envelope(msg)
+        data = _EOL.sub(b"\r\n", msg.as_bytes(policy=WIRE_POLICY))
+        for attempt in (1, 2):
+            if self.smtp is None:
+                self._connect()
+            smtp = self.smtp
+            assert smtp is not None
+            try:
+                code, reply = smtp.mail(sender)
+                if code == 421:
+                    self._drop()
+                    if attempt == 1:
+                        continue
+                if code != 250:
+                    self._reset()
+                    _raise_for(code, reply, "MAIL FROM")
+                for rcpt in recipients:
+                    code, reply = smtp.rcpt(rcpt)
+                    if code not in (250, 251):
+                        self._reset()
+                        _raise_for(code, reply, "RCPT TO")
+                smtp.putcmd("data")
+                code, reply = smtp.getreply()
+                if code != 354:
+                    self._reset()
+                    _raise_for(code, reply, "DATA")
+            except (OSError, smtplib.SMTPServerDisconnected) as exc:
+                # Nothing of the message went out: safe to try again (once on a new connection).
+                self._drop()
+                if attempt == 1 and self.sent:
+                    continue
+                raise TemporaryFailure(f"connection to {self.host} lost before the message was sent: {exc}") from None
+            try:
+                body = _LEADING_DOT.sub(b"..", data)
+                if not body.endswith(b"\r\n"):
+                    body += b"\r\n"
+                smtp.send(body + b".\r\n")
+                code, reply = smtp.getreply()
+            except (OSError, smtplib.SMTPServerDisconnected) as exc:
+                self._drop()
+                raise UncertainDelivery(f"connection to {self.host} lost after the message data was sent: {exc}") from None
+            if code != 250:
+                if code == 421:
+                    self._drop()
+                _raise_for(code, reply, "end of DATA")
+            self.sent += 1
+            return f"{code} {header_text(reply.decode('utf-8', 'replace'), 200)}"
+        raise TemporaryFailure(f"{self.host} kept closing the connection")  # pragma: no cover
+
+    def close(self) -> None:
+        if self.smtp is not None:
+            try:
+                self.smtp.quit()
+            except (OSError, smtplib.SMTPException):
+                pass
+        self._drop()
+
+
+def check_links(settings: MailSettings) -> None:
+    """Links in mail that goes out for real must be https (the one-click unsubscribe needs it)."""
+    if settings.smtp_url and not settings.public_url.lower().startswith("https://"):
+        raise MailConfigError(f"FUNDWATCH_PUBLIC_URL is {settings.public_url!r}: refusing to send mail over SMTP "
+                              "with links that are not https (set FUNDWATCH_PUBLIC_URL=https://...)")
+
+
+def open_transport(settings: MailSettings | None = None, *, links: bool = True) -> Transport:
+    """SMTP when FUNDWATCH_SMTP_URL is set, else the outbox folder. With links=True (mail that
+    carries subscriber links) SMTP is refused unless FUNDWATCH_PUBLIC_URL is https."""
+    settings = settings or MailSettings.from_env()
+    if settings.smtp_url:
+        if links:
+            check_links(settings)
+        return SmtpTransport(settings.smtp_url, settings.user, settings.password)
+    return OutboxTransport(settings.outbox)
+
+
+def send_all(messages: Iterable[EmailMessage], settings: MailSettings | None = None, *, links: bool = False) -> list[str]:
+    """Convenience for a few messages (alerts): one connection, results in order."""
+    with open_transport(settings, links=links) as transport:
+        return [transport.send(m) for m in messages]
