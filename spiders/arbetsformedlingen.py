@@ -7,20 +7,16 @@ pairs) and to the planned-procurements PDF, whose URL changes with every replace
 
 from __future__ import annotations
 
-import copy
 import io
 import re
-from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
-from lxml import html as lxml_html
-from parsel import Selector
 from pypdf import PdfReader
 
 from spiders.base import FundSpider
-from spiders.extract import DROP_TAGS, block_text
 from spiders.items import slugify
-from spiders.labels import clean, find_labels
+from spiders.labels import clean
+from spiders.sitevision import blocks, channel_items, content_root, sections
 from spiders.swedish import parse_date
 
 CURRENT_LABELS = {
@@ -83,30 +79,33 @@ class ArbetsformedlingenSpider(FundSpider):
         if not hasattr(response, "text"):
             self.layout_changed(response, "HTML content")
             return
+        root = content_root(response)
+        # Sitevision gives each heading an id ("h-Rustaochmatcha2"): the item's anchor on the page.
+        anchors = [b.get("id") for b in blocks(root) if b.tag in ("h1", "h2", "h3", "h4", "h5", "h6")]
         found = 0
-        for section in sections(content_root(response)):
+        for section, anchor in zip([s for s in sections(root) if s.level], anchors):
             labels = section.labels(CURRENT_LABELS)
             if section.heading and any(name in labels for name in PROCUREMENT_FIELDS):
                 found += 1
-                yield self._parse_procurement(response, section, labels)
+                yield self._parse_procurement(response, section, anchor, labels)
         if not found:
             self.layout_changed(response, "procurement headings with Upphandlingsform, Diarienummer or Sista anbudsdag")
 
-    def _parse_procurement(self, response, section, labels: dict[str, str]):
+    def _parse_procurement(self, response, section, anchor: str | None, labels: dict[str, str]):
         deadline_text = labels.get("deadline")
         published = labels.get("published")
         tendsign = [a.attrib["href"] for a in section.selector.css("a[href]")
                     if "tendsign" in (a.attrib["href"] + " ".join(a.css("::text").getall())).casefold()]
-        fragment = section.anchor or slugify(section.heading)
+        page_url = response.url.split("#")[0]
         return self.make_item(
             response, kind="procurement", key=labels.get("diarienummer") or section.heading,
             title=section.heading,
-            url=response.urljoin(tendsign[0]) if tendsign else f"{response.url.split('#')[0]}#{fragment}",
+            url=response.urljoin(tendsign[0]) if tendsign else f"{page_url}#{anchor or slugify(section.heading)}",
             deadline=parse_date(deadline_text).date if deadline_text else None,
             deadline_text=deadline_text,
             published=parse_date(published).date if published else None,
             details={DETAIL_NAMES[name]: labels[name] for name in DETAIL_NAMES if name in labels},
-            text=section.text, competitive=None,
+            text="\n".join(filter(None, (section.heading, section.text))), competitive=None,
         )
 
     # -- planned procurements (PDF) -------------------------------------------------------------
@@ -178,88 +177,3 @@ def _planned_entries(lines: list[str]) -> list[tuple[str, dict[str, str], list[s
             entries[-1][2].append(line)
     return entries
 
-
-# -- Sitevision reading (private: spiders/sitevision.py was not committed when this was written) ---
-_SKIP_CLASS = re.compile(r"cookie|consent|breadcrumb|skip-?link|\bshare|sv-related|page-?(?:meta|info)", re.I)
-_HEADINGS = {f"h{n}": n for n in range(1, 7)}
-_BLOCKS = {"p", "table", "dl", "ul", "ol", "blockquote", "pre", "figure", "address"}
-
-
-def content_root(response) -> Selector:
-    for css in ("main", "[role=main]", "body"):
-        found = response.css(css)
-        if found:
-            return found[0]
-    return response.selector
-
-
-@dataclass
-class Section:
-    """A heading and the content blocks after it, up to the next heading (Sitevision wraps each
-    text in its own portlet div, so they are found in document order, not as siblings)."""
-
-    heading: str
-    anchor: str | None
-    elements: list = field(default_factory=list)  # the heading first, then its blocks
-
-    def element(self):
-        div = lxml_html.Element("div")
-        for el in self.elements:
-            div.append(copy.deepcopy(el))
-            div[-1].tail = None
-        return div
-
-    @property
-    def selector(self) -> Selector:
-        return Selector(root=self.element(), type="html")
-
-    @property
-    def text(self) -> str:
-        return block_text(self.element())
-
-    def labels(self, spec: dict[str, tuple[str, ...]]) -> dict[str, str]:
-        return find_labels(self.selector, spec)
-
-
-def sections(root: Selector) -> list[Section]:
-    out = [Section("", None)]
-
-    def walk(el) -> None:
-        for child in el:
-            if not isinstance(child.tag, str) or child.tag in DROP_TAGS or child.tag == "aside":
-                continue
-            if _SKIP_CLASS.search(f"{child.get('class', '')} {child.get('id', '')}"):
-                continue
-            if child.tag in _HEADINGS:
-                out.append(Section(clean(child.text_content()), child.get("id"), [child]))
-            elif child.tag in _BLOCKS or (child.text or "").strip():
-                out[-1].elements.append(child)
-            else:
-                walk(child)
-
-    walk(root.root)
-    return [s for s in out if s.heading]
-
-
-@dataclass
-class NewsEntry:
-    title: str
-    url: str
-    published: object  # datetime.date | None
-    summary: str
-
-
-def channel_items(response) -> list[NewsEntry]:
-    """`li.sv-channel-item`: link text, absolute URL, the date of `<time datetime>` (the visible
-    date only without the attribute), the summary paragraphs."""
-    out = []
-    for li in content_root(response).css("li.sv-channel-item"):
-        link = li.css("a[href]")
-        if not link:
-            continue
-        time = li.css("time")
-        stamp = (time[0].attrib.get("datetime") or clean(" ".join(time[0].css("::text").getall()))) if time else ""
-        summary = [clean(" ".join(p.css("::text").getall())) for p in li.xpath(".//p[not(.//a) and not(.//time)]")]
-        out.append(NewsEntry(clean(" ".join(link[0].css("::text").getall())), response.urljoin(link[0].attrib["href"]),
-                             parse_date(stamp).date if stamp else None, " ".join(p for p in summary if p)))
-    return out
