@@ -327,3 +327,25 @@ def test_crawl_sitemap_404_falls_back(tmp_path):
     # the calls came from the old page; the failed sitemap makes the run partial, not failed
     assert {k: result[k] for k in ("status", "items", "new")} == {"status": "partial", "items": 6, "new": 6}
     assert result["reason"] == f"1 other page(s) failed, first {SITEMAP}: HTTP 404"
+
+
+# -- the shared Sitevision helpers on the saved page ----------------------------------------------
+def test_sitevision_accordions_and_file_links():
+    from spiders import sitevision
+
+    response = mirror_response("state1", PLANNED)
+    root = sitevision.content_root(response)
+    assert [(a.title, a.text) for a in sitevision.accordions(root)] == [
+        ("Vem kan söka?", "Utlysningen är konkurrerande. Alla juridiska personer kan söka, till exempel ideella "
+                          "föreningar, stiftelser, kommuner och regioner. Enskilda näringsidkare kan inte söka."),
+        ("Dokument", "Preliminär utlysningstext för specifikt mål 2"),
+        ("Vem kan söka?", "Utlysningen är konkurrerande och öppen för ideella föreningar, kommuner, regioner och myndigheter."),
+        ("Viktiga datum", "Öppnar Januari 2027\nStänger Ej bestämt"),
+    ]
+    assert sitevision.file_links(response) == [sitevision.FileLink(
+        url=f"{SITE}/download/18.6f1c2b3a18f2b1d0c3f01/1731400000000/preliminar-utlysningstext-specifikt-mal-2-2027.pdf",
+        text="Preliminär utlysningstext för specifikt mål 2", title="pdf, 458.9 kB, öppnas i nytt fönster",
+        name="preliminar-utlysningstext-specifikt-mal-2-2027.pdf")]
+    # the related-news list in the aside is chrome: only main is read
+    assert sitevision.channel_items(response) == []
+    assert len(sitevision.channel_items(response, root=response)) == 1
