@@ -28,7 +28,7 @@ LABELS = {
     "deadline": ("Stänger", "Utlysningen stänger", "Ansökan stänger", "Sista ansökningsdag"),
 }
 DETAIL_LABELS = ("Finansieringsalternativ", "Stöd från AMIF", "Projektstart", "Tidigast projektstart")
-KEY_LABELS = {spelling.casefold() for spellings in LABELS.values() for spelling in spellings}
+KEY_LABELS = {spelling.casefold(): name for name, spellings in LABELS.items() for spelling in spellings}
 NO_CALLS = re.compile(r"\binga (planerade )?utlysningar\b", re.I)
 ICKE = re.compile(r"\bicke[-\s]?konkurrerande\b", re.I)
 KONK = re.compile(r"\bkonkurrerande\b", re.I)
@@ -145,7 +145,22 @@ class MigrationsverketSpider(FundSpider):
                     calls.append((group, current))
             elif current is not None:  # a deeper heading inside the call: part of its text
                 current.blocks.extend([section.head, *section.blocks])
-        return calls
+        return [split for group, call in calls for split in self._split_accordions(group, call)]
+
+    def _split_accordions(self, group: str, call: sitevision.Section) -> list[tuple[str, sitevision.Section]]:
+        """A heading over several calls, each in its own accordion (a label such as Stänger more
+        than once): one call per accordion that holds the labels, under the heading as group."""
+        kinds = Counter(KEY_LABELS[_norm_label(label).casefold()] for label, _ in call.pairs()
+                        if _norm_label(label).casefold() in KEY_LABELS)
+        if not kinds or max(kinds.values()) == 1:
+            return [(group, call)]
+        split = []
+        for block in call.blocks:
+            for acc in sitevision.accordions(block):
+                section = sitevision.Section(acc.title, call.level + 1, [acc.body.root])
+                if acc.title and self._has_key_labels(section):
+                    split.append((call.heading, section))
+        return split or [(group, call)]
 
     @staticmethod
     def _has_key_labels(section: sitevision.Section) -> bool:

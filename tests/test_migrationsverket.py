@@ -349,3 +349,34 @@ def test_sitevision_accordions_and_file_links():
     # the related-news list in the aside is chrome: only main is read
     assert sitevision.channel_items(response) == []
     assert len(sitevision.channel_items(response, root=response)) == 1
+
+
+def _page(main: str) -> HtmlResponse:
+    return HtmlResponse(PLANNED, body=f"<html><body><main>{main}</main></body></html>".encode(), encoding="utf-8")
+
+
+def test_calls_each_in_an_accordion_are_split():
+    acc = ('<div class="sv-collapsible-content"><a class="env-collapse-header" href="#c{n}">{title}</a>'
+           '<div class="env-collapse" id="c{n}"><p><strong>Öppnar</strong> {opens}</p><p><strong>Stänger</strong> {closes}</p>'
+           '</div></div>')
+    main = ('<h1>Planerade utlysningar</h1><h2>Icke-konkurrerande utlysningar</h2>'
+            + acc.format(n=1, title="Gränsnära återvändande", opens="1 mars 2027", closes="1 april 2027")
+            + acc.format(n=2, title="Förvar", opens="2 mars 2027", closes="Ej bestämt"))
+    s = make_spider(MigrationsverketSpider)
+    items = list(s.parse_calls(_page(main)))
+    assert [(i.title, i.opens, i.deadline, i.deadline_text, i.competitive, i.text) for i in items] == [
+        ("Gränsnära återvändande", dt.date(2027, 3, 1), dt.date(2027, 4, 1), "1 april 2027", False,
+         "Öppnar 1 mars 2027\nStänger 1 april 2027"),
+        ("Förvar", dt.date(2027, 3, 2), None, "Ej bestämt", False, "Öppnar 2 mars 2027\nStänger Ej bestämt"),
+    ]
+
+
+def test_deeper_heading_belongs_to_the_call():
+    main = ("<h1>Planerade utlysningar</h1>"
+            "<h2>Utlysning A</h2><p>Öppnar: 1 mars 2027</p><h3>Mer om utlysningen</h3><p>Läs utlysningstexten.</p>"
+            "<h2>Utlysning B</h2><p>Stänger: 2 april 2027</p><h2>Kontakt</h2><p>fonderna@migrationsverket.se</p>")
+    items = list(make_spider(MigrationsverketSpider).parse_calls(_page(main)))
+    assert [(i.title, i.text, i.competitive) for i in items] == [
+        ("Utlysning A", "Öppnar: 1 mars 2027\nMer om utlysningen\nLäs utlysningstexten.", None),
+        ("Utlysning B", "Stänger: 2 april 2027", None),
+    ]
