@@ -31,6 +31,7 @@ import ssl
 import unicodedata
 import uuid
 from email import policy
+from email.header import Header
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid, parseaddr
@@ -40,8 +41,10 @@ from urllib.parse import unquote, urlsplit
 
 from fundwatch.config import MailSettings
 
-POLICY = policy.default  # refuses CR/LF in header values (see TRAPS.md)
-WIRE_POLICY = policy.default.clone(linesep="\r\n")
+# policy.default refuses CR/LF in header values (see TRAPS.md). refold_source="none" lets the raw
+# headers (List-Unsubscribe: one long URL) go out unfolded instead of as RFC 2047 encoded words.
+POLICY = policy.default.clone(refold_source="none")
+WIRE_POLICY = POLICY.clone(linesep="\r\n")
 LOOPBACK = {"127.0.0.1", "::1", "localhost"}
 
 
@@ -104,19 +107,30 @@ def message_id(local: str, domain: str) -> str:
 
 def build_message(*, to: Address | str, subject: str, text: str, html: str | None = None,
                   mail_from: str | Address | None = None, msg_id: str | None = None,
-                  date: dt.datetime | None = None, headers: dict[str, str] | None = None) -> EmailMessage:
+                  date: dt.datetime | None = None, headers: dict[str, str] | None = None,
+                  raw_headers: dict[str, str] | None = None) -> EmailMessage:
     """multipart/alternative (text, then HTML) when html is given, else text/plain. Subject and
-    extra header values go through header_text(): one clean line whatever they held."""
+    extra header values go through header_text(): one clean line whatever they held. raw_headers
+    (our own URLs, e.g. List-Unsubscribe) are written unfolded and must be printable ASCII."""
     sender = mail_from if isinstance(mail_from, Address) else parse_from(mail_from or MailSettings.from_env().mail_from)
     recipient = to if isinstance(to, Address) else address(to)
     msg = EmailMessage(policy=POLICY)
     msg["From"] = sender
     msg["To"] = recipient
-    msg["Subject"] = header_text(subject, 200)
+    subject = header_text(subject, 200)
+    if subject.isascii():
+        msg["Subject"] = subject
+    else:  # RFC 2047 words folded by email.header: the email package's own folder can leave
+        # a double space where it folds before an encoded word
+        msg.set_raw("Subject", Header(subject, "utf-8", maxlinelen=76, header_name="Subject").encode())
     msg["Date"] = format_datetime(date or dt.datetime.now(dt.UTC))
     msg["Message-ID"] = msg_id or make_msgid(domain=sender.domain)
     for name, value in (headers or {}).items():
         msg[name] = header_text(value)
+    for name, value in (raw_headers or {}).items():
+        if not value.isascii() or not value.isprintable() or len(value) > 900:
+            raise MailConfigError(f"{name} must be one line of printable ASCII")
+        msg.set_raw(name, value)
     msg.set_content(text, cte="quoted-printable")
     if html is not None:
         msg.add_alternative(html, subtype="html", cte="quoted-printable")

@@ -1,0 +1,414 @@
+"""What one subscriber's digest holds. The week's data (changes, current items, source coverage)
+is loaded once into a WeekData; each subscriber's digest is then set operations over it:
+
+    week = WeekData.load(session, after_id=..., upto_id=...)
+    digest = week.build(filters, after_id=delivery.after_change_id, upto_id=..., first=...)
+
+Sections: new (and reappeared), changed (field by field, Swedish labels), deadline within 14 days
+(current state), closed or removed, and in a first digest everything open now. Coverage says how
+many sources were checked this week and why the others were not.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any, Iterable
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from digest.subscribers import Filters, fold
+from spiders.swedish import format_date_sv, parse_date
+from storage.models import Change, Item
+from storage.queries import (
+    call_json, change_fields_json, closes_at, last_runs, list_changes, list_items, now_local, parse_rule,
+    run_reason_sv, shown_deadline,
+)
+
+SOON_DAYS = 14
+FIRST_DIGEST_DAYS = 7
+COVERAGE_DAYS = 7  # a source counts as checked when its last run is ok and this recent
+
+KIND_SV = {"funding_call": "Utlysning", "procurement": "Upphandling", "collaboration": "Samverkan",
+           "news": "Nyhet", "page": "Sida"}
+KIND_ORDER = {"funding_call": 0, "collaboration": 1, "procurement": 2, "news": 3, "page": 4}
+STATUS_SV = {"planned": "planerad", "upcoming": "kommande", "open": "öppen", "closed": "stängd",
+             "unknown": "okänd", "removed": "borttagen"}
+FIELD_SV = {
+    "title": "Rubrik", "url": "Länk", "opens": "Öppnar", "deadline": "Sista ansökningsdag",
+    "deadline_text": "Sista ansökningsdag (som myndigheten skriver den)",
+    "deadline_rule": "Återkommande ansökningsdagar", "published": "Publicerad", "amount_text": "Belopp",
+    "amount_sek": "Belopp", "competitive": "Öppen för civilsamhället", "status": "Status", "text": "Text",
+}
+FIELD_ORDER = ("title", "status", "opens", "deadline", "deadline_text", "deadline_rule", "amount_text",
+               "amount_sek", "competitive", "published", "url", "details", "text")
+MONTHS_SV = ("januari", "februari", "mars", "april", "maj", "juni", "juli", "augusti", "september",
+             "oktober", "november", "december")
+
+
+def iso_week(now: dt.datetime | None = None) -> str:
+    """The ISO week in the configured zone, e.g. '2027-W18'."""
+    year, week, _ = (now or now_local()).isocalendar()
+    return f"{year}-W{week:02d}"
+
+
+def week_number(week: str) -> tuple[int, int]:
+    year, _, w = week.partition("-W")
+    return int(year), int(w)
+
+
+def amount_sv(amount_text: str | None, amount_sek: int | None) -> str | None:
+    if amount_text:
+        return amount_text
+    if amount_sek is not None:
+        return f"{amount_sek:,}".replace(",", " ") + " kr"
+    return None
+
+
+def _date_sv(value: Any) -> str:
+    if value in (None, ""):
+        return "–"
+    try:
+        return format_date_sv(dt.date.fromisoformat(str(value)))
+    except ValueError:
+        return str(value)
+
+
+def _rule_sv(value: Any) -> str:
+    if not value:
+        return "–"
+    return ", ".join(f"{d} {MONTHS_SV[m - 1]}" for m, d in parse_rule(str(value)))
+
+
+def _value_sv(name: str, value: Any) -> str:
+    if value is None or value == "":
+        return "–"
+    if name in ("opens", "deadline", "published"):
+        return _date_sv(value)
+    if name == "deadline_rule":
+        return _rule_sv(value)
+    if name == "competitive":
+        return "ja (konkurrerande)" if value in (True, "true") else "nej (icke-konkurrerande)"
+    if name == "status":
+        return STATUS_SV.get(str(value), str(value))
+    if name == "amount_sek":
+        return amount_sv(None, int(value)) or "–"
+    return " ".join(str(value).split())
+
+
+def field_changes(fields: dict[str, list[Any]]) -> list[tuple[str, str, str]]:
+    """[(Swedish label, old, new)] for one update's {field: [old, new]}; text changes say so without
+    values; a deadline change hides the raw deadline text, an amount text hides the parsed amount."""
+    out: list[tuple[str, str, str]] = []
+    for name in sorted(fields, key=lambda n: FIELD_ORDER.index(n) if n in FIELD_ORDER else len(FIELD_ORDER)):
+        old, new = fields[name]
+        if name == "deadline_text" and "deadline" in fields:
+            continue
+        if name == "amount_sek" and "amount_text" in fields:
+            continue
+        if name == "text":
+            out.append(("Text", "", "texten på sidan har ändrats"))
+        elif name == "details":
+            old, new = old or {}, new or {}
+            for key in [k for k in new if k in old] + [k for k in new if k not in old] + [k for k in old if k not in new]:
+                if old.get(key) != new.get(key):
+                    out.append((" ".join(str(key).split()), _value_sv("", old.get(key)), _value_sv("", new.get(key))))
+        else:
+            out.append((FIELD_SV.get(name, name), _value_sv(name, old), _value_sv(name, new)))
+    return out
+
+
+@dataclass
+class ItemView:
+    id: str
+    agency: str
+    agency_name: str
+    kind: str
+    kind_sv: str
+    title: str
+    url: str
+    status: str  # effective
+    deadline: dt.date | None
+    deadline_sv: str | None
+    amount_sv: str | None
+    opens_sv: str | None
+    competitive: bool | None
+    haystack: str = field(repr=False, default="")
+
+    @property
+    def deadline_shown(self) -> str | None:
+        """The deadline line: a call, procurement or offer without one says so; news and pages not."""
+        if self.deadline_sv:
+            return self.deadline_sv
+        return None if self.kind in ("news", "page") else "inte angiven"
+
+    @property
+    def sort_key(self) -> tuple:
+        return (KIND_ORDER.get(self.kind, 9), self.deadline or dt.date.max, self.agency_name, self.title)
+
+
+@dataclass
+class ChangeView:
+    id: int
+    change: str
+    item_id: str
+    fields: dict[str, list[Any]]
+
+
+@dataclass
+class Coverage:
+    checked: int
+    total: int
+    problems: list[tuple[str, str]]  # (source label, Swedish reason)
+
+    @property
+    def line(self) -> str:
+        text = f"{self.checked} av {self.total} källor kunde kontrolleras denna vecka."
+        if self.problems:
+            text += " " + " ".join(f"{label}: {reason}." for label, reason in self.problems)
+        return text
+
+
+@dataclass
+class Changed:
+    item: ItemView
+    fields: list[tuple[str, str, str]]
+
+
+@dataclass
+class Closed:
+    item: ItemView
+    reason: str
+
+
+@dataclass
+class Digest:
+    week: str
+    first: bool
+    after_id: int
+    upto_id: int
+    new: list[ItemView]
+    changed: list[Changed]
+    soon: list[ItemView]
+    closed: list[Closed]
+    open_now: list[ItemView]
+    coverage: Coverage
+
+    @property
+    def week_no(self) -> int:
+        return week_number(self.week)[1]
+
+    @property
+    def year(self) -> int:
+        return week_number(self.week)[0]
+
+    @property
+    def counts(self) -> dict[str, int]:
+        return {"new": len(self.new), "changed": len(self.changed), "soon": len(self.soon),
+                "closed": len(self.closed), "open": len(self.open_now)}
+
+    @property
+    def empty(self) -> bool:
+        return not (self.new or self.changed or self.soon or self.closed or self.open_now)
+
+
+class WeekData:
+    """Everything the week's digests are built from, loaded once."""
+
+    def __init__(self, now: dt.datetime, items: dict[str, ItemView], changes: list[ChangeView],
+                 sources: list[tuple[str, str, bool, str]], after_id: int, upto_id: int, first_after_id: int):
+        self.now = now
+        self.today = now.date()
+        self.week = iso_week(now)
+        self.items = items
+        self.changes = changes  # after_id < id <= upto_id, ascending
+        self.sources = sources  # (agency slug, label, checked, reason)
+        self.after_id, self.upto_id = after_id, upto_id
+        self.first_after_id = first_after_id  # a first digest covers the changes after this id
+        self._by_agency: dict[str, set[str]] = {}
+        self._by_kind: dict[str, set[str]] = {}
+        self._competitive: set[str] = set()
+        for view in items.values():
+            self._by_agency.setdefault(view.agency, set()).add(view.id)
+            self._by_kind.setdefault(view.kind, set()).add(view.id)
+            if view.competitive is not False:
+                self._competitive.add(view.id)
+        self._all = set(items)
+        self._keyword_cache: dict[str, frozenset[str]] = {}
+        self._match_cache: dict[tuple, frozenset[str]] = {}
+        self._coverage_cache: dict[tuple, Coverage] = {}
+        self._current = sorted((v for v in items.values() if v.status != "removed"), key=lambda v: v.sort_key)
+
+    # -- loading --------------------------------------------------------------------------------
+    @staticmethod
+    def max_change_id(session: Session) -> int:
+        return session.scalar(select(func.max(Change.id))) or 0
+
+    @staticmethod
+    def first_after(session: Session, now: dt.datetime, upto_id: int) -> int:
+        """A first digest covers the last 7 days: the changes after this id."""
+        since = now - dt.timedelta(days=FIRST_DIGEST_DAYS)
+        first = session.scalar(select(func.min(Change.id)).where(Change.detected_at >= since))
+        return (first - 1) if first is not None else upto_id
+
+    @classmethod
+    def load(cls, session: Session, *, after_id: int, upto_id: int, now: dt.datetime | None = None,
+             first_after_id: int | None = None) -> "WeekData":
+        from fundwatch.sources import load_sources
+
+        now = now or now_local()
+        sources = load_sources()
+        if first_after_id is None:
+            first_after_id = cls.first_after(session, now, upto_id)
+        after_id = min(after_id, first_after_id)
+        items: dict[str, ItemView] = {}
+        for item in list_items(session, include_removed=True):
+            items[item.id] = _item_view(item, now, sources.agency_name(item.agency))
+        changes = [ChangeView(c.id, c.change, c.item_id, change_fields_json(c) if c.change != "new" else {})
+                   for c, _ in list_changes(session, after_id=after_id) if c.id <= upto_id]
+        runs = last_runs(session)
+        cutoff = now - dt.timedelta(days=COVERAGE_DAYS)
+        rows = []
+        for source in sources:
+            label = source.name or sources.agency_name(source.agency)
+            run = runs.get(source.id)
+            if run is None:
+                rows.append((source.agency, label, False, "har inte kontrollerats ännu"))
+            elif run.status == "running":
+                rows.append((source.agency, label, False, "kontrollen pågick när brevet skickades"))
+            elif run.status != "ok":
+                rows.append((source.agency, label, False, run_reason_sv(run) or "kontrollen misslyckades"))
+            elif (run.finished_at or run.started_at) < cutoff:
+                when = (run.finished_at or run.started_at).astimezone(now.tzinfo).date()
+                rows.append((source.agency, label, False, f"senast kontrollerad {format_date_sv(when)}"))
+            else:
+                rows.append((source.agency, label, True, ""))
+        return cls(now, items, changes, rows, after_id, upto_id, first_after_id)
+
+    # -- matching -------------------------------------------------------------------------------
+    def _keyword(self, word: str) -> frozenset[str]:
+        key = fold(word)
+        hit = self._keyword_cache.get(key)
+        if hit is None:
+            hit = frozenset(v.id for v in self.items.values() if key in v.haystack)
+            self._keyword_cache[key] = hit
+        return hit
+
+    def matching(self, filters: Filters) -> frozenset[str]:
+        """Ids of the items a subscriber with these filters wants; cached per distinct filter set."""
+        key = filters.key()
+        hit = self._match_cache.get(key)
+        if hit is not None:
+            return hit
+        ids = set(self._all) if filters.include_noncompetitive else set(self._competitive)
+        if filters.agencies:
+            ids &= set().union(*(self._by_agency.get(a, ()) for a in filters.agencies))
+        if filters.kinds:
+            ids &= set().union(*(self._by_kind.get(k, ()) for k in filters.kinds))
+        if filters.keywords:
+            ids &= set().union(*(self._keyword(w) for w in filters.keywords))
+        hit = self._match_cache[key] = frozenset(ids)
+        return hit
+
+    def coverage(self, agencies: Iterable[str] = ()) -> Coverage:
+        key = tuple(sorted(agencies))
+        hit = self._coverage_cache.get(key)
+        if hit is None:
+            rows = [r for r in self.sources if not key or r[0] in key] or self.sources
+            hit = Coverage(sum(1 for r in rows if r[2]), len(rows), [(r[1], r[3]) for r in rows if not r[2]])
+            self._coverage_cache[key] = hit
+        return hit
+
+    def covers(self, after_id: int, upto_id: int) -> bool:
+        return self.after_id <= after_id and upto_id <= self.upto_id
+
+    # -- one digest -------------------------------------------------------------------------------
+    def build(self, filters: Filters, *, after_id: int, upto_id: int, first: bool) -> Digest:
+        wanted = self.matching(filters)
+        # changes in (after_id, upto_id] of wanted items, folded per item in order
+        per_item: dict[str, list[ChangeView]] = {}
+        for change in self.changes:
+            if after_id < change.id <= upto_id and change.item_id in wanted:
+                per_item.setdefault(change.item_id, []).append(change)
+        new, changed, closed = [], [], []
+        listed: set[str] = set()
+        for item_id, changes in per_item.items():
+            view = self.items.get(item_id)
+            if view is None:
+                continue
+            last = changes[-1].change
+            if last == "removed" or view.status == "removed":
+                closed.append(Closed(view, "borttagen från myndighetens webbplats"))
+                listed.add(item_id)
+                continue
+            if any(c.change in ("new", "reappeared") for c in changes):
+                new.append(view)
+                listed.add(item_id)
+                continue
+            merged: dict[str, list[Any]] = {}
+            for c in changes:
+                for name, (old, new_value) in c.fields.items():
+                    if name in merged:
+                        merged[name][1] = new_value
+                    else:
+                        merged[name] = [old, new_value]
+            merged = {k: v for k, v in merged.items() if v[0] != v[1]}
+            if not merged:
+                continue
+            if view.status == "closed":
+                closed.append(Closed(view, _closed_reason(view)))
+            else:
+                changed.append(Changed(view, field_changes(merged)))
+            listed.add(item_id)
+        since = self.today - dt.timedelta(days=7)
+        soon_until = self.today + dt.timedelta(days=SOON_DAYS)
+        soon, open_now = [], []
+        for view in self._current:
+            if view.id not in wanted:
+                continue
+            if view.status == "closed" and view.id not in listed and view.deadline and since <= view.deadline < self.today:
+                closed.append(Closed(view, _closed_reason(view)))
+            elif view.status in ("open", "upcoming") and view.deadline and self.today <= view.deadline <= soon_until:
+                soon.append(view)
+            if first and view.status == "open" and view.id not in listed:
+                open_now.append(view)
+        soon.sort(key=lambda v: (v.deadline, v.agency_name, v.title))
+        new.sort(key=lambda v: v.sort_key)
+        changed.sort(key=lambda c: c.item.sort_key)
+        closed.sort(key=lambda c: (c.item.agency_name, c.item.title))
+        return Digest(self.week, first, after_id, upto_id, new, changed, soon, closed, open_now,
+                      self.coverage(filters.agencies))
+
+
+def safe_url(url: str | None) -> str:
+    """Only http(s) links reach a mail; anything else (javascript:, data:) becomes no link."""
+    url = (url or "").strip()
+    return url if url.lower().startswith(("https://", "http://")) and url.isprintable() else "#"
+
+
+def _closed_reason(view: ItemView) -> str:
+    if view.deadline:
+        return f"sista ansökningsdag var {view.deadline_sv}"
+    return "stängd"
+
+
+def _item_view(item: Item, now: dt.datetime, agency_name: str) -> ItemView:
+    data = call_json(item, now)
+    deadline = shown_deadline(item, now.date())
+    deadline_sv = None
+    if deadline:
+        deadline_sv = format_date_sv(deadline)
+        closing = closes_at(item, deadline)
+        if item.deadline_text and (closing.hour, closing.minute) != (23, 59) and parse_date(item.deadline_text).time:
+            deadline_sv += f" kl. {closing:%H.%M}"
+    elif item.deadline_text:
+        deadline_sv = " ".join(item.deadline_text.split())
+    return ItemView(
+        id=item.id, agency=item.agency, agency_name=agency_name, kind=item.kind,
+        kind_sv=KIND_SV.get(item.kind, item.kind), title=" ".join((item.title or "").split()), url=safe_url(item.url),
+        status=data["status"], deadline=deadline, deadline_sv=deadline_sv,
+        amount_sv=amount_sv(item.amount_text, item.amount_sek),
+        opens_sv=format_date_sv(item.opens) if item.opens else None, competitive=item.competitive,
+        haystack=fold(f"{item.title}\n{item.text}"),
+    )

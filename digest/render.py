@@ -1,0 +1,97 @@
+"""Templates (digest_templates/): Jinja2 with autoescape for HTML. The CSS of an HTML mail
+template is inlined by premailer once, when the template is loaded, so each digest is one render of
+a compiled template (premailer per message would cost milliseconds each)."""
+
+from __future__ import annotations
+
+import logging
+from functools import lru_cache
+from pathlib import Path
+
+import digest_templates
+from jinja2 import BaseLoader, Environment, StrictUndefined, TemplateNotFound, select_autoescape
+
+from digest.builder import Digest
+from digest.mailer import header_text
+from digest.subscribers import Filters
+
+TEMPLATES = Path(digest_templates.__file__).parent
+STYLE_INCLUDE = '{% include "_mail_style.html" %}'
+MAIL_HTML = ("digest.html", "confirmation.html")
+
+
+def inline_css(source: str) -> str:
+    from premailer import Premailer
+
+    return Premailer(source, remove_classes=False, disable_validation=True, allow_network=False,
+                     cssutils_logging_level=logging.CRITICAL, strip_important=False).transform()
+
+
+class _Loader(BaseLoader):
+    def get_source(self, environment, template):
+        path = TEMPLATES / template
+        if not path.is_file() or path.parent != TEMPLATES:
+            raise TemplateNotFound(template)
+        source = path.read_text(encoding="utf-8")
+        if template in MAIL_HTML:
+            source = inline_css(source.replace(STYLE_INCLUDE, (TEMPLATES / "_mail_style.html").read_text(encoding="utf-8")))
+        mtime = path.stat().st_mtime
+        return source, str(path), lambda: path.stat().st_mtime == mtime
+
+
+@lru_cache(maxsize=1)
+def environment() -> Environment:
+    return Environment(loader=_Loader(), autoescape=select_autoescape(["html"], default_for_string=True),
+                       undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
+
+
+def template(name: str):
+    return environment().get_template(name)
+
+
+def _plural(n: int, one: str, many: str) -> str:
+    return f"{n} {one if n == 1 else many}"
+
+
+def subject_for(d: Digest) -> str:
+    parts = []
+    if d.new:
+        parts.append(_plural(len(d.new), "ny", "nya"))
+    if d.changed:
+        parts.append(_plural(len(d.changed), "ändrad", "ändrade"))
+    if d.soon:
+        parts.append(f"{len(d.soon)} med sista dag inom 14 dagar")
+    if d.closed:
+        parts.append(_plural(len(d.closed), "stängd", "stängda"))
+    if d.open_now:
+        parts.append(_plural(len(d.open_now), "öppen", "öppna"))
+    text = f"fundwatch vecka {d.week_no}: " + (", ".join(parts) if parts else "inget nytt")
+    if d.new:
+        text += f" – {header_text(d.new[0].title, 80)}"
+    return header_text(text, 200)
+
+
+def filters_sv(filters: Filters, agency_names: dict[str, str]) -> str:
+    from digest.builder import KIND_SV
+
+    parts = [", ".join(agency_names.get(a, a) for a in filters.agencies) if filters.agencies else "alla myndigheter"]
+    parts.append(", ".join(KIND_SV.get(k, k).lower() for k in filters.kinds) if filters.kinds else "alla slag")
+    if filters.keywords:
+        parts.append("nyckelord: " + ", ".join(filters.keywords))
+    if filters.include_noncompetitive:
+        parts.append("även utlysningar som inte är öppna för civilsamhället")
+    return "Dina val: " + "; ".join(parts) + "."
+
+
+def render_digest(d: Digest, *, org: str, email: str, links: dict[str, str], filters_text: str) -> tuple[str, str, str]:
+    """(subject, text, html)."""
+    subject = subject_for(d)
+    context = {"d": d, "org": " ".join(org.split()), "email": email, "links": links, "filters": filters_text,
+               "subject": subject}
+    return subject, template("digest.txt").render(context), template("digest.html").render(context)
+
+
+def render_confirmation(sub, links: dict[str, str], public_url: str) -> tuple[str, str]:
+    context = {"org": " ".join(sub.org.split()), "email": sub.email, "links": links,
+               "privacy_url": f"{public_url.rstrip('/')}/integritet"}
+    return template("confirmation.txt").render(context), template("confirmation.html").render(context)

@@ -1,0 +1,370 @@
+"""Sending the week's digests: never twice.
+
+One delivery row per (ISO week of sending, subscriber), enforced by a unique constraint. A run:
+  1. recovers: `sending` rows whose sender process is gone become `unknown` (never resent blindly);
+  2. plans: for each confirmed subscriber without a row this week, builds the digest from the
+     week's data (loaded once) and inserts a `pending` row (ON CONFLICT DO NOTHING) that fixes the
+     range of changes it covers: after the last change its previous sent digest covered, up to
+     the newest change now (a crawl committing meanwhile is in next week's digest, never skipped);
+  3. sends: each due row (pending, or deferred and its backoff over) is claimed by a conditional
+     UPDATE pending→sending committed before the message goes out, then marked sent | deferred
+     (4xx) | failed (5xx; hard bounces counted, the address suppressed at 3) | unknown (connection
+     lost after DATA). Two senders at once: only one claim of a row succeeds.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import socket
+from dataclasses import dataclass, field
+from typing import Callable, Iterable
+
+from sqlalchemy import and_, exists, func, insert, or_, select, update
+from sqlalchemy.orm import Session
+
+from digest import mailer
+from digest.builder import Digest, WeekData, iso_week
+from digest.models import (
+    CONFIRMED, DEFERRED, FAILED, PENDING, SENDING, SENT, UNKNOWN, Delivery, Subscriber,
+)
+from digest.render import filters_sv, render_digest
+from digest.subscribers import Filters, known_agencies, links, record_hard_bounce
+from digest.tokens import Signer, secret_key
+from fundwatch.config import MailSettings
+from storage.db import get_engine, session_scope
+from storage.models import utcnow
+from storage.queries import now_local
+
+MAX_ATTEMPTS = 6  # a deferred delivery is given up (failed) after this many tries
+BACKOFF = (dt.timedelta(minutes=5), dt.timedelta(minutes=15), dt.timedelta(minutes=45),
+           dt.timedelta(hours=2), dt.timedelta(hours=6))
+STALE_CLAIM = dt.timedelta(hours=2)  # a claim this old, by a process we cannot check, is dead
+CONNECT_FAILURES_BEFORE_STOP = 3
+INSERT_BATCH = 500
+
+
+def send_empty_default() -> bool:
+    return os.environ.get("FUNDWATCH_SEND_EMPTY_DIGEST", "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def claimer() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+@dataclass
+class Report:
+    week: str
+    planned: int = 0
+    sent: int = 0
+    deferred: int = 0
+    failed: int = 0
+    unknown: int = 0
+    recovered: int = 0
+    suppressed: int = 0
+    skipped_empty: int = 0
+    stopped: str | None = None
+    dry_run: bool = False
+    lines: list[str] = field(default_factory=list)
+
+    def __str__(self) -> str:
+        if self.dry_run:
+            text = f"{self.week}: dry run, {self.planned} digest(s) would be sent, {self.skipped_empty} empty not sent"
+        else:
+            text = (f"{self.week}: {self.sent} sent, {self.deferred} deferred, {self.failed} failed, "
+                    f"{self.unknown} unknown; {self.skipped_empty} empty not sent")
+        if self.recovered:
+            text += f"; {self.recovered} interrupted delivery(ies) marked unknown (see `fundwatch digest status`)"
+        if self.suppressed:
+            text += f"; {self.suppressed} address(es) suppressed after repeated hard bounces"
+        if self.stopped:
+            text += f"; stopped early: {self.stopped}"
+        return text
+
+
+# -- recovery -------------------------------------------------------------------------------------
+def recover_interrupted(session: Session, now: dt.datetime | None = None) -> int:
+    """`sending` rows left by a process that is gone (or a claim too old to trust) -> unknown."""
+    now = now or utcnow()
+    host = socket.gethostname()
+    count = 0
+    for d in session.scalars(select(Delivery).where(Delivery.status == SENDING)):
+        c_host, _, c_pid = (d.claimed_by or "").rpartition(":")
+        dead = c_host == host and c_pid.isdigit() and not _alive(int(c_pid))
+        if dead or (d.claimed_at is not None and now - d.claimed_at > STALE_CLAIM):
+            d.status, d.finished_at = UNKNOWN, now
+            d.error = "the sender stopped while this message was going out: it may or may not have been delivered"
+            count += 1
+    return count
+
+
+def retry(session: Session, subscriber: Subscriber, week: str | None = None) -> Delivery:
+    """Operator decision: send again the subscriber's digest of WEEK (default: the newest that was
+    not sent). Sets it back to pending; the next `digest send` sends it."""
+    query = select(Delivery).where(Delivery.subscriber_id == subscriber.id)
+    query = query.where(Delivery.week == week) if week else query.where(Delivery.status != SENT)
+    d = session.scalars(query.order_by(Delivery.id.desc()).limit(1)).one_or_none()
+    if d is None:
+        raise LookupError(f"no {'delivery in ' + week if week else 'unsent delivery'} for {subscriber.email}")
+    if d.status in (SENT, SENDING):
+        raise LookupError(f"the {d.week} digest of {subscriber.email} is {d.status}: nothing to retry")
+    d.status, d.next_attempt_at, d.error = PENDING, None, None
+    return d
+
+
+# -- one message ----------------------------------------------------------------------------------
+class Composer:
+    """Builds digest messages; holds what is the same for every subscriber of a run."""
+
+    def __init__(self, settings: MailSettings, signer: Signer | None = None):
+        self.settings = settings
+        self.signer = signer or Signer(secret_key("sending digests"))
+        self.sender = mailer.parse_from(settings.mail_from)
+        self.domain = self.sender.domain
+        self.agency_names = known_agencies()
+        self.list_id = f"fundwatch veckobrev <veckobrev.{self.domain}>"
+
+    def links(self, sub: Subscriber) -> dict[str, str]:
+        return links(sub, self.settings.public_url, self.signer)
+
+    def render(self, d: Digest, sub: Subscriber) -> tuple[str, str, str, dict[str, str]]:
+        filters = Filters.of(sub)
+        lk = self.links(sub)
+        subject, text, html = render_digest(d, org=sub.org, email=sub.email, links=lk,
+                                            filters_text=filters_sv(filters, self.agency_names))
+        return subject, text, html, lk
+
+    def message(self, d: Digest, sub: Subscriber, date: dt.datetime | None = None):
+        subject, text, html, lk = self.render(d, sub)
+        return mailer.build_message(
+            to=mailer.address(sub.email, sub.org), subject=subject, text=text, html=html, mail_from=self.sender,
+            msg_id=mailer.message_id(f"digest.{d.week}.{sub.id}", self.domain), date=date,
+            headers={"List-Id": self.list_id},
+            raw_headers={"List-Unsubscribe": f"<{lk['unsubscribe']}>",
+                         "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"},
+        )
+
+
+# -- planning -------------------------------------------------------------------------------------
+def _last_sent(session: Session, subscriber_ids: Iterable[int] | None = None) -> dict[int, int]:
+    query = (select(Delivery.subscriber_id, func.max(Delivery.upto_change_id))
+             .where(Delivery.status == SENT, Delivery.subscriber_id.is_not(None)).group_by(Delivery.subscriber_id))
+    return {sid: upto for sid, upto in session.execute(query)}
+
+
+def _insert_ignore(session: Session, rows: list[dict]) -> None:
+    if not rows:
+        return
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as dialect_insert
+    elif dialect == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert as dialect_insert
+    else:  # pragma: no cover - other engines: one by one, the unique constraint decides
+        for row in rows:
+            try:
+                with session.begin_nested():
+                    session.execute(insert(Delivery).values(**row))
+            except Exception:  # noqa: BLE001
+                pass
+        return
+    for i in range(0, len(rows), INSERT_BATCH):
+        session.execute(dialect_insert(Delivery).values(rows[i:i + INSERT_BATCH])
+                        .on_conflict_do_nothing(index_elements=["week", "subscriber_id"]))
+
+
+def _due_query(week: str, now: dt.datetime, subscriber_ids: list[int] | None):
+    query = (select(Delivery, Subscriber).join(Subscriber, Subscriber.id == Delivery.subscriber_id)
+             .where(Delivery.week == week, Subscriber.status == CONFIRMED,
+                    or_(Delivery.status == PENDING,
+                        and_(Delivery.status == DEFERRED, Delivery.next_attempt_at <= now)))
+             .order_by(Delivery.id))
+    if subscriber_ids is not None:
+        query = query.where(Delivery.subscriber_id.in_(subscriber_ids))
+    return query
+
+
+def send_due(*, dry_run: bool = False, send_empty: bool | None = None, settings: MailSettings | None = None,
+             now: dt.datetime | None = None, emails: list[str] | None = None,
+             echo: Callable[[str], None] | None = None) -> Report:
+    """Send this week's due digests (all confirmed subscribers, or only EMAILS). Returns a Report
+    whose str() is a one-line summary (printed by `fundwatch run`)."""
+    settings = settings or MailSettings.from_env()
+    send_empty = send_empty_default() if send_empty is None else send_empty
+    composer = Composer(settings)
+    if settings.smtp_url and not dry_run:
+        mailer.check_links(settings)
+    now_l = now or now_local()
+    now_utc = now_l.astimezone(dt.UTC)
+    week = iso_week(now_l)
+    report = Report(week, dry_run=dry_run)
+    engine = get_engine()
+
+    with session_scope(engine) as session:
+        if not dry_run:
+            report.recovered = recover_interrupted(session, now_utc)
+        ids = None
+        if emails is not None:
+            from digest.subscribers import normalize_email
+
+            wanted = [normalize_email(e) for e in emails]
+            ids = list(session.scalars(select(Subscriber.id).where(Subscriber.email.in_(wanted))))
+        upto = WeekData.max_change_id(session)
+        first_after = WeekData.first_after(session, now_l, upto)
+        has_row = exists().where(Delivery.week == week, Delivery.subscriber_id == Subscriber.id)
+        query = select(Subscriber).where(Subscriber.status == CONFIRMED, ~has_row).order_by(Subscriber.id)
+        if ids is not None:
+            query = query.where(Subscriber.id.in_(ids))
+        candidates = list(session.scalars(query))
+        last_sent = _last_sent(session)
+        due = list(session.execute(_due_query(week, now_utc, ids)))
+        lows = [last_sent.get(s.id, first_after) for s in candidates] + [d.after_change_id for d, _ in due]
+        highs = [upto] + [d.upto_change_id for d, _ in due]
+        data = WeekData.load(session, after_id=min(lows + [first_after]), upto_id=max(highs), now=now_l,
+                             first_after_id=first_after)
+        rows = []
+        for sub in candidates:
+            after = last_sent.get(sub.id, first_after)
+            first = sub.id not in last_sent
+            digest = data.build(Filters.of(sub), after_id=after, upto_id=upto, first=first)
+            if digest.empty and not send_empty:
+                report.skipped_empty += 1
+                continue
+            if dry_run:
+                report.planned += 1
+                report.lines.append(f"{sub.email}: {digest.counts}")
+                continue
+            rows.append({"week": week, "subscriber_id": sub.id, "status": PENDING, "first": first,
+                         "after_change_id": after, "upto_change_id": upto, "created_at": now_utc,
+                         "attempts": 0, "counts": digest.counts})
+        report.planned = report.planned or len(rows)
+        _insert_ignore(session, rows)
+        del candidates, rows
+    if dry_run:
+        if due:
+            report.lines.append(f"{len(due)} delivery(ies) already pending or due for retry")
+            report.planned += len(due)
+        return report
+
+    with session_scope(engine) as session:
+        due = list(session.execute(_due_query(week, now_utc, ids)))
+        session.expunge_all()
+    if due and not all(data.covers(d.after_change_id, d.upto_change_id) for d, _ in due):
+        with session_scope(engine) as session:  # another sender planned with newer data
+            data = WeekData.load(session, after_id=min(d.after_change_id for d, _ in due),
+                                 upto_id=max(d.upto_change_id for d, _ in due), now=now_l,
+                                 first_after_id=first_after)
+    _send_rows(engine, data, composer, settings, due, report, now_utc, echo)
+    return report
+
+
+def _send_rows(engine, data: WeekData, composer: Composer, settings: MailSettings, due, report: Report,
+               now_utc: dt.datetime, echo) -> None:
+    me = claimer()
+    deliveries = Delivery.__table__
+    subscribers = Subscriber.__table__
+    connect_failures = 0
+    with mailer.open_transport(settings) as transport, engine.connect() as conn:
+        for delivery, sub in due:
+            digest = data.build(Filters.of(sub), after_id=delivery.after_change_id,
+                                upto_id=delivery.upto_change_id, first=delivery.first)
+            msg = composer.message(digest, sub)
+            with conn.begin():
+                claimed = conn.execute(
+                    update(deliveries)
+                    .where(deliveries.c.id == delivery.id,
+                           or_(deliveries.c.status == PENDING,
+                               and_(deliveries.c.status == DEFERRED, deliveries.c.next_attempt_at <= now_utc)),
+                           exists().where(subscribers.c.id == deliveries.c.subscriber_id,
+                                          subscribers.c.status == CONFIRMED))
+                    .values(status=SENDING, claimed_by=me, claimed_at=utcnow(), attempts=deliveries.c.attempts + 1)
+                ).rowcount
+            if claimed != 1:
+                continue  # another sender has it, or the subscriber left meanwhile
+            attempts = delivery.attempts + 1
+            values: dict = {"finished_at": None}
+            bounce = False
+            try:
+                reply = transport.send(msg)
+            except mailer.MailConfigError:
+                with conn.begin():  # nothing went out: give the row back
+                    conn.execute(update(deliveries).where(deliveries.c.id == delivery.id)
+                                 .values(status=PENDING, attempts=delivery.attempts, claimed_by=None, claimed_at=None))
+                raise
+            except mailer.TemporaryFailure as exc:
+                gave_up = attempts >= MAX_ATTEMPTS
+                values = {"status": FAILED if gave_up else DEFERRED, "smtp_code": exc.code, "error": str(exc),
+                          "next_attempt_at": None if gave_up else utcnow() + BACKOFF[min(attempts, len(BACKOFF)) - 1]}
+                report.failed += gave_up
+                report.deferred += not gave_up
+                connect_failures = connect_failures + 1 if exc.code is None else 0
+            except mailer.PermanentFailure as exc:
+                values = {"status": FAILED, "smtp_code": exc.code, "error": str(exc)}
+                report.failed += 1
+                bounce = True
+            except mailer.UncertainDelivery as exc:
+                values = {"status": UNKNOWN, "error": str(exc)}
+                report.unknown += 1
+            else:
+                values = {"status": SENT, "smtp_code": int(reply[:3]) if reply[:3].isdigit() else None, "error": None}
+                report.sent += 1
+                connect_failures = 0
+            values["finished_at"] = utcnow()
+            with conn.begin():
+                conn.execute(update(deliveries).where(deliveries.c.id == delivery.id).values(**values))
+                if values["status"] == SENT and sub.hard_bounces:
+                    conn.execute(update(subscribers).where(subscribers.c.id == sub.id).values(hard_bounces=0))
+            if bounce:
+                with session_scope(engine) as session:
+                    fresh = session.get(Subscriber, sub.id)
+                    if fresh is not None and record_hard_bounce(session, fresh):
+                        report.suppressed += 1
+            if echo:
+                echo(f"{sub.email}: {values['status']}" + (f" ({values.get('error')})" if values.get("error") else ""))
+            if connect_failures >= CONNECT_FAILURES_BEFORE_STOP:
+                report.stopped = "the SMTP server cannot be reached; the rest stay pending"
+                break
+
+
+# -- status ---------------------------------------------------------------------------------------
+def status_rows(session: Session, week: str | None = None) -> list[dict]:
+    from storage.queries import iso
+
+    query = (select(Delivery, Subscriber.email).outerjoin(Subscriber, Subscriber.id == Delivery.subscriber_id)
+             .order_by(Delivery.id))
+    if week:
+        query = query.where(Delivery.week == week)
+    return [{"id": d.id, "week": d.week, "email": email, "status": d.status, "attempts": d.attempts,
+             "first": d.first, "after_change_id": d.after_change_id, "upto_change_id": d.upto_change_id,
+             "created_at": iso(d.created_at), "finished_at": iso(d.finished_at),
+             "next_attempt_at": iso(d.next_attempt_at), "smtp_code": d.smtp_code, "error": d.error,
+             "counts": d.counts} for d, email in session.execute(query)]
+
+
+def preview(email: str, settings: MailSettings | None = None, now: dt.datetime | None = None):
+    """(digest, message) that would be sent to EMAIL now (nothing is stored)."""
+    from digest.subscribers import require
+
+    settings = settings or MailSettings.from_env()
+    composer = Composer(settings)
+    now_l = now or now_local()
+    with session_scope() as session:
+        sub = require(session, email)
+        upto = WeekData.max_change_id(session)
+        first_after = WeekData.first_after(session, now_l, upto)
+        last = _last_sent(session).get(sub.id)
+        after = last if last is not None else first_after
+        data = WeekData.load(session, after_id=after, upto_id=upto, now=now_l, first_after_id=first_after)
+        digest = data.build(Filters.of(sub), after_id=after, upto_id=upto, first=last is None)
+        session.expunge(sub)
+    return digest, composer.message(digest, sub), sub
