@@ -1,0 +1,138 @@
+"""`fundwatch scheduler run | jobs | alerts`: unattended operation."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+import threading
+
+import click
+
+from fundwatch.output import emit, format_option
+
+
+def _schedule_options(func):
+    options = [
+        click.option("--sources", "sources_file", type=click.Path(dir_okay=False),
+                     help="Sources file (default: $FUNDWATCH_SOURCES or the shipped sources.toml)."),
+        click.option("--timezone", "tz", metavar="ZONE",
+                     help="Time zone of the schedules (default: $FUNDWATCH_TIMEZONE or Europe/Stockholm)."),
+        click.option("--crawl-schedule", metavar="CRON",
+                     help="Cron expression of every crawl without its own `schedule` "
+                          "(default: $FUNDWATCH_CRAWL_SCHEDULE or '0 6 * * *')."),
+        click.option("--digest-schedule", metavar="CRON",
+                     help="Cron expression of the weekly digest (default: $FUNDWATCH_DIGEST_SCHEDULE or '0 7 * * mon')."),
+        click.option("--jitter", type=click.IntRange(min=0), metavar="SECONDS",
+                     help="Random delay 0..SECONDS added to each crawl (default: $FUNDWATCH_CRAWL_JITTER or 300)."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def _specs(sources_file, tz, crawl_schedule, digest_schedule, jitter, timeout=None, crawl_settings=None):
+    from fundwatch.sources import load_sources
+    from scheduler.core import desired_jobs
+    from scheduler.schedule import ScheduleError, SchedulerSettings
+
+    try:
+        settings = SchedulerSettings.from_env(tz=tz, crawl_schedule=crawl_schedule, digest_schedule=digest_schedule,
+                                              jitter=jitter)
+        return settings, desired_jobs(load_sources(sources_file), settings, timeout=timeout,
+                                      crawl_settings=crawl_settings)
+    except ScheduleError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+@click.group()
+def scheduler():
+    """Unattended operation: crawl every source on its schedule, send the weekly digest, alert the
+    operator ($FUNDWATCH_ADMIN_EMAIL) when a source starts failing, goes silent or recovers."""
+
+
+@scheduler.command()
+@_schedule_options
+@click.option("--timeout", type=click.FloatRange(min=1), metavar="SECONDS",
+              help="Seconds before a crawl is killed (default: $FUNDWATCH_CRAWL_TIMEOUT or 1800).")
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Scrapy setting for the crawls.")
+@click.option("--workers", type=click.IntRange(min=1), default=4, show_default=True,
+              help="Jobs (crawls, the digest) that may run at the same time.")
+@click.option("--stop-grace", type=click.FloatRange(min=0), default=30.0, show_default=True, metavar="SECONDS",
+              help="On SIGTERM/SIGINT, how long a crawl may take to close its run before it is killed.")
+def run(sources_file, tz, crawl_schedule, digest_schedule, jitter, timeout, overrides, workers, stop_grace):
+    """Run the scheduler until SIGTERM or SIGINT (Ctrl-C).
+
+    Jobs live in the database (table apscheduler_jobs): a run missed while the scheduler was down
+    or the machine slept runs once when it is back. On SIGTERM/SIGINT no new run starts, crawls in
+    progress close their runs, and the process exits 0."""
+    from fundwatch.cli import _parse_overrides
+    from scheduler.core import SchedulerRunning, SchedulerService
+    from storage.db import get_engine
+
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    settings, specs = _specs(sources_file, tz, crawl_schedule, digest_schedule, jitter, timeout,
+                             dict(_parse_overrides(overrides)))
+    stop = threading.Event()
+
+    def on_signal(signum, _frame):
+        logging.getLogger("fundwatch.scheduler").info("%s received: stopping", signal.Signals(signum).name)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    service = SchedulerService(get_engine(), specs, settings.tz, workers=workers, stop_grace=stop_grace)
+    try:
+        service.start()
+    except SchedulerRunning as exc:
+        raise click.ClickException(str(exc)) from None
+    try:
+        service.wait(stop)
+    finally:
+        service.stop()
+
+
+@scheduler.command()
+@_schedule_options
+@format_option(("table", "json"))
+def jobs(sources_file, tz, crawl_schedule, digest_schedule, jitter, fmt):
+    """Every job with its next run time (ISO 8601 with offset).
+
+    Reads the scheduler's stored jobs without changing them; run it with the scheduler's
+    environment. STATE: scheduled; due (missed: runs as soon as the scheduler runs); new or changed
+    (the time it gets when the scheduler next starts); removed (no longer configured)."""
+    from scheduler.core import list_jobs, scheduler_holder
+    from storage.db import get_engine
+
+    settings, specs = _specs(sources_file, tz, crawl_schedule, digest_schedule, jitter)
+    engine = get_engine()
+    rows = list_jobs(engine, specs, settings.tz)
+    emit(rows, fmt, ["id", "schedule", "next_run_time", "state"])
+    if fmt == "table":
+        held = scheduler_holder(engine)
+        click.echo(f"scheduler: running (pid {held['pid']} on {held['hostname']})" if held
+                   else "scheduler: not running (`fundwatch scheduler run` starts it)", err=True)
+
+
+@scheduler.command()
+@click.option("--check", is_flag=True,
+              help="Evaluate every source now and send the alerts due (for cron: after `fundwatch crawl`).")
+@click.option("--sources", "sources_file", type=click.Path(dir_okay=False),
+              help="Sources file (default: $FUNDWATCH_SOURCES or the shipped sources.toml).")
+@format_option(("table", "json"))
+def alerts(check, sources_file, fmt):
+    """Each source's alert state: ok, failing (N failed runs in a row) or silent (no items for D days)."""
+    from fundwatch.sources import load_sources
+    from scheduler.alerts import AlertError, alert_states, evaluate_source
+
+    sources = load_sources(sources_file)
+    try:
+        if check:
+            for source in sources:
+                evaluate_source(source.id)
+        rows = alert_states([s.id for s in sources])
+    except AlertError as exc:
+        raise click.ClickException(str(exc)) from None
+    emit(rows, fmt, ["source", "state", "since", "detail"], widths={"detail": 70})

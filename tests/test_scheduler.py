@@ -1,0 +1,321 @@
+"""The scheduler without crawling: cron expressions, next run times across DST, the jobs listing,
+missed runs (the weekly digest missed during downtime runs once on return), start-up keeping the
+stored next run times, waking after the machine slept, one scheduler per database."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import subprocess
+import sys
+import threading
+import types
+from zoneinfo import ZoneInfo
+
+import pytest
+import time_machine
+from click.testing import CliRunner
+
+from fundwatch.cli import main
+from fundwatch.sources import load_sources
+from scheduler import jobs as job_functions
+from scheduler.core import (
+    CRAWL_FUNC, DIGEST_FUNC, DIGEST_ID, SchedulerService, desired_jobs, list_jobs, make_scheduler, sync_jobs,
+)
+from scheduler.schedule import ScheduleError, SchedulerSettings, cron_trigger
+from storage.db import get_engine
+from tests.test_scheduler_helpers import MUCF, SOCIALSTYRELSEN, wait_for, write_sources
+
+TZ = ZoneInfo("Europe/Stockholm")
+
+
+def at(*args) -> dt.datetime:
+    return dt.datetime(*args, tzinfo=TZ)
+
+
+def fires(expr: str, start: dt.datetime, n: int = 4) -> list[str]:
+    trigger = cron_trigger(expr, TZ)
+    out, previous, now = [], None, start
+    for _ in range(n):
+        nxt = trigger.get_next_fire_time(previous, now)
+        out.append(nxt.astimezone(dt.UTC).astimezone(TZ).isoformat())
+        previous = now = nxt
+    return out
+
+
+# -- cron expressions and time zones -------------------------------------------------------------
+@pytest.mark.parametrize("expr, weekdays", [
+    ("0 7 * * 1", "mon"),  # APScheduler's own from_crontab would make this Tuesday
+    ("0 7 * * 0", "sun"),
+    ("0 7 * * 7", "sun"),
+    ("0 7 * * 1-5", "mon,tue,wed,thu,fri"),
+    ("0 7 * * 5-7", "fri,sat,sun"),
+    ("0 7 * * */2", "tue,thu,sat,sun"),
+    ("0 7 * * sun,wed", "wed,sun"),
+    ("0 7 * * mon-fri", "mon,tue,wed,thu,fri"),
+    ("0 7 * * 0-6", "*"),
+])
+def test_weekdays_are_read_as_cron_reads_them(expr, weekdays):
+    trigger = cron_trigger(expr, TZ)
+    assert str(trigger.fields[4]) == weekdays
+
+
+@pytest.mark.parametrize("expr, message", [
+    ("0 6 * *", "needs 5 fields"),
+    ("0 25 * * *", "not a valid cron expression"),
+    ("0 6 1 * mon", "both day of month and day of week"),
+    ("0 6 * * 8", "not a valid cron expression"),
+])
+def test_bad_cron_expressions_are_refused_with_the_reason(expr, message):
+    with pytest.raises(ScheduleError, match=message):
+        cron_trigger(expr, TZ)
+
+
+def test_bad_settings_are_user_errors(sqlite_url, tmp_path, monkeypatch):
+    sources = write_sources(tmp_path, [{"id": MUCF, "schedule": "0 6 * *"}])
+    result = CliRunner().invoke(main, ["scheduler", "jobs", "--sources", sources])
+    assert result.exit_code == 1 and "schedule of source 'mucf-statsbidrag'" in result.output
+    monkeypatch.setenv("FUNDWATCH_TIMEZONE", "Europe/Stokholm")
+    result = CliRunner().invoke(main, ["scheduler", "jobs", "--sources", write_sources(tmp_path, [])])
+    assert result.exit_code == 1 and "unknown time zone 'Europe/Stokholm'" in result.output
+
+
+def test_next_run_times_across_the_spring_dst_change():
+    # Clocks go forward on Sunday 2027-03-28 at 02:00 in Stockholm: 06:00 stays 06:00 local.
+    assert fires("0 6 * * *", at(2027, 3, 26, 12)) == [
+        "2027-03-27T06:00:00+01:00", "2027-03-28T06:00:00+02:00",
+        "2027-03-29T06:00:00+02:00", "2027-03-30T06:00:00+02:00"]
+    assert fires("0 7 * * mon", at(2027, 3, 20), 3) == [
+        "2027-03-22T07:00:00+01:00", "2027-03-29T07:00:00+02:00", "2027-04-05T07:00:00+02:00"]
+    # 02:30 does not exist that night: it runs once, at 03:30 summer time.
+    assert fires("30 2 * * *", at(2027, 3, 27, 12), 3) == [
+        "2027-03-28T03:30:00+02:00", "2027-03-29T02:30:00+02:00", "2027-03-30T02:30:00+02:00"]
+
+
+def test_a_repeated_hour_in_autumn_runs_once():
+    # 2027-10-31 02:00-03:00 happens twice; APScheduler's CronTrigger alone fires 02:30 twice.
+    assert fires("30 2 * * *", at(2027, 10, 30, 12), 3) == [
+        "2027-10-31T02:30:00+02:00", "2027-11-01T02:30:00+01:00", "2027-11-02T02:30:00+01:00"]
+    # A schedule every half hour does run in both copies of the hour, as cron does.
+    assert fires("*/30 * * * *", at(2027, 10, 31, 1, 50), 4) == [
+        "2027-10-31T02:00:00+02:00", "2027-10-31T02:30:00+02:00",
+        "2027-10-31T02:00:00+01:00", "2027-10-31T02:30:00+01:00"]
+
+
+def test_jitter_delays_a_crawl_by_at_most_the_jitter():
+    trigger = cron_trigger("0 6 * * *", TZ, 300)
+    for _ in range(20):
+        nxt = trigger.get_next_fire_time(None, at(2027, 3, 27, 12))
+        assert at(2027, 3, 28, 6) <= nxt <= at(2027, 3, 28, 6, 5)
+        assert nxt.utcoffset() == dt.timedelta(hours=2)
+
+
+# -- the jobs listing ------------------------------------------------------------------------------
+def jobs_json(*args) -> list[dict]:
+    result = CliRunner().invoke(main, ["scheduler", "jobs", "--format", "json", *args])
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
+
+
+def test_jobs_json_lists_a_crawl_per_source_and_the_digest_across_dst(db_url, tmp_path, monkeypatch):
+    monkeypatch.setenv("FUNDWATCH_CRAWL_JITTER", "0")
+    sources = write_sources(tmp_path, [{"id": MUCF}, {"id": SOCIALSTYRELSEN, "schedule": "15 4 * * 1-5"}])
+    with time_machine.travel(at(2027, 3, 27, 12), tick=False):
+        rows = jobs_json("--sources", sources)
+    assert [(r["id"], r["next_run_time"], r["state"]) for r in rows] == [
+        (f"crawl:{MUCF}", "2027-03-28T06:00:00+02:00", "new"),
+        (f"crawl:{SOCIALSTYRELSEN}", "2027-03-29T04:15:00+02:00", "new"),
+        ("digest", "2027-03-29T07:00:00+02:00", "new"),
+    ]
+    assert rows[0] == {"id": f"crawl:{MUCF}", "kind": "crawl", "source": MUCF, "schedule": "0 6 * * *",
+                       "timezone": "Europe/Stockholm", "jitter": 0, "next_run_time": "2027-03-28T06:00:00+02:00",
+                       "state": "new"}
+    # Once the scheduler has stored them, the listing shows the stored times.
+    with time_machine.travel(at(2027, 3, 27, 12), tick=False):
+        stored = start_and_stop(db_url, sources)
+        rows = jobs_json("--sources", sources)
+    assert stored["added"] == [f"crawl:{MUCF}", f"crawl:{SOCIALSTYRELSEN}", "digest"]
+    assert [(r["next_run_time"], r["state"]) for r in rows] == [
+        ("2027-03-28T06:00:00+02:00", "scheduled"), ("2027-03-29T04:15:00+02:00", "scheduled"),
+        ("2027-03-29T07:00:00+02:00", "scheduled")]
+    # Missed while down: "due" (runs as soon as the scheduler runs), at its stored time.
+    with time_machine.travel(at(2027, 3, 29, 8, 30), tick=False):
+        rows = jobs_json("--sources", sources)
+        changed = jobs_json("--sources", sources, "--timezone", "UTC")
+    assert [(r["next_run_time"], r["state"]) for r in rows] == [
+        ("2027-03-28T06:00:00+02:00", "due"), ("2027-03-29T04:15:00+02:00", "due"),
+        ("2027-03-29T07:00:00+02:00", "due")]
+    # Another time zone is another schedule: shown with the time it gets at the next start.
+    assert [(r["next_run_time"], r["state"]) for r in changed] == [
+        ("2027-03-30T06:00:00+00:00", "changed"), ("2027-03-30T04:15:00+00:00", "changed"),
+        ("2027-03-29T07:00:00+00:00", "changed")]
+
+
+# -- start-up: keep stored next run times, fix what changed ---------------------------------------
+def make_service(db_url, sources_path, **settings) -> SchedulerService:
+    cfg = SchedulerSettings.from_env(jitter=0, **settings)
+    specs = desired_jobs(load_sources(sources_path), cfg)
+    return SchedulerService(get_engine(db_url), specs, cfg.tz, workers=2, stop_grace=2, wakeup_interval=0.1)
+
+
+def start_and_stop(db_url, sources_path, **settings) -> dict:
+    """What `scheduler run` does at start-up, without running anything."""
+    cfg = SchedulerSettings.from_env(jitter=0, **settings)
+    sched = make_scheduler(get_engine(db_url), cfg.tz)
+    sched.start(paused=True)
+    try:
+        return sync_jobs(sched, desired_jobs(load_sources(sources_path), cfg))
+    finally:
+        sched.shutdown(wait=False)
+
+
+def stored_jobs(db_url) -> dict:
+    sched = make_scheduler(get_engine(db_url), TZ)
+    sched.start(paused=True)
+    try:
+        return {j.id: j for j in sched.get_jobs()}
+    finally:
+        sched.shutdown(wait=False)
+
+
+def test_start_up_keeps_stored_next_run_times_and_fixes_only_what_changed(db_url, tmp_path):
+    sources = write_sources(tmp_path, [{"id": MUCF}, {"id": SOCIALSTYRELSEN}])
+    with time_machine.travel(at(2027, 3, 22, 5), tick=False):
+        assert start_and_stop(db_url, sources)["added"] == [f"crawl:{MUCF}", f"crawl:{SOCIALSTYRELSEN}", "digest"]
+    first = stored_jobs(db_url)
+    assert first["digest"].func_ref == DIGEST_FUNC and first[f"crawl:{MUCF}"].func_ref == CRAWL_FUNC
+    assert (first["digest"].misfire_grace_time, first["digest"].coalesce, first["digest"].max_instances) == (None, True, 1)
+
+    # Down over Monday 07:00; back on Tuesday, same configuration: nothing rewritten, the missed
+    # Monday runs keep their times (re-adding with replace_existing=True would drop them).
+    with time_machine.travel(at(2027, 3, 23, 9), tick=False):
+        report = start_and_stop(db_url, sources)
+    assert report["kept"] == [f"crawl:{MUCF}", f"crawl:{SOCIALSTYRELSEN}", "digest"]
+    assert {k: v for k, v in report.items() if k != "kept"} == {"added": [], "updated": [], "rescheduled": [], "removed": []}
+    again = stored_jobs(db_url)
+    assert again["digest"].next_run_time == at(2027, 3, 22, 7) == first["digest"].next_run_time
+
+    # The sources file moved, one source got its own schedule, one was dropped, one added.
+    moved = tmp_path / "moved"
+    moved.mkdir()
+    sources2 = write_sources(moved, [{"id": MUCF}, {"id": SOCIALSTYRELSEN, "schedule": "0 12 * * *"},
+                                     {"id": "mucf-extra"}])
+    with time_machine.travel(at(2027, 3, 23, 9), tick=False):
+        report = start_and_stop(db_url, sources2, digest_schedule="0 7 * * mon")
+    assert report == {"added": ["crawl:mucf-extra"], "updated": [f"crawl:{MUCF}", f"crawl:{SOCIALSTYRELSEN}"],
+                      "rescheduled": [f"crawl:{SOCIALSTYRELSEN}"], "removed": [], "kept": ["digest"]}
+    after = stored_jobs(db_url)
+    assert after[f"crawl:{MUCF}"].next_run_time == first[f"crawl:{MUCF}"].next_run_time  # kept: still due
+    assert after[f"crawl:{MUCF}"].kwargs["sources_file"] == sources2
+    assert after[f"crawl:{SOCIALSTYRELSEN}"].next_run_time == at(2027, 3, 23, 12)
+    with time_machine.travel(at(2027, 3, 23, 9), tick=False):
+        report = start_and_stop(db_url, write_sources(moved, [{"id": MUCF}]))
+    assert sorted(report["removed"]) == ["crawl:mucf-extra", f"crawl:{SOCIALSTYRELSEN}"]
+
+
+# -- missed runs ------------------------------------------------------------------------------------
+@pytest.fixture
+def digest_calls(monkeypatch):
+    """digest.sending.send_due replaced by a counter (the job imports it when it runs)."""
+    calls: list[dt.datetime] = []
+    fake = types.ModuleType("digest.sending")
+
+    def send_due():
+        calls.append(dt.datetime.now(TZ))
+        return {"sent": 1}
+
+    fake.send_due = send_due
+    monkeypatch.setitem(sys.modules, "digest.sending", fake)
+    return calls
+
+
+def run_service_for(service: SchedulerService, seconds: float, until=None) -> None:
+    stop = threading.Event()
+    service.start()
+    waiter = threading.Thread(target=service.wait, args=(stop,))
+    waiter.start()
+    try:
+        if until is not None:
+            wait_for(until, timeout=seconds, what="the job to run")
+        else:
+            stop.wait(seconds)
+    finally:
+        stop.set()
+        waiter.join()
+        service.stop()
+
+
+def test_a_digest_missed_during_downtime_runs_once_on_return(db_url, tmp_path, digest_calls):
+    sources = write_sources(tmp_path, [])
+    with time_machine.travel(at(2027, 3, 22, 6, 30), tick=True):  # Monday, before the digest
+        run_service_for(make_service(db_url, sources), 0.3)
+    assert digest_calls == []
+    # The scheduler was down from 06:30 to 09:30: the 07:00 digest runs once when it is back,
+    # and the next one is the next Monday 07:00 (summer time by then).
+    with time_machine.travel(at(2027, 3, 22, 9, 30), tick=True):
+        service = make_service(db_url, sources)
+        run_service_for(service, 5, until=lambda: digest_calls)
+        assert len(digest_calls) == 1
+    assert stored_jobs(db_url)[DIGEST_ID].next_run_time == at(2027, 3, 29, 7)
+    assert stored_jobs(db_url)[DIGEST_ID].next_run_time.isoformat() == "2027-03-29T07:00:00+02:00"
+    # Started again the same day: nothing more.
+    with time_machine.travel(at(2027, 3, 22, 10), tick=True):
+        run_service_for(make_service(db_url, sources), 0.5)
+    assert len(digest_calls) == 1
+
+
+def test_several_missed_digests_run_once(sqlite_url, tmp_path, digest_calls):
+    sources = write_sources(tmp_path, [])
+    with time_machine.travel(at(2027, 3, 20, 12), tick=True):
+        run_service_for(make_service(sqlite_url, sources), 0.2)
+    with time_machine.travel(at(2027, 4, 14, 12), tick=True):  # three Mondays missed
+        run_service_for(make_service(sqlite_url, sources), 5, until=lambda: digest_calls)
+        threading.Event().wait(0.3)
+    assert len(digest_calls) == 1
+    assert stored_jobs(sqlite_url)[DIGEST_ID].next_run_time == at(2027, 4, 19, 7)
+
+
+def test_a_digest_due_while_the_machine_slept_runs_on_waking(sqlite_url, tmp_path, digest_calls):
+    """APScheduler sleeps on a monotonic clock, which stands still while the machine is suspended;
+    the service wakes it regularly so the wall clock is looked at again."""
+    sources = write_sources(tmp_path, [])
+    with time_machine.travel(at(2027, 3, 22, 6, 0), tick=True) as traveller:
+        service = make_service(sqlite_url, sources)
+        stop = threading.Event()
+        service.start()
+        waiter = threading.Thread(target=service.wait, args=(stop,))
+        waiter.start()
+        try:
+            threading.Event().wait(0.3)
+            assert digest_calls == []
+            traveller.move_to(at(2027, 3, 22, 8, 0))  # "woke up" two hours later
+            wait_for(lambda: digest_calls, timeout=3, what="the digest after waking")
+        finally:
+            stop.set()
+            waiter.join()
+            service.stop()
+    assert len(digest_calls) == 1
+
+
+def test_a_second_scheduler_on_the_same_database_is_refused(sqlite_url, tmp_path):
+    sources = write_sources(tmp_path, [])
+    service = make_service(sqlite_url, sources)
+    service.start()
+    try:
+        result = subprocess.run([sys.executable, "-m", "fundwatch.cli", "scheduler", "run", "--sources", sources],
+                                capture_output=True, text=True, timeout=30)
+    finally:
+        service.stop()
+    assert result.returncode == 1
+    assert "another scheduler is already running on this database" in result.stderr
+    job_functions.STOPPING.clear()
+
+
+def test_a_stopping_scheduler_starts_no_new_crawl_or_digest(digest_calls):
+    job_functions.STOPPING.set()
+    try:
+        assert job_functions.crawl(MUCF) == "skipped"
+        assert job_functions.send_digests() is None
+    finally:
+        job_functions.STOPPING.clear()
+    assert digest_calls == []
