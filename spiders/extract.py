@@ -9,8 +9,14 @@ import re
 from lxml import html as lxml_html
 
 DROP_TAGS = ("script", "style", "noscript", "template", "svg", "nav", "header", "footer", "form", "iframe", "button")
-# Site chrome by class or id: cookie and consent banners, menus, breadcrumbs, "share" boxes.
-CHROME = re.compile(r"cookie|consent|gdpr|banner|breadcrumb|skip-?link|navigation|\bnav\b|menu|footer|header|share|sv-related", re.I)
+# Site chrome by a class or id token: cookie and consent banners, menus, breadcrumbs, "share" boxes.
+# Whole tokens only: Sitevision's accordion title `env-collapse-header` is content, not a header.
+CHROME = re.compile(
+    r"^((site|page|global|main|top|sub|side(bar)?)[-_]?)?"
+    r"(header|footer|nav|navigation|menu|breadcrumbs?|skip-?links?|share|sharing)([-_].*)?$"
+    r"|cookie|consent|gdpr|^sv-related",
+    re.I,
+)
 BLOCK_TAGS = {"p", "h1", "h2", "h3", "h4", "h5", "h6", "li", "tr", "dt", "dd", "div", "section",
               "article", "blockquote", "pre", "table", "ul", "ol", "dl", "br", "main", "caption", "figcaption"}
 _WS = re.compile(r"\s+")
@@ -21,10 +27,8 @@ def _is_chrome(el) -> bool:
         return True
     if el.get("role") in ("navigation", "banner", "contentinfo", "search"):
         return True
-    if el.get("aria-hidden") == "true":
-        return True
-    marker = f"{el.get('class', '')} {el.get('id', '')}"
-    return bool(marker.strip()) and bool(CHROME.search(marker))
+    tokens = f"{el.get('class', '')} {el.get('id', '')}".split()
+    return any(CHROME.search(token) for token in tokens)
 
 
 def _clean(root) -> None:

@@ -86,3 +86,16 @@ def test_page_item_carries_the_real_url_and_main_text_only(sqlite_url, site):
     assert any(r.path == "/www.mucf.se/robots.txt" for r in server.log)  # robots.txt through the mirror
     agents = {r.headers.get("User-Agent", "") for r in server.log}
     assert all(a.startswith("fundwatch/") for a in agents)
+
+
+def test_extraction_keeps_accordion_titles_and_drops_chrome():
+    from spiders.extract import main_text
+
+    html = """<html><body><header class="site-header"><nav class="main-nav">Meny</nav></header>
+    <div id="cookieConsent">Kakor</div>
+    <main><h1>Planerade utlysningar</h1>
+    <div class="sv-collapsible-content"><a class="env-collapse-header">Specifikt mål 2</a>
+    <div class="env-collapse" aria-hidden="true"><p>Stänger: 15 mars 2027</p></div></div>
+    <div class="share-box">Dela sidan</div></main>
+    <footer>Migrationsverket</footer></body></html>"""
+    assert main_text(html).splitlines() == ["Planerade utlysningar", "Specifikt mål 2", "Stänger: 15 mars 2027"]
