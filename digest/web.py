@@ -1,0 +1,287 @@
+"""The subscription web app (Swedish), run by `fundwatch serve` under uvicorn.
+
+  GET  /                        subscribe form with the privacy notice (GDPR art. 13)
+  POST /                        store unconfirmed, send the confirmation mail
+  GET  /integritet              privacy notice
+  GET  /bekrafta/{token}        a page with a button (changes nothing)
+  POST /bekrafta/{token}        confirm (repeatable)
+  GET  /installningar/{token}   change filters (linked from every digest)
+  POST /installningar/{token}   save them
+  POST /radera/{token}          erase the subscriber (manage token)
+  GET  /avregistrera/{token}    a page with a button (changes nothing)
+  POST /avregistrera/{token}    RFC 8058 one-click: body List-Unsubscribe=One-Click, form-encoded or
+                                multipart; 200, no redirect, repeatable. The token authenticates it.
+
+Tokens are signed (digest.tokens); a tampered one answers 400, an unknown subscriber 404, and
+neither changes anything. Every other form carries a double-submit CSRF token (cookie + field).
+"""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, PlainTextResponse, Response
+from starlette.routing import Route
+
+from digest import subscribers as subs
+from digest import tokens
+from digest.builder import KIND_SV
+from digest.models import Subscriber
+from digest.render import template
+from fundwatch.config import MailSettings
+from spiders.items import KINDS
+from storage.db import session_scope
+
+CSRF_COOKIE = "fw_csrf"
+ONE_CLICK = ("List-Unsubscribe", "One-Click")
+MAX_FORM_BYTES = 64 * 1024
+SECURITY_HEADERS = {
+    "Cache-Control": "no-store",
+    "Referrer-Policy": "no-referrer",  # the URL holds a token
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+}
+
+
+class App:
+    def __init__(self, settings: MailSettings | None = None):
+        self.settings = settings or MailSettings.from_env()
+        self.signer = tokens.Signer(tokens.secret_key("`fundwatch serve`"))
+        self.agencies = list(subs.known_agencies().items())
+        self.kinds = [(k, KIND_SV[k]) for k in KINDS]
+        self.secure_cookie = self.settings.public_url.startswith("https://")
+        self.contact = self.settings.admin_email
+
+    # -- helpers ----------------------------------------------------------------------------------
+    def page(self, name: str, status: int = 200, request: Request | None = None, **context: Any) -> HTMLResponse:
+        csrf = None
+        if request is not None:
+            csrf = request.cookies.get(CSRF_COOKIE) or secrets.token_urlsafe(32)
+            context["csrf"] = csrf
+        context.setdefault("title", {"web_subscribe.html": "Prenumerera", "web_manage.html": "Ändra vad du får"}.get(name, "fundwatch"))
+        context.setdefault("agencies", self.agencies)
+        context.setdefault("kinds", self.kinds)
+        response = HTMLResponse(template(name).render(context), status_code=status, headers=SECURITY_HEADERS)
+        if csrf is not None and request.cookies.get(CSRF_COOKIE) != csrf:
+            response.set_cookie(CSRF_COOKIE, csrf, httponly=True, samesite="strict", secure=self.secure_cookie, path="/")
+        return response
+
+    def message(self, title: str, *paragraphs: str, status: int = 200, **context: Any) -> HTMLResponse:
+        context.setdefault("action", None)
+        context.setdefault("link", None)
+        context.setdefault("hidden", [])
+        context.setdefault("danger", False)
+        return self.page("web_message.html", status, title=title, paragraphs=paragraphs, **context)
+
+    async def form(self, request: Request):
+        length = request.headers.get("content-length")
+        if length and length.isdigit() and int(length) > MAX_FORM_BYTES:
+            return None
+        try:
+            return await request.form(max_files=0, max_fields=200)
+        except Exception:  # noqa: BLE001 - a malformed body is the client's problem
+            return None
+
+    @staticmethod
+    def csrf_ok(request: Request, form) -> bool:
+        cookie = request.cookies.get(CSRF_COOKIE, "")
+        field = form.get("csrf", "") if form is not None else ""
+        return bool(cookie) and isinstance(field, str) and hmac.compare_digest(cookie, field)
+
+    def csrf_failed(self) -> HTMLResponse:
+        return self.message("Formuläret har gått ut",
+                            "Sidan var för gammal eller öppnades i en annan webbläsare. Gå tillbaka, ladda om sidan och försök igen.",
+                            status=403)
+
+    def lookup(self, session, token: str, purpose: str) -> Subscriber | HTMLResponse:
+        """The subscriber a token names, or the error page (400 tampered/expired, 404 unknown)."""
+        try:
+            sid, key = self.signer.read(token, purpose)
+        except tokens.TokenInvalid as exc:
+            if str(exc) == "expired":
+                return self.message("Länken har gått ut", "Bekräftelselänken gäller i 14 dagar.",
+                                    "Anmäl dig igen så skickar vi en ny.", status=400, link=("/", "Till anmälan"))
+            return self.message("Ogiltig länk", "Länken är inte giltig. Kontrollera att du har fått med hela länken från brevet.",
+                                status=400)
+        sub = session.get(Subscriber, sid)
+        if sub is None or not hmac.compare_digest(sub.token_key, key):
+            return self.message("Prenumerationen finns inte", "Den här prenumerationen finns inte längre.", status=404,
+                                link=("/", "Prenumerera igen"))
+        return sub
+
+    def filter_form(self, form) -> tuple[subs.Filters | None, list[str]]:
+        keywords = [w for part in (form.get("keywords") or "").split(",") for w in [part.strip()] if w]
+        try:
+            filters = subs.clean_filters(form.getlist("agency"), form.getlist("kind"), keywords,
+                                         bool(form.get("include_noncompetitive")), agencies_known=dict(self.agencies))
+        except subs.SubscriptionError as exc:
+            text = str(exc)
+            if "keyword" in text:
+                return None, [f"Högst {subs.MAX_KEYWORDS} nyckelord med högst {subs.MAX_KEYWORD_LEN} tecken vardera."]
+            return None, ["Ogiltigt val av myndighet eller slag."]
+        return filters, []
+
+    # -- pages --------------------------------------------------------------------------------------
+    async def index(self, request: Request) -> Response:
+        if request.method == "GET":
+            return self.page("web_subscribe.html", request=request, errors=[], email="", org="", filters=subs.Filters())
+        form = await self.form(request)
+        if form is None:
+            return PlainTextResponse("Felaktig begäran", status_code=400)
+        if not self.csrf_ok(request, form):
+            return self.csrf_failed()
+        email, org = (form.get("email") or "").strip(), (form.get("org") or "").strip()
+        errors = []
+        try:
+            subs.normalize_email(email)
+        except subs.SubscriptionError:
+            errors.append("Ange en giltig e-postadress.")
+        try:
+            subs.clean_org(org)
+        except subs.SubscriptionError:
+            errors.append("Ange organisationens namn (högst 200 tecken).")
+        filters, filter_errors = self.filter_form(form)
+        errors += filter_errors
+        if errors:
+            return self.page("web_subscribe.html", 400, request=request, errors=errors, email=email, org=org,
+                             filters=filters or subs.Filters())
+        try:
+            await run_in_threadpool(self._subscribe, email, org, filters)
+        except subs.SubscriptionError:
+            pass  # suppressed after bounces: say the same as always, send nothing
+        except Exception:  # noqa: BLE001 - mail could not go out: nothing was stored
+            return self.message("Det gick inte att skicka brevet",
+                                "Vi kunde inte skicka bekräftelsebrevet just nu. Försök igen om en stund.", status=503)
+        return self.message("Kolla din e-post",
+                            f"Om adressen {email} kan ta emot e-post har vi skickat ett brev med en bekräftelselänk dit.",
+                            "Prenumerationen börjar när du har klickat på länken. Kommer inget brev, titta i skräpposten.")
+
+    def _subscribe(self, email: str, org: str, filters: subs.Filters) -> None:
+        with session_scope() as session:
+            outcome = subs.subscribe(session, email, org, filters, consent="web")
+            if outcome.send_confirmation:
+                subs.send_confirmation(session, outcome.subscriber, self.settings)
+
+    async def privacy(self, request: Request) -> Response:
+        return self.page("web_privacy.html", title="Personuppgifter", contact=self.contact)
+
+    async def confirm(self, request: Request) -> Response:
+        token = request.path_params["token"]
+        if request.method == "POST":
+            form = await self.form(request)
+            if not self.csrf_ok(request, form):
+                return self.csrf_failed()
+        return await run_in_threadpool(self._confirm, request, token, request.method == "POST")
+
+    def _confirm(self, request: Request, token: str, post: bool) -> Response:
+        with session_scope() as session:
+            sub = self.lookup(session, token, tokens.CONFIRM)
+            if isinstance(sub, Response):
+                return sub
+            if not post:
+                return self.message("Bekräfta prenumerationen",
+                                    f"Bekräfta att {sub.email} ska få fundwatchs veckobrev för {sub.org}.",
+                                    request=request, action=request.url.path, button="Bekräfta")
+            try:
+                changed = subs.confirm(session, sub)
+            except subs.SubscriptionError:
+                return self.message("Det går inte att bekräfta",
+                                    "Adressen tar inte emot våra brev (de har studsat flera gånger).", status=409)
+            manage = f"/installningar/{self.signer.make(sub.id, sub.token_key, tokens.MANAGE)}"
+            return self.message("Prenumerationen är bekräftad" if changed else "Redan bekräftad",
+                                "Du får nästa veckobrev när det finns något som matchar dina val.",
+                                link=(manage, "Ändra vad du får"))
+
+    async def manage(self, request: Request) -> Response:
+        token = request.path_params["token"]
+        form = None
+        if request.method == "POST":
+            form = await self.form(request)
+            if not self.csrf_ok(request, form):
+                return self.csrf_failed()
+        return await run_in_threadpool(self._manage, request, token, form)
+
+    def _manage(self, request: Request, token: str, form) -> Response:
+        with session_scope() as session:
+            sub = self.lookup(session, token, tokens.MANAGE)
+            if isinstance(sub, Response):
+                return sub
+            context = {"email": sub.email, "action": request.url.path, "saved": False, "errors": [],
+                       "delete_action": f"/radera/{token}",
+                       "unsubscribe": f"/avregistrera/{self.signer.make(sub.id, sub.token_key, tokens.UNSUBSCRIBE)}"}
+            if form is None:
+                return self.page("web_manage.html", request=request, org=sub.org, filters=subs.Filters.of(sub), **context)
+            filters, errors = self.filter_form(form)
+            org = (form.get("org") or "").strip()
+            try:
+                subs.clean_org(org)
+            except subs.SubscriptionError:
+                errors.append("Ange organisationens namn (högst 200 tecken).")
+            if errors:
+                return self.page("web_manage.html", 400, request=request, org=org,
+                                 filters=filters or subs.Filters.of(sub), **{**context, "errors": errors})
+            subs.update_filters(session, sub, org, filters)
+            return self.page("web_manage.html", request=request, org=sub.org, filters=filters,
+                             **{**context, "saved": True})
+
+    async def delete(self, request: Request) -> Response:
+        form = await self.form(request)
+        if not self.csrf_ok(request, form):
+            return self.csrf_failed()
+        return await run_in_threadpool(self._delete, request.path_params["token"])
+
+    def _delete(self, token: str) -> Response:
+        with session_scope() as session:
+            sub = self.lookup(session, token, tokens.MANAGE)
+            if isinstance(sub, Response):
+                return sub
+            subs.delete(session, sub)
+        return self.message("Uppgifterna är raderade",
+                            "Vi har tagit bort adressen och allt om prenumerationen. Du får inga fler brev.")
+
+    async def unsubscribe(self, request: Request) -> Response:
+        token = request.path_params["token"]
+        if request.method == "GET":
+            return await run_in_threadpool(self._unsubscribe, request, token, False)
+        form = await self.form(request)
+        if form is None or form.get(ONE_CLICK[0]) != ONE_CLICK[1]:
+            return PlainTextResponse("Förväntade List-Unsubscribe=One-Click", status_code=400, headers=SECURITY_HEADERS)
+        return await run_in_threadpool(self._unsubscribe, request, token, True)
+
+    def _unsubscribe(self, request: Request, token: str, post: bool) -> Response:
+        with session_scope() as session:
+            sub = self.lookup(session, token, tokens.UNSUBSCRIBE)
+            if isinstance(sub, Response):
+                return sub
+            if not post:
+                return self.message("Avsluta prenumerationen",
+                                    f"Vill du sluta få fundwatchs veckobrev till {sub.email}?",
+                                    action=request.url.path, button="Avsluta prenumerationen", danger=True,
+                                    hidden=[ONE_CLICK])
+            subs.unsubscribe(session, sub)
+            manage = f"/installningar/{self.signer.make(sub.id, sub.token_key, tokens.MANAGE)}"
+        return self.message("Prenumerationen är avslutad", "Du får inga fler veckobrev.",
+                            link=(manage, "Radera dina uppgifter eller ändra dig"))
+
+
+async def _not_found(request: Request, exc) -> Response:
+    return PlainTextResponse("Sidan finns inte", status_code=getattr(exc, "status_code", 404), headers=SECURITY_HEADERS)
+
+
+def create_app(settings: MailSettings | None = None) -> Starlette:
+    app = App(settings)
+    routes = [
+        Route("/", app.index, methods=["GET", "POST"]),
+        Route("/integritet", app.privacy, methods=["GET"]),
+        Route("/bekrafta/{token}", app.confirm, methods=["GET", "POST"]),
+        Route("/installningar/{token}", app.manage, methods=["GET", "POST"]),
+        Route("/radera/{token}", app.delete, methods=["POST"]),
+        Route("/avregistrera/{token}", app.unsubscribe, methods=["GET", "POST"]),
+    ]
+    return Starlette(routes=routes, exception_handlers={404: _not_found, 405: _not_found})
