@@ -1,0 +1,248 @@
+"""What a digest says: sections per filter, Swedish dates and labels, source coverage, the first
+digest, empty digests, the ISO week, and the change range each delivery covers. Time is pinned with
+time-machine; items and runs are written through storage.runs as a crawl would."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from zoneinfo import ZoneInfo
+
+import pytest
+import time_machine
+from sqlalchemy import select
+
+from digest.models import Delivery
+from storage.db import get_engine, session_scope
+from test_digest_helpers import (  # noqa: F401 - fixtures
+    add_subscriber, crawl, digest_env, html_part, make_item, read_outbox, text_part,
+)
+
+TZ = ZoneInfo("Europe/Stockholm")
+T0 = dt.datetime(2027, 4, 26, 9, 0, tzinfo=TZ)  # Monday, week 17
+T1 = dt.datetime(2027, 5, 4, 9, 0, tzinfo=TZ)  # Tuesday, week 18: the second crawl
+T2 = dt.datetime(2027, 5, 5, 10, 0, tzinfo=TZ)  # Wednesday, week 18: the digest goes out
+T3 = dt.datetime(2027, 5, 11, 9, 0, tzinfo=TZ)  # Tuesday, week 19
+
+
+def _a(deadline: dt.date, text: str):
+    return make_item("migrationsverket", "Stöd till våldsutsatta kvinnor", deadline=deadline, deadline_text=text,
+                     amount_text="Ca 2,3 MSEK", text="Projekt mot VÅLD i nära relationer.")
+
+
+def week17_items():
+    return {
+        "migrationsverket": [
+            _a(dt.date(2027, 5, 3), "3 maj 2027"),
+            make_item("migrationsverket", "Gammal utlysning", deadline=dt.date(2027, 6, 30), text="Något annat."),
+        ],
+        "brottsoffermyndigheten": [
+            make_item("brottsoffermyndigheten", "Brottsofferinriktade projekt", deadline=dt.date(2027, 5, 12),
+                      text="Projektmedel för ideella föreningar."),
+        ],
+        "arbetsformedlingen": [
+            make_item("arbetsformedlingen", "Rusta och matcha", kind="procurement", text="Upphandling."),
+        ],
+    }
+
+
+def send(**kw):
+    from digest.sending import send_due
+
+    return send_due(**kw)
+
+
+@pytest.fixture
+def week18(sqlite_url, digest_env):
+    """Two crawls and a week-17 digest, then the week-18 digests: {name: subscriber id}, outbox."""
+    engine = get_engine(sqlite_url)
+    with time_machine.travel(T0, tick=False):
+        for agency, items in week17_items().items():
+            crawl(engine, agency, items)
+        ids = {
+            "all": add_subscriber("alla@example.org"),
+            "bo": add_subscriber("bo@example.org", agencies=["brottsoffermyndigheten"]),
+            "kw": add_subscriber("kw@example.org", keywords=["VÅLD"]),
+            "nc": add_subscriber("nc@example.org", agencies=["Migrationsverket"], include_noncompetitive=True),
+        }
+    with time_machine.travel(T0 + dt.timedelta(hours=1), tick=False):
+        report = send()
+        assert report.sent == 4, report
+    for path in digest_env.glob("*.eml"):
+        path.rename(path.with_suffix(".w17"))
+    with time_machine.travel(T1, tick=False):
+        crawl(engine, "migrationsverket", [
+            _a(dt.date(2027, 5, 17), "17 maj 2027"),
+            make_item("migrationsverket", "Integration av nyanlända", deadline=dt.date(2027, 9, 1), amount_sek=5_000_000,
+                      text="Stöd till föreningar."),
+            make_item("migrationsverket", "Stöd till Polisens arbete", competitive=False, deadline=dt.date(2027, 10, 1)),
+        ])
+        crawl(engine, "brottsoffermyndigheten", week17_items()["brottsoffermyndigheten"])
+        crawl(engine, "arbetsformedlingen", [], status="failed", reason_code="http_status",
+              reason_params={"url": "https://arbetsformedlingen.se/x", "status": 503})
+    with time_machine.travel(T2, tick=False):
+        ids["new"] = add_subscriber("ny@example.org")
+        ids["vald"] = add_subscriber("vald@example.org", keywords=["vald"])
+        report = send()
+    return ids, digest_env, report
+
+
+def sections(text: str) -> dict[str, str]:
+    """Upper-case section headings of the text part -> their body."""
+    parts = re.split(r"^([A-ZÅÄÖ][A-ZÅÄÖ0-9 ]+(?: \(\d+\))?)$", text, flags=re.M)
+    return {re.sub(r" \(\d+\)$", "", parts[i]): parts[i + 1] for i in range(1, len(parts) - 1, 2)}
+
+
+def test_week_digest_for_everything(week18):
+    ids, outbox, report = week18
+    mails = read_outbox(outbox)
+    msg = mails["alla@example.org"]
+    text = text_part(msg)
+    s = sections(text)
+    assert set(s) == {"NYA UTLYSNINGAR OCH ERBJUDANDEN", "ÄNDRADE", "SISTA ANSÖKNINGSDAG INOM 14 DAGAR",
+                      "STÄNGDA ELLER BORTTAGNA"}
+    assert "Integration av nyanlända" in s["NYA UTLYSNINGAR OCH ERBJUDANDEN"]
+    assert "5 000 000 kr" in s["NYA UTLYSNINGAR OCH ERBJUDANDEN"]
+    assert "Polisens" not in text  # icke-konkurrerande: left out by default
+    assert "Sista ansökningsdag: 3 maj 2027 → 17 maj 2027" in s["ÄNDRADE"]
+    assert "Stöd till våldsutsatta kvinnor" in s["ÄNDRADE"]
+    soon = s["SISTA ANSÖKNINGSDAG INOM 14 DAGAR"]
+    assert soon.index("Brottsofferinriktade projekt") < soon.index("Stöd till våldsutsatta kvinnor")
+    assert "Sista ansökningsdag: 12 maj 2027" in soon
+    assert "Gammal utlysning" in s["STÄNGDA ELLER BORTTAGNA"]
+    assert "ÖPPNA JUST NU" not in text  # not a first digest
+    assert "Källor: 2 av 3 källor kunde kontrolleras denna vecka. Arbetsförmedlingen: sidan svarade 503." in text
+    # each item names its agency as the source and links to the agency's page
+    assert "Utlysning · Källa: Migrationsverket" in text
+    assert "https://www.migrationsverket.se/utlysningar/integration-av-nyanlända" in text
+    assert msg["Subject"].startswith("fundwatch vecka 18: 1 ny, 1 ändrad, 2 med sista dag inom 14 dagar, 1 stängd")
+
+
+def test_filters_agency_keyword_noncompetitive(week18):
+    ids, outbox, report = week18
+    mails = read_outbox(outbox)
+    bo = text_part(mails["bo@example.org"])
+    assert "Brottsofferinriktade projekt" in bo and "Migrationsverket" not in bo.split("--")[0]
+    assert "1 av 1 källor kunde kontrolleras denna vecka." in bo  # coverage of the sources they follow
+    kw = text_part(mails["kw@example.org"])  # "VÅLD" matches "våldsutsatta" (title) and "VÅLD" (text)
+    assert "Stöd till våldsutsatta kvinnor" in kw and "Integration av nyanlända" not in kw
+    assert "vald@example.org" not in mails  # "vald" is not "våld": nothing matched, an empty digest is not sent
+    nc = text_part(mails["nc@example.org"])
+    assert "Stöd till Polisens arbete" in nc and "Integration av nyanlända" in nc
+    assert "Brottsofferinriktade" not in nc
+    assert report.skipped_empty == 1
+
+
+def test_first_digest_lists_open_now(week18):
+    ids, outbox, report = week18
+    text = text_part(read_outbox(outbox)["ny@example.org"])
+    s = sections(text)
+    assert "ÖPPNA JUST NU" in s
+    assert "Rusta och matcha" in s["ÖPPNA JUST NU"] and "Brottsofferinriktade projekt" in s["ÖPPNA JUST NU"]
+    # the last 7 days: the week-18 crawl's changes, not the week-17 ones as new
+    assert "Integration av nyanlända" in s["NYA UTLYSNINGAR OCH ERBJUDANDEN"]
+    assert "Rusta och matcha" not in s["NYA UTLYSNINGAR OCH ERBJUDANDEN"]
+
+
+def test_html_is_inlined_escaped_and_accessible(week18):
+    ids, outbox, report = week18
+    html = html_part(read_outbox(outbox)["alla@example.org"])
+    assert '<html lang="sv">' in html
+    assert re.search(r'<h1 style="[^"]+">Vecka 18, 2027', html)
+    assert re.search(r'<h2 style="[^"]*color:#0b3d5c[^"]*">Nya utlysningar och erbjudanden', html)
+    assert re.search(r'<h3 style="[^"]+"><a href="https://www\.migrationsverket\.se/', html)
+    assert "<style>" in html and "@media" in html  # only what cannot be inlined stays in a style block
+    assert "17 maj 2027" in html and "Källa: Migrationsverket" in html
+    assert "<img" not in html or re.search(r"<img[^>]+alt=", html)
+
+
+def test_scraped_markup_is_escaped(sqlite_url, digest_env):
+    engine = get_engine(sqlite_url)
+    crawl(engine, "migrationsverket", [make_item("migrationsverket", "Utlysning <script>alert(1)</script> & co",
+                                                 url="javascript:alert(1)", deadline=dt.date.today() + dt.timedelta(days=3))])
+    add_subscriber("a@example.org")
+    send()
+    html = html_part(read_outbox(digest_env)["a@example.org"])
+    assert "<script>" not in html and "&lt;script&gt;alert(1)&lt;/script&gt; &amp; co" in html
+    assert "javascript:" not in html
+
+
+def test_deliveries_record_the_range_and_next_week_continues(week18, sqlite_url):
+    ids, outbox, report = week18
+    engine = get_engine(sqlite_url)
+    with session_scope() as s:
+        w18 = {d.subscriber_id: d for d in s.scalars(select(Delivery).where(Delivery.week == "2027-W18"))}
+        w17 = {d.subscriber_id: d for d in s.scalars(select(Delivery).where(Delivery.week == "2027-W17"))}
+    assert w18[ids["all"]].after_change_id == w17[ids["all"]].upto_change_id
+    assert not w18[ids["all"]].first and w18[ids["new"]].first
+    assert ids["vald"] not in w18
+    for path in outbox.glob("*.eml"):
+        path.unlink()
+    with time_machine.travel(T3, tick=False):
+        crawl(engine, "brottsoffermyndigheten", week17_items()["brottsoffermyndigheten"] + [
+            make_item("brottsoffermyndigheten", "Forskningsmedel 2028", deadline=dt.date(2027, 10, 1))])
+        crawl(engine, "migrationsverket", [_a(dt.date(2027, 5, 17), "17 maj 2027")])
+        send()
+    text = text_part(read_outbox(outbox)["alla@example.org"])
+    assert "vecka 19" in text
+    assert "Forskningsmedel 2028" in sections(text)["NYA UTLYSNINGAR OCH ERBJUDANDEN"]
+    assert "3 maj 2027 → 17 maj 2027" not in text  # already told in week 18
+
+
+def test_a_second_send_in_the_same_week_sends_nothing(week18):
+    ids, outbox, report = week18
+    with time_machine.travel(T2 + dt.timedelta(hours=2), tick=False):
+        again = send()
+    assert again.sent == 0 and again.planned == 0
+
+
+def test_empty_digest_sent_when_configured(sqlite_url, digest_env, monkeypatch):
+    get_engine(sqlite_url)
+    add_subscriber("tom@example.org", keywords=["finns inte"])
+    assert send().sent == 0
+    assert list(digest_env.glob("*.eml")) == []
+    monkeypatch.setenv("FUNDWATCH_SEND_EMPTY_DIGEST", "1")
+    assert send().sent == 1
+    text = text_part(read_outbox(digest_env)["tom@example.org"])
+    assert "Inget nytt som matchar dina val den här veckan." in text
+    assert "0 av 3 källor kunde kontrolleras denna vecka." in text  # no source has run: never silent
+
+
+def test_iso_week_is_taken_in_stockholm(sqlite_url, digest_env):
+    from digest.builder import iso_week
+
+    # Sunday 23:30 UTC is already Monday in Stockholm: the next ISO week
+    sunday_night = dt.datetime(2027, 5, 9, 22, 30, tzinfo=dt.UTC)
+    with time_machine.travel(sunday_night, tick=False):
+        assert iso_week() == "2027-W19"
+    assert iso_week(dt.datetime(2027, 5, 9, 23, 59, tzinfo=TZ)) == "2027-W18"
+
+
+def test_field_labels_in_swedish():
+    from digest.builder import field_changes
+
+    got = field_changes({"deadline": ["2027-05-03", "2027-05-17"], "deadline_text": ["3 maj", "17 maj"],
+                         "amount_text": [None, "Ca 2 MSEK"], "amount_sek": [None, 2000000],
+                         "competitive": [True, False], "status": ["open", "closed"], "text": ["a", "b"],
+                         "details": [{"Stöd från AMIF": "75 %"}, {"Stöd från AMIF": "90 %"}]})
+    assert got == [
+        ("Status", "öppen", "stängd"),
+        ("Sista ansökningsdag", "3 maj 2027", "17 maj 2027"),
+        ("Belopp", "–", "Ca 2 MSEK"),
+        ("Öppen för civilsamhället", "ja (konkurrerande)", "nej (icke-konkurrerande)"),
+        ("Stöd från AMIF", "75 %", "90 %"),
+        ("Text", "", "texten på sidan har ändrats"),
+    ]
+
+
+def test_preview_writes_html_and_prints_text(week18, tmp_path):
+    from click.testing import CliRunner
+
+    from fundwatch.cli import main
+
+    out = tmp_path / "p.html"
+    with time_machine.travel(T2 + dt.timedelta(hours=1), tick=False):
+        result = CliRunner().invoke(main, ["digest", "preview", "--email", "alla@example.org", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "fundwatch – vecka 18, 2027" in result.output
+    assert out.read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
