@@ -1,0 +1,174 @@
+"""The messages: headers parsed back with the email package, header injection from scraped text,
+and the transport against a real SMTP server on 127.0.0.1 (aiosmtpd), never a mock of smtplib."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from click.testing import CliRunner
+
+from digest import mailer
+from fundwatch.cli import main
+from storage.db import get_engine
+from test_digest_helpers import (  # noqa: F401 - fixtures
+    PUBLIC_URL, Handler, add_subscriber, crawl, digest_env, free_port, make_item, parse, read_outbox, smtp,
+    text_part,
+)
+
+SOON = dt.date.today() + dt.timedelta(days=5)
+
+
+def send(**kw):
+    from digest.sending import send_due
+
+    return send_due(**kw)
+
+
+def test_headers_parse_back(sqlite_url, digest_env):
+    crawl(get_engine(sqlite_url), "migrationsverket", [make_item("migrationsverket", "Stöd till föreningar", deadline=SOON)])
+    sid = add_subscriber("anna@example.org", org="Föreningen Åkervägen")
+    send()
+    path = next(digest_env.glob("*.eml"))
+    msg = parse(path.read_bytes())
+    from digest.builder import iso_week
+
+    week = iso_week()
+    assert msg.get_content_type() == "multipart/alternative"
+    assert [p.get_content_type() for p in msg.iter_parts()] == ["text/plain", "text/html"]
+    assert msg["From"].addresses[0].addr_spec == "veckobrev@example.org"
+    assert str(msg["To"]) == "Föreningen Åkervägen <anna@example.org>"
+    assert msg["Date"].datetime.tzinfo is not None
+    assert msg["Message-ID"] == f"<digest.{week}.{sid}@example.org>"
+    assert msg["List-Id"] == "fundwatch veckobrev <veckobrev.example.org>"
+    assert msg["List-Unsubscribe"].startswith(f"<{PUBLIC_URL}/avregistrera/") and msg["List-Unsubscribe"].endswith(">")
+    assert msg["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    assert msg["Subject"] == f"fundwatch vecka {int(week[-2:])}: 1 ny, 1 med sista dag inom 14 dagar – Stöd till föreningar"
+    raw = path.read_bytes()
+    header_block = raw.split(b"\n\n", 1)[0]
+    # one List-Unsubscribe line, unfolded and unencoded, so every mailbox provider can read it
+    assert any(line.startswith(b"List-Unsubscribe: <https://") and line.rstrip().endswith(b">")
+               for line in header_block.splitlines())
+
+
+@pytest.mark.parametrize("title", [
+    "Stöd\r\nBcc: victim@example.com",
+    "\nBcc: x@y",
+    "Rad ett\u2028Rad två\u2029Tre\x85Fyra\x0bFem\x0cSex",
+    "Titel\r\n\r\nX-Injected: 1",
+])
+def test_scraped_title_never_breaks_a_header(sqlite_url, digest_env, title):
+    crawl(get_engine(sqlite_url), "migrationsverket", [make_item("migrationsverket", "nyckel", title=title, deadline=SOON)])
+    add_subscriber("anna@example.org", org="Org\r\nBcc: evil@example.com")
+    send()
+    raw = next(digest_env.glob("*.eml")).read_bytes()
+    msg = parse(raw)
+    assert "Bcc" not in msg and "X-Injected" not in msg
+    assert [a.addr_spec for a in msg["To"].addresses] == ["anna@example.org"]
+    subject = msg["Subject"]
+    assert "\n" not in subject and "\r" not in subject and "\u2028" not in subject and "\x85" not in subject
+    assert subject.startswith("fundwatch vecka ")
+    headers = raw.split(b"\n\n", 1)[0].decode("ascii")
+    assert headers.count("\nSubject:") + headers.startswith("Subject:") == 1
+    assert not any(line.startswith(("Bcc", "X-Injected")) for line in headers.splitlines())
+
+
+def test_header_text_collapses_every_separator():
+    assert mailer.header_text("a\r\nb\u2028c\u2029d\x85e\tf\x00g  h") == "a b c d e f g h"
+    assert mailer.header_text("x" * 300, 10) == "xxxxxxxxx…"
+
+
+def test_message_id_is_fixed_per_week_and_subscriber(sqlite_url, digest_env):
+    from digest.builder import WeekData
+    from digest.sending import Composer
+    from digest.subscribers import Filters
+    from digest.models import Subscriber
+    from fundwatch.config import MailSettings
+    from storage.db import session_scope
+
+    sid = add_subscriber("anna@example.org")
+    composer = Composer(MailSettings.from_env())
+    with session_scope() as s:
+        sub = s.get(Subscriber, sid)
+        data = WeekData.load(s, after_id=0, upto_id=0)
+        d = data.build(Filters.of(sub), after_id=0, upto_id=0, first=True)
+        a, b = composer.message(d, sub), composer.message(d, sub)
+    assert a["Message-ID"] == b["Message-ID"]
+
+
+def test_smtp_one_connection_for_many_messages(sqlite_url, digest_env, smtp):
+    crawl(get_engine(sqlite_url), "brottsoffermyndigheten", [make_item("brottsoffermyndigheten", "Projektmedel", deadline=SOON)])
+    for n in range(12):
+        add_subscriber(f"s{n}@example.org")
+    report = send()
+    assert report.sent == 12
+    assert sorted(smtp.recipients()) == sorted(f"s{n}@example.org" for n in range(12))
+    assert len(smtp.sessions) == 1
+    msg = parse(smtp.messages[0][1])
+    assert msg["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    assert "Projektmedel" in text_part(msg)
+
+
+def test_smtp_refused_without_https_links(sqlite_url, digest_env, smtp, monkeypatch):
+    monkeypatch.setenv("FUNDWATCH_PUBLIC_URL", "http://127.0.0.1:8080")
+    get_engine(sqlite_url)
+    add_subscriber("anna@example.org")
+    result = CliRunner().invoke(main, ["digest", "send", "--send-empty"])
+    assert result.exit_code == 1
+    assert "FUNDWATCH_PUBLIC_URL" in result.output and "https" in result.output
+    assert smtp.messages == []
+
+
+def test_send_refused_without_secret_key(sqlite_url, digest_env, monkeypatch):
+    monkeypatch.delenv("FUNDWATCH_SECRET_KEY")
+    get_engine(sqlite_url)
+    result = CliRunner().invoke(main, ["digest", "send"])
+    assert result.exit_code == 1 and "FUNDWATCH_SECRET_KEY is not set" in result.output
+    assert len(result.output.strip().splitlines()) == 1
+
+
+def test_transport_tells_4xx_5xx_and_lost_connection_apart(smtp):
+    smtp.replies["soft@example.org"] = ("rcpt", "450 4.2.1 Mailbox busy, try later")
+    smtp.replies["hard@example.org"] = ("rcpt", "550 5.1.1 No such user")
+    smtp.replies["full@example.org"] = ("data", "552 5.2.2 Mailbox full")
+    smtp.drop.add("lost@example.org")
+
+    def msg(to):
+        return mailer.build_message(to=to, subject="Hej", text="Hej", mail_from="fw <fw@example.org>")
+
+    transport = mailer.SmtpTransport(f"smtp://127.0.0.1:{smtp.port}")
+    with transport:
+        assert transport.send(msg("ok@example.org")).startswith("250")
+        with pytest.raises(mailer.TemporaryFailure) as soft:
+            transport.send(msg("soft@example.org"))
+        assert soft.value.code == 450
+        with pytest.raises(mailer.PermanentFailure) as hard:
+            transport.send(msg("hard@example.org"))
+        assert hard.value.code == 550
+        with pytest.raises(mailer.PermanentFailure):
+            transport.send(msg("full@example.org"))
+        assert transport.send(msg("ok2@example.org")).startswith("250")  # same connection still usable
+        with pytest.raises(mailer.UncertainDelivery):
+            transport.send(msg("lost@example.org"))
+        assert transport.send(msg("ok3@example.org")).startswith("250")  # reconnects
+    assert smtp.recipients() == ["ok@example.org", "ok2@example.org", "lost@example.org", "ok3@example.org"]
+
+
+def test_transport_without_server_is_a_temporary_failure():
+    transport = mailer.SmtpTransport(f"smtp://127.0.0.1:{free_port()}", timeout=2)
+    with pytest.raises(mailer.TemporaryFailure):
+        transport.send(mailer.build_message(to="a@example.org", subject="x", text="x", mail_from="fw <fw@example.org>"))
+
+
+def test_bad_smtp_url_is_a_clear_error():
+    with pytest.raises(mailer.MailConfigError, match="smtp://host"):
+        mailer.SmtpTransport("http://example.org")
+
+
+def test_outbox_transport_for_alerts(tmp_path):
+    from fundwatch.config import MailSettings
+
+    settings = MailSettings(None, None, None, "fw <fw@example.org>", tmp_path / "out", "http://x", "ops@example.org")
+    msg = mailer.build_message(to="ops@example.org", subject="Alert:\nsource down", text="x", mail_from=settings.mail_from)
+    [path] = mailer.send_all([msg], settings)
+    assert parse(open(path, "rb").read())["Subject"] == "Alert: source down"
