@@ -1,0 +1,186 @@
+"""Never twice: one delivery per (ISO week, subscriber), on SQLite and PostgreSQL, against a real
+SMTP server on 127.0.0.1. A crash is a real SIGKILLed `fundwatch digest send`; concurrency is two
+of them at once."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import signal
+import subprocess
+import sys
+from collections import Counter
+
+import time_machine
+from click.testing import CliRunner
+from sqlalchemy import select
+
+from digest.models import Delivery, Subscriber, Suppression
+from fundwatch.cli import main
+from storage.db import get_engine, session_scope
+from test_digest_helpers import (  # noqa: F401 - fixtures
+    add_subscriber, crawl, digest_env, make_item, smtp, wait_for,
+)
+
+SOON = dt.date.today() + dt.timedelta(days=5)
+
+
+def send(**kw):
+    from digest.sending import send_due
+
+    return send_due(**kw)
+
+
+def setup_items(db_url):
+    crawl(get_engine(db_url), "brottsoffermyndigheten",
+          [make_item("brottsoffermyndigheten", "Projektmedel", deadline=SOON)])
+
+
+def deliveries() -> dict[str, Delivery]:
+    with session_scope() as s:
+        rows = s.execute(select(Delivery, Subscriber.email).join(Subscriber, Subscriber.id == Delivery.subscriber_id))
+        return {email: d for d, email in rows}
+
+
+def child_send() -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "fundwatch.cli", "digest", "send"], env=dict(os.environ),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def test_sent_once_per_week(db_url, digest_env, smtp):
+    setup_items(db_url)
+    for n in range(5):
+        add_subscriber(f"s{n}@example.org")
+    add_subscriber("unconfirmed@example.org", confirmed=False)
+    gone = add_subscriber("gone@example.org")
+    with session_scope() as s:
+        s.get(Subscriber, gone).status = "unsubscribed"
+    assert send().sent == 5
+    assert send().sent == 0
+    assert sorted(smtp.recipients()) == [f"s{n}@example.org" for n in range(5)]
+    assert {d.status for d in deliveries().values()} == {"sent"}
+
+
+def test_crash_after_three_of_five_sends(db_url, digest_env, smtp):
+    setup_items(db_url)
+    emails = [f"s{n}@example.org" for n in range(5)]
+    for e in emails:
+        add_subscriber(e)
+    smtp.block_after = 3  # the 3rd message is received, its reply held: the sender is killed waiting
+    child = child_send()
+    try:
+        assert wait_for(lambda: len(smtp.messages) >= 3, timeout=60), child.stderr.read() if child.poll() else "timeout"
+        os.kill(child.pid, signal.SIGKILL)
+        child.wait(timeout=10)
+    finally:
+        if child.poll() is None:
+            child.kill()
+    smtp.blocking = False
+    states = Counter(d.status for d in deliveries().values())
+    assert states == {"sent": 2, "sending": 1, "pending": 2}
+    report = send()
+    assert (report.recovered, report.sent) == (1, 2)  # the other 2 only
+    counts = Counter(smtp.recipients())
+    assert sorted(counts) == sorted(emails) and set(counts.values()) == {1}
+    states = Counter(d.status for d in deliveries().values())
+    assert states == {"sent": 4, "unknown": 1}
+    assert send().sent == 0  # the unknown one is not resent blindly
+    status = CliRunner().invoke(main, ["digest", "status"])
+    assert status.exit_code == 0 and "unknown" in status.output
+    [unknown] = [e for e, d in deliveries().items() if d.status == "unknown"]
+    retried = CliRunner().invoke(main, ["digest", "retry", unknown])
+    assert retried.exit_code == 0, retried.output
+    assert "1 sent" in retried.output
+    assert Counter(smtp.recipients())[unknown] == 2  # the operator chose to send it again
+    assert deliveries()[unknown].status == "sent"
+
+
+def test_two_senders_at_once_deliver_each_digest_once(db_url, digest_env, smtp):
+    setup_items(db_url)
+    emails = [f"s{n}@example.org" for n in range(16)]
+    for e in emails:
+        add_subscriber(e)
+    smtp.delay = 0.02
+    children = [child_send(), child_send()]
+    outputs = [c.communicate(timeout=120) for c in children]
+    assert [c.returncode for c in children] == [0, 0], outputs
+    counts = Counter(smtp.recipients())
+    assert sorted(counts) == sorted(emails) and set(counts.values()) == {1}
+    assert Counter(d.status for d in deliveries().values()) == {"sent": 16}
+    with session_scope() as s:
+        assert len(list(s.scalars(select(Delivery)))) == 16
+
+
+def test_4xx_is_deferred_with_backoff_then_sent(db_url, digest_env, smtp):
+    setup_items(db_url)
+    add_subscriber("busy@example.org")
+    add_subscriber("ok@example.org")
+    smtp.replies["busy@example.org"] = ("rcpt", "451 4.3.0 Try again later")
+    report = send()
+    assert (report.sent, report.deferred) == (1, 1)
+    d = deliveries()["busy@example.org"]
+    assert d.status == "deferred" and d.smtp_code == 451 and d.next_attempt_at > dt.datetime.now(dt.UTC)
+    del smtp.replies["busy@example.org"]
+    assert send().sent == 0  # still backing off
+    with time_machine.travel(dt.datetime.now(dt.UTC) + dt.timedelta(minutes=6)):
+        assert send().sent == 1
+    assert Counter(smtp.recipients()) == {"ok@example.org": 1, "busy@example.org": 1}
+    assert deliveries()["busy@example.org"].attempts == 2
+
+
+def test_5xx_fails_and_three_hard_bounces_suppress(db_url, digest_env, smtp):
+    setup_items(db_url)
+    add_subscriber("nobody@example.org")
+    smtp.replies["nobody@example.org"] = ("rcpt", "550 5.1.1 No such user")
+    start = dt.datetime.now(dt.UTC)
+    for week in range(3):
+        with time_machine.travel(start + dt.timedelta(days=7 * week)):
+            report = send(send_empty=True)
+            assert report.failed == 1
+    with session_scope() as s:
+        sub = s.scalars(select(Subscriber)).one()
+        assert (sub.status, sub.hard_bounces) == ("suppressed", 3)
+        assert s.scalars(select(Suppression)).one().reason == "bounced"
+    with time_machine.travel(start + dt.timedelta(days=21)):
+        assert send(send_empty=True).failed == 0
+    assert smtp.recipients() == []
+    result = CliRunner().invoke(main, ["subscribe", "nobody@example.org", "--org", "X"])
+    assert result.exit_code == 1 and "suppressed" in result.output
+
+
+def test_connection_lost_after_data_is_unknown(db_url, digest_env, smtp):
+    setup_items(db_url)
+    add_subscriber("lost@example.org")
+    add_subscriber("ok@example.org")
+    smtp.drop.add("lost@example.org")
+    report = send()
+    assert report.unknown == 1 and report.sent == 1
+    assert deliveries()["lost@example.org"].status == "unknown"
+    smtp.drop.clear()
+    assert send().sent == 0
+    assert Counter(smtp.recipients())["lost@example.org"] == 1
+
+
+def test_unreachable_server_leaves_the_rest_pending(db_url, digest_env, monkeypatch):
+    from test_digest_helpers import free_port
+
+    monkeypatch.setenv("FUNDWATCH_SMTP_URL", f"smtp://127.0.0.1:{free_port()}")
+    setup_items(db_url)
+    for n in range(6):
+        add_subscriber(f"s{n}@example.org")
+    report = send()
+    assert report.sent == 0 and report.stopped
+    states = Counter(d.status for d in deliveries().values())
+    assert states == {"deferred": 3, "pending": 3}
+
+
+def test_delete_anonymises_deliveries(db_url, digest_env, smtp):
+    setup_items(db_url)
+    add_subscriber("anna@example.org")
+    send()
+    result = CliRunner().invoke(main, ["subscribers", "delete", "anna@example.org", "--yes"])
+    assert result.exit_code == 0, result.output
+    with session_scope() as s:
+        [d] = s.scalars(select(Delivery)).all()
+        assert d.subscriber_id is None and d.status == "sent"
+        assert s.scalars(select(Subscriber)).all() == []
