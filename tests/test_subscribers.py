@@ -1,0 +1,124 @@
+"""Subscribers through the CLI: double opt-in, operator import, listing, filters, unsubscribe and
+deletion (nothing of the address left but a hash)."""
+
+from __future__ import annotations
+
+import getpass
+import json
+
+from click.testing import CliRunner
+from sqlalchemy import select, text
+
+from digest.models import Subscriber, Suppression
+from digest.subscribers import email_hash, fold
+from fundwatch.cli import main
+from storage.db import get_engine, session_scope
+from test_digest_helpers import digest_env, parse, read_outbox  # noqa: F401 - fixtures
+
+
+def run(*args, input=None):
+    return CliRunner().invoke(main, list(args), input=input)
+
+
+def subscriber(email: str) -> Subscriber | None:
+    with session_scope() as s:
+        return s.scalars(select(Subscriber).where(Subscriber.email == email)).one_or_none()
+
+
+def test_subscribe_is_double_opt_in(db_url, digest_env):
+    result = run("subscribe", "Anna.Berg@Example.ORG", "--org", "Föreningen Åkervägen", "--agency", "migrationsverket",
+                 "--kind", "funding_call", "--keyword", "våld", "--keyword", "barn")
+    assert result.exit_code == 0, result.output
+    sub = subscriber("anna.berg@example.org")
+    assert sub.status == "unconfirmed" and sub.confirmed_at is None and sub.consent == "cli"
+    assert (sub.agencies, sub.kinds, sub.keywords) == (["migrationsverket"], ["funding_call"], ["våld", "barn"])
+    assert sub.include_noncompetitive is False
+    msg = read_outbox(digest_env)["anna.berg@example.org"]
+    assert msg["Subject"] == "Bekräfta din prenumeration på fundwatch"
+    body = msg.get_body(("plain",)).get_content()
+    assert "https://fundwatch.example.org/bekrafta/" in body
+    assert "List-Unsubscribe" not in msg
+
+
+def test_confirmed_import_records_who_and_when(db_url, digest_env):
+    result = run("subscribe", "a@example.org", "--org", "A", "--confirmed")
+    assert result.exit_code == 0, result.output
+    sub = subscriber("a@example.org")
+    assert sub.status == "confirmed" and sub.consent == "import"
+    assert sub.imported_by == getpass.getuser() and sub.confirmed_at is not None
+    assert not list(digest_env.glob("*.eml"))  # no confirmation mail
+    assert run("subscribe", "b@example.org", "--org", "B", "--confirmed", "--by", "Kim (styrelsen)").exit_code == 0
+    assert subscriber("b@example.org").imported_by == "Kim (styrelsen)"
+    assert run("subscribe", "c@example.org", "--org", "C", "--by", "x").exit_code == 2  # --by needs --confirmed
+
+
+def test_errors_are_one_clear_line(db_url, digest_env, monkeypatch):
+    for args, expected in [
+        (("subscribe", "not-an-address", "--org", "A"), "not a valid email address"),
+        (("subscribe", "a@example.org", "--org", "A", "--agency", "skatteverket"), "unknown agency"),
+        (("subscribe", "a@example.org", "--org", "  "), "organisation's name is required"),
+        (("unsubscribe", "nobody@example.org"), "no subscriber"),
+        (("subscribers", "update", "nobody@example.org", "--all-kinds"), "no subscriber"),
+    ]:
+        result = run(*args)
+        assert result.exit_code == 1, (args, result.output)
+        assert expected in result.output and len(result.output.strip().splitlines()) == 1, result.output
+    monkeypatch.delenv("FUNDWATCH_SECRET_KEY")
+    result = run("subscribe", "a@example.org", "--org", "A")
+    assert result.exit_code == 1 and "FUNDWATCH_SECRET_KEY" in result.output
+    assert subscriber("a@example.org") is None
+
+
+def test_list_update_unsubscribe(db_url, digest_env):
+    run("subscribe", "a@example.org", "--org", "A", "--confirmed", "--agency", "Brottsoffermyndigheten")
+    run("subscribe", "b@example.org", "--org", "B")
+    listed = json.loads(run("subscribers", "--format", "json").output)
+    assert [(r["email"], r["status"], r["agencies"]) for r in listed] == [
+        ("a@example.org", "confirmed", ["brottsoffermyndigheten"]), ("b@example.org", "unconfirmed", [])]
+    table = run("subscribers").output
+    assert "a@example.org" in table and "unconfirmed" in table
+    assert run("subscribers", "update", "a@example.org", "--keyword", "Barn", "--kind", "procurement",
+               "--include-noncompetitive").exit_code == 0
+    sub = subscriber("a@example.org")
+    assert (sub.agencies, sub.kinds, sub.keywords, sub.include_noncompetitive) == (
+        ["brottsoffermyndigheten"], ["procurement"], ["Barn"], True)
+    assert run("subscribers", "update", "a@example.org", "--all-agencies", "--no-keywords").exit_code == 0
+    sub = subscriber("a@example.org")
+    assert (sub.agencies, sub.keywords, sub.kinds) == ([], [], ["procurement"])
+    assert run("unsubscribe", "a@example.org").exit_code == 0
+    assert subscriber("a@example.org").status == "unsubscribed"
+    assert "already unsubscribed" in run("unsubscribe", "a@example.org").output
+    only = json.loads(run("subscribers", "--status", "unsubscribed", "--format", "json").output)
+    assert [r["email"] for r in only] == ["a@example.org"]
+
+
+def test_delete_leaves_only_a_hash(db_url, digest_env):
+    run("subscribe", "anna@example.org", "--org", "Föreningen Anna")
+    assert run("subscribers", "delete", "anna@example.org", "--yes").exit_code == 0
+    assert subscriber("anna@example.org") is None
+    with session_scope() as s:
+        [supp] = s.scalars(select(Suppression)).all()
+        assert supp.email_hash == email_hash("anna@example.org") and supp.reason == "deleted"
+    engine = get_engine(db_url)
+    with engine.connect() as conn:  # the address is nowhere in the database
+        for table in ("subscribers", "deliveries", "suppressions"):
+            for row in conn.execute(text(f"SELECT * FROM {table}")):
+                assert "anna@example.org" not in repr(tuple(row))
+    # an operator cannot re-import it; the person can subscribe again themself (double opt-in)
+    result = run("subscribe", "anna@example.org", "--org", "A", "--confirmed")
+    assert result.exit_code == 1 and "deleted on request" in result.output
+    assert run("subscribe", "anna@example.org", "--org", "A").exit_code == 0
+    assert subscriber("anna@example.org").status == "unconfirmed"
+
+
+def test_delete_asks_first(db_url, digest_env):
+    run("subscribe", "anna@example.org", "--org", "A", "--confirmed")
+    assert run("subscribers", "delete", "anna@example.org", input="n\n").exit_code == 1
+    assert subscriber("anna@example.org") is not None
+
+
+def test_swedish_case_folding_keeps_aao():
+    assert fold("VÅLD i nära RELATIONER") == "våld i nära relationer"
+    assert "vald" not in fold("Våldsutsatta")
+    assert fold("Ä") == "ä" and fold("Ö") == "ö"
+    assert fold("A\u030a") == "å"  # a decomposed å is the same letter
