@@ -1,0 +1,253 @@
+"""The web app over real HTTP: uvicorn in a thread on a free port, requests with http.client.
+Every confirm and unsubscribe path, tampered and foreign tokens, repeats, CSRF."""
+
+from __future__ import annotations
+
+import http.client
+import re
+import threading
+import time
+import urllib.parse
+import uuid
+
+import pytest
+from click.testing import CliRunner
+from sqlalchemy import select
+
+from digest.models import Subscriber, Suppression
+from fundwatch.cli import main
+from storage.db import get_engine, session_scope
+from test_digest_helpers import (  # noqa: F401 - fixtures
+    PUBLIC_URL, add_subscriber, crawl, digest_env, free_port, make_item, read_outbox,
+)
+
+
+class Client:
+    """http.client with a cookie store of one site."""
+
+    def __init__(self, port: int):
+        self.port = port
+        self.cookies: dict[str, str] = {}
+
+    def request(self, method: str, path: str, body: bytes | None = None, headers: dict | None = None,
+                cookies: bool = True):
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+        headers = dict(headers or {})
+        if cookies and self.cookies:
+            headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
+        conn.request(method, path, body=body, headers=headers)
+        response = conn.getresponse()
+        data = response.read().decode("utf-8")
+        for value in response.headers.get_all("Set-Cookie") or []:
+            name, _, rest = value.partition("=")
+            self.cookies[name] = rest.split(";")[0]
+        conn.close()
+        return response, data
+
+    def get(self, path: str):
+        return self.request("GET", path)
+
+    def post(self, path: str, fields: list[tuple[str, str]] | dict, cookies: bool = True):
+        body = urllib.parse.urlencode(fields).encode()
+        return self.request("POST", path, body, {"Content-Type": "application/x-www-form-urlencoded"}, cookies)
+
+    def post_multipart(self, path: str, fields: dict[str, str]):
+        boundary = uuid.uuid4().hex
+        parts = [f'--{boundary}\r\nContent-Disposition: form-data; name="{k}"\r\n\r\n{v}\r\n' for k, v in fields.items()]
+        body = ("".join(parts) + f"--{boundary}--\r\n").encode()
+        return self.request("POST", path, body, {"Content-Type": f"multipart/form-data; boundary={boundary}"}, False)
+
+    def csrf(self, html: str) -> str:
+        return re.search(r'name="csrf" value="([^"]+)"', html).group(1)
+
+
+@pytest.fixture
+def web(sqlite_url, digest_env):
+    import uvicorn
+
+    from digest.web import create_app
+
+    get_engine(sqlite_url)
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(create_app(), host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.01)
+    yield Client(port)
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
+def sub(email: str) -> Subscriber | None:
+    with session_scope() as s:
+        return s.scalars(select(Subscriber).where(Subscriber.email == email)).one_or_none()
+
+
+def path_of(url: str) -> str:
+    assert url.startswith(PUBLIC_URL + "/"), url
+    return url[len(PUBLIC_URL):]
+
+
+def links_for(email: str) -> dict[str, str]:
+    from digest.subscribers import links
+
+    return {k: path_of(v) for k, v in links(sub(email), PUBLIC_URL).items()}
+
+
+def subscribe_via_form(web, digest_env, email="anna@example.org"):
+    response, html = web.get("/")
+    fields = [("csrf", web.csrf(html)), ("email", email), ("org", "Föreningen <Åkervägen>"),
+              ("agency", "migrationsverket"), ("kind", "funding_call"), ("keywords", "våld, barn ,"),
+              ("include_noncompetitive", "1")]
+    return web.post("/", fields)
+
+
+def test_form_shows_privacy_notice(web):
+    response, html = web.get("/")
+    assert response.status == 200 and '<html lang="sv">' in html
+    assert "Vi sparar e-postadressen, organisationens namn" in html
+    assert "avsluta via länken i varje brev" in html
+    assert response.getheader("Referrer-Policy") == "no-referrer"
+    response, html = web.get("/integritet")
+    assert response.status == 200 and "Så hanterar vi personuppgifter" in html
+
+
+def test_subscribe_and_confirm(web, digest_env):
+    response, html = subscribe_via_form(web, digest_env)
+    assert response.status == 200 and "Kolla din e-post" in html
+    s = sub("anna@example.org")
+    assert s.status == "unconfirmed" and s.consent == "web" and s.org == "Föreningen <Åkervägen>"
+    assert (s.agencies, s.kinds, s.keywords, s.include_noncompetitive) == (
+        ["migrationsverket"], ["funding_call"], ["våld", "barn"], True)
+    mail = read_outbox(digest_env)["anna@example.org"]
+    link = re.search(r"https://\S+/bekrafta/\S+", mail.get_body(("plain",)).get_content()).group(0)
+    confirm = path_of(link)
+    # GET shows a button and changes nothing
+    response, html = web.get(confirm)
+    assert response.status == 200 and "<button" in html and sub("anna@example.org").status == "unconfirmed"
+    # POST without the CSRF token: refused, nothing changes
+    response, _ = web.post(confirm, {})
+    assert response.status == 403 and sub("anna@example.org").status == "unconfirmed"
+    response, _ = web.post(confirm, {"csrf": web.csrf(html)}, cookies=False)
+    assert response.status == 403 and sub("anna@example.org").status == "unconfirmed"
+    response, page = web.post(confirm, {"csrf": web.csrf(html)})
+    assert response.status == 200 and "Prenumerationen är bekräftad" in page
+    assert sub("anna@example.org").status == "confirmed"
+    response, page = web.post(confirm, {"csrf": web.csrf(html)})  # a repeat changes nothing
+    assert response.status == 200 and "Redan bekräftad" in page
+    # a second form submission for a confirmed address sends nothing more and says the same thing
+    before = len(list(digest_env.glob("*.eml")))
+    response, html = subscribe_via_form(web, digest_env)
+    assert response.status == 200 and "Kolla din e-post" in html
+    assert len(list(digest_env.glob("*.eml"))) == before
+
+
+def test_form_errors_in_swedish_and_csrf(web, digest_env):
+    response, html = web.get("/")
+    response, page = web.post("/", [("csrf", web.csrf(html)), ("email", "inte en adress"), ("org", "")])
+    assert response.status == 400
+    assert "Ange en giltig e-postadress." in page and "Ange organisationens namn" in page
+    response, _ = web.post("/", [("email", "a@example.org"), ("org", "A")])
+    assert response.status == 403 and sub("a@example.org") is None
+
+
+def test_tampered_and_foreign_tokens_change_nothing(web, digest_env):
+    add_subscriber("anna@example.org", confirmed=False)
+    links = links_for("anna@example.org")
+    response, html = web.get("/")
+    csrf = web.csrf(html)
+    token = links["confirm"].rsplit("/", 1)[1]
+    tampered = token[:-3] + ("AAA" if not token.endswith("AAA") else "BBB")
+    for path in (f"/bekrafta/{tampered}", f"/bekrafta/{token}x", "/bekrafta/nonsense",
+                 links["unsubscribe"].replace("/avregistrera/", "/bekrafta/")):  # a token for another purpose
+        response, _ = web.post(path, {"csrf": csrf})
+        assert 400 <= response.status < 500, path
+        response, _ = web.get(path)
+        assert 400 <= response.status < 500, path
+    assert sub("anna@example.org").status == "unconfirmed"
+    unsub_token = links["unsubscribe"].rsplit("/", 1)[1]
+    for path in (f"/avregistrera/{unsub_token[:-2]}xy", links["manage"].replace("/installningar/", "/avregistrera/")):
+        response, _ = web.post(path, {"List-Unsubscribe": "One-Click"})
+        assert 400 <= response.status < 500, path
+    assert sub("anna@example.org").status == "unconfirmed"
+    # a token of a deleted subscriber: 404
+    CliRunner().invoke(main, ["subscribers", "delete", "anna@example.org", "--yes"])
+    response, _ = web.post(links["unsubscribe"], {"List-Unsubscribe": "One-Click"})
+    assert response.status == 404
+
+
+def test_one_click_unsubscribe_rfc8058(web, digest_env):
+    add_subscriber("anna@example.org")
+    path = links_for("anna@example.org")["unsubscribe"]
+    response, html = web.get(path)  # GET: a page with a button, nothing changes
+    assert response.status == 200 and "<button" in html and 'value="One-Click"' in html
+    assert sub("anna@example.org").status == "confirmed"
+    response, _ = web.post(path, {})  # without the one-click body: refused
+    assert response.status == 400 and sub("anna@example.org").status == "confirmed"
+    response, page = web.post(path, {"List-Unsubscribe": "One-Click"}, cookies=False)
+    assert response.status == 200 and response.getheader("Location") is None
+    assert "Prenumerationen är avslutad" in page
+    assert sub("anna@example.org").status == "unsubscribed"
+    first_at = sub("anna@example.org").unsubscribed_at
+    response, _ = web.post(path, {"List-Unsubscribe": "One-Click"}, cookies=False)  # repeatable
+    assert response.status == 200 and sub("anna@example.org").unsubscribed_at == first_at
+
+
+def test_one_click_multipart(web, digest_env):
+    add_subscriber("anna@example.org")
+    response, _ = web.post_multipart(links_for("anna@example.org")["unsubscribe"], {"List-Unsubscribe": "One-Click"})
+    assert response.status == 200 and sub("anna@example.org").status == "unsubscribed"
+
+
+def test_list_unsubscribe_header_of_a_digest_works(web, digest_env, sqlite_url):
+    import datetime as dt
+
+    from digest.sending import send_due
+
+    crawl(get_engine(sqlite_url), "migrationsverket",
+          [make_item("migrationsverket", "Utlysning", deadline=dt.date.today() + dt.timedelta(days=3))])
+    add_subscriber("anna@example.org")
+    send_due()
+    msg = read_outbox(digest_env)["anna@example.org"]
+    url = msg["List-Unsubscribe"].strip("<>")
+    response, _ = web.post(path_of(url), {"List-Unsubscribe": "One-Click"}, cookies=False)
+    assert response.status == 200 and sub("anna@example.org").status == "unsubscribed"
+    manage = re.search(r"Ändra vad du får: (\S+)", msg.get_body(("plain",)).get_content()).group(1)
+    response, html = web.get(path_of(manage))
+    assert response.status == 200 and "Ändra vad du får" in html
+
+
+def test_manage_filters_and_delete(web, digest_env):
+    add_subscriber("anna@example.org", agencies=["migrationsverket"])
+    path = links_for("anna@example.org")["manage"]
+    response, html = web.get(path)
+    assert response.status == 200 and 'value="migrationsverket" checked' in html
+    fields = [("csrf", web.csrf(html)), ("org", "Nya namnet"), ("agency", "brottsoffermyndigheten"),
+              ("kind", "procurement"), ("keywords", "barn")]
+    response, _ = web.post(path, [f for f in fields if f[0] != "csrf"])
+    assert response.status == 403 and sub("anna@example.org").org == "Föreningen Exempel"
+    response, page = web.post(path, fields)
+    assert response.status == 200 and "Dina val är sparade." in page
+    s = sub("anna@example.org")
+    assert (s.org, s.agencies, s.kinds, s.keywords, s.include_noncompetitive) == (
+        "Nya namnet", ["brottsoffermyndigheten"], ["procurement"], ["barn"], False)
+    response, _ = web.post(path, [("csrf", web.csrf(html)), ("org", "X"), ("agency", "skatteverket")])
+    assert response.status == 400 and sub("anna@example.org").org == "Nya namnet"
+    delete = path.replace("/installningar/", "/radera/")
+    response, _ = web.post(delete, {})
+    assert response.status == 403 and sub("anna@example.org") is not None
+    response, page = web.post(delete, {"csrf": web.csrf(html)})
+    assert response.status == 200 and "Uppgifterna är raderade" in page
+    assert sub("anna@example.org") is None
+    with session_scope() as s:
+        assert s.scalars(select(Suppression)).one().reason == "deleted"
+    response, _ = web.get(path)
+    assert response.status == 404
+
+
+def test_serve_refuses_without_secret_key(sqlite_url, digest_env, monkeypatch):
+    monkeypatch.delenv("FUNDWATCH_SECRET_KEY")
+    result = CliRunner().invoke(main, ["serve", "--port", str(free_port())])
+    assert result.exit_code == 1 and "FUNDWATCH_SECRET_KEY is not set" in result.output
