@@ -180,9 +180,15 @@ def runs(source, limit, fmt):
     """Crawl runs with their status and, when not ok, the reason."""
     from storage.db import session_scope
     from storage.queries import RUN_KEYS, list_runs, run_json
+    from storage.reasons import reason_en
 
     with session_scope() as session:
-        rows = [run_json(r, a) for r, a in list_runs(session, source=source, limit=limit)]
+        found = list_runs(session, source=source, limit=limit)
+        rows = [run_json(r, a) for r, a in found]
+    if fmt == "table":  # warnings are stored on the run, not part of its status or JSON shape
+        for row, (run, _agency) in zip(rows, found):
+            notes = [reason_en(w["code"], w.get("params")) for w in run.warnings or []]
+            row["reason"] = "; ".join([row["reason"] or ""][: bool(row["reason"])] + [f"warning: {n}" for n in notes]) or None
     emit(rows, fmt, ["id", "source", "started_at", "status", "pages", "items", "errors", "reason"], RUN_KEYS,
          widths={"reason": 70})
 

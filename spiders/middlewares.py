@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import codecs
 import email.utils
 import logging
+import re
 import time
 
 from scrapy.downloadermiddlewares.retry import RetryMiddleware
+from scrapy.exceptions import IgnoreRequest
+from scrapy.http import TextResponse
 from scrapy.downloadermiddlewares.robotstxt import RobotsTxtMiddleware
 from scrapy.utils.response import response_status_message
 
@@ -111,3 +115,37 @@ class BackoffRetryMiddleware(RetryMiddleware):
         if retry is not None:
             await asyncio.sleep(self._delay(request))
         return retry
+
+
+_TEXT_TYPES = {b"text/html", b"application/xhtml+xml", b"text/xml", b"application/xml", b"text/plain"}
+_META_CHARSET = re.compile(rb"""<meta[^>]+charset=["']?([A-Za-z0-9_-]+)""", re.I)
+
+
+class CharsetCheckMiddleware:
+    """A page whose bytes do not decode in the charset it is served with would turn into mojibake
+    and a false "update". Use the charset the page declares itself when the header's is wrong;
+    when neither decodes, the page fails with a clear error and the rest of the run goes on."""
+
+    def process_response(self, request, response, spider=None):
+        ctype = response.headers.get(b"Content-Type", b"").split(b";")[0].strip().lower()
+        if not isinstance(response, TextResponse) or not response.body or ctype not in _TEXT_TYPES:
+            return response  # PDFs and other files are not text to decode
+        declared = response.encoding
+        if _decodes(response.body, declared):
+            return response
+        meta = _META_CHARSET.search(response.body[:4096])
+        for candidate in ([meta.group(1).decode("ascii")] if meta else []) + ["utf-8"]:
+            if candidate.lower() != (declared or "").lower() and _decodes(response.body, candidate):
+                return response.replace(encoding=candidate)
+        raise IgnoreRequest(f"the page's bytes are not valid {declared} (wrong or missing charset)")
+
+
+def _decodes(body: bytes, encoding: str | None) -> bool:
+    if not encoding:
+        return False
+    try:
+        codecs.lookup(encoding)
+        body.decode(encoding)
+    except (LookupError, UnicodeDecodeError):
+        return False
+    return True

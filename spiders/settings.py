@@ -42,6 +42,7 @@ DOWNLOADER_MIDDLEWARES = {
     "spiders.middlewares.StrictRobotsTxtMiddleware": 100,
     "scrapy.downloadermiddlewares.retry.RetryMiddleware": None,
     "spiders.middlewares.BackoffRetryMiddleware": 550,
+    "spiders.middlewares.CharsetCheckMiddleware": 560,
     "scrapy.downloadermiddlewares.httpcache.HttpCacheMiddleware": None,
     "spiders.httpcache.RevalidatingCacheMiddleware": 900,
 }

@@ -177,3 +177,64 @@ def test_killed_crawl_leaves_no_half_state_and_is_recorded_as_interrupted(db_url
     assert statuses[0][0] == "ok"
     assert statuses[1] == ("failed", "the crawl process ended without closing its run")
     assert staged() == 0
+
+
+def test_page_over_the_size_limit_fails_alone_and_the_run_goes_on(sqlite_url, mirror, sources):
+    big = mirror.root / "statsbidrag.socialstyrelsen.se" / "organisationer" / "index.html"
+    big.write_text(big.read_text("utf-8").replace("</body>", "<p>" + "utfyllnad " * 10_000 + "</p></body>"), "utf-8")
+    assert crawl(sources, "two", "--set", "DOWNLOAD_MAXSIZE=50000", "--set", "DOWNLOAD_WARNSIZE=0").returncode == 0
+    [run] = runs()
+    assert run["status"] == "partial" and run["items"] == 1
+    assert OTHER in run["reason"]
+
+
+def test_wrong_charset_is_read_with_the_pages_own_or_fails_clearly(sqlite_url, mirror, sources):
+    page = mirror.root / "www.mucf.se" / "bidrag" / "statsbidrag" / "index.html"
+    html = page.read_text("utf-8").replace('<meta charset="utf-8">', '<meta charset="iso-8859-1">')
+    page.write_bytes(html.encode("iso-8859-1"))  # served as utf-8 by the mirror: a wrong header
+    crawl(sources)
+    [item] = json.loads(run_cli("calls", "--format", "json").stdout)
+    assert item["title"] == "Statsbidrag"
+    text = json.loads(run_cli("show", item["id"], "--format", "json").stdout)["text"]
+    assert "Ansökan öppnar: 17 maj 2027" in text and "\ufffd" not in text
+
+    page.write_bytes(html.replace('<meta charset="iso-8859-1">', "").encode("iso-8859-1"))  # nothing to go by
+    crawl(sources)
+    run = runs()[0]
+    assert run["status"] == "failed"
+    assert "not valid utf-8 (wrong or missing charset)" in run["reason"]
+    assert [c["change"] for c in json.loads(run_cli("history", "--format", "json").stdout)] == ["new"]
+
+
+def test_agency_crawl_revalidated_with_etags_yields_every_item(sqlite_url, tmp_path, monkeypatch):
+    monkeypatch.setenv("FUNDWATCH_CACHE_DIR", str(tmp_path / "cache"))
+    with MirrorServer(MIRROR / "state1", validators=True) as server:
+        monkeypatch.setenv("FUNDWATCH_MIRROR", server.url)
+        for _ in range(2):
+            assert run_cli(*crawl_args("arbetsformedlingen")).returncode == 0
+        second = [r for r in server.log[len(server.log) // 2:] if not r.path.endswith("robots.txt")]
+    assert second and all(r.status == 304 for r in second)  # hub, current list, PDF, news: all 304
+    assert [(r["status"], r["items"]) for r in runs()] == [("ok", 14), ("ok", 14)]
+    assert [c["change"] for c in json.loads(run_cli("history", "--format", "json").stdout)] == ["new"] * 14
+
+
+def test_few_calls_with_a_deadline_is_a_warning_on_a_healthy_run(sqlite_url):
+    from spiders.items import FundItem
+    from spiders.page import PageSpider
+    from spiders.pipelines import StoragePipeline
+    from tests.helpers import make_spider
+
+    spider = make_spider(PageSpider, "mucf-statsbidrag")
+    pipeline = StoragePipeline.from_crawler(spider.crawler)
+    pipeline.open_spider(spider)
+    spider.health.page_ok(PAGE, 200, PAGE)
+    for n in range(10):
+        pipeline.process_item(FundItem(agency="mucf", kind="funding_call", key=f"c{n}", title=f"c{n}", url=PAGE,
+                                       origin=PAGE, deadline_text="Ej bestämt" if n < 8 else None), spider)
+        spider.health.item_from(PAGE)
+    pipeline.spider_closed(spider, "finished")
+    with session_scope(get_engine()) as s:
+        run = s.scalars(select(Run)).one()
+        assert run.status == "ok"
+        assert run.warnings == [{"code": "low_deadline_coverage", "params": {"with_deadline": 8, "total": 10}}]
+    assert "warning: only 8 of 10 funding calls have a deadline" in run_cli("runs").stdout
