@@ -31,7 +31,9 @@ import ssl
 import unicodedata
 import uuid
 from email import policy
+from email.generator import BytesGenerator
 from email.header import Header
+from io import BytesIO
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid, parseaddr
@@ -133,10 +135,28 @@ def build_message(*, to: Address | str, subject: str, text: str, html: str | Non
         msg.set_raw(name, value)
     msg.set_content(text, cte="quoted-printable")
     if html is not None:
-        msg.add_alternative(html, subtype="html", cte="quoted-printable")
+        msg.add_alternative(html, subtype="html", cte="base64")  # C-speed encoding for the big part
         for part in msg.iter_parts():
             del part["MIME-Version"]
     return msg
+
+
+class _Generator(BytesGenerator):
+    """BytesGenerator writing a body in one piece (line endings normalised by one regex) instead
+    of two writes per line: the same bytes, several times faster for a large digest."""
+
+    def _write_lines(self, lines):
+        if lines:
+            self.write(_ANY_EOL.sub(self._NL, lines))
+
+
+_ANY_EOL = re.compile(r"\r\n|\r|\n")
+
+
+def to_bytes(msg: EmailMessage, policy_: policy.Policy = POLICY) -> bytes:
+    buf = BytesIO()
+    _Generator(buf, mangle_from_=False, policy=policy_).flatten(msg)
+    return buf.getvalue()
 
 
 def envelope(msg: EmailMessage) -> tuple[str, list[str]]:
@@ -176,12 +196,11 @@ class OutboxTransport(Transport):
         name = re.sub(r"[^A-Za-z0-9.\-_+]", "-", mid) or uuid.uuid4().hex
         path = self.folder / f"{name}.eml"
         tmp = self.folder / f".{name}.{os.getpid()}.tmp"
-        tmp.write_bytes(msg.as_bytes(policy=POLICY))
+        tmp.write_bytes(to_bytes(msg))
         os.replace(tmp, path)
         return str(path)
 
 
-_EOL = re.compile(rb"\r\n|\n|\r")
 _LEADING_DOT = re.compile(rb"(?m)^\.")
 
 
@@ -256,7 +275,7 @@ class SmtpTransport(Transport):
 
     def send(self, msg: EmailMessage) -> str:
         sender, recipients = envelope(msg)
-        data = _EOL.sub(b"\r\n", msg.as_bytes(policy=WIRE_POLICY))
+        data = to_bytes(msg, WIRE_POLICY)
         for attempt in (1, 2):
             if self.smtp is None:
                 self._connect()

@@ -83,12 +83,31 @@ def filters_sv(filters: Filters, agency_names: dict[str, str]) -> str:
     return "Dina val: " + "; ".join(parts) + "."
 
 
-def render_digest(d: Digest, *, org: str, email: str, links: dict[str, str], filters_text: str) -> tuple[str, str, str]:
-    """(subject, text, html)."""
+class Fragments:
+    """Rendered item blocks, shared by every digest of a run: an item reads the same in every
+    subscriber's digest, so each block is rendered once, not once per subscriber."""
+
+    def __init__(self):
+        self._cache: dict[tuple, str] = {}
+
+    def __call__(self, macro, item, fields=(), reason=None):
+        key = (item.id, tuple(tuple(f) for f in fields), reason)
+        hit = self._cache.get(key)
+        if hit is None:
+            hit = self._cache[key] = macro(item, fields, reason)
+        return hit
+
+
+def render_digest(d: Digest, *, org: str, email: str, links: dict[str, str], filters_text: str,
+                  fragments: dict[str, Fragments] | None = None) -> tuple[str, str, str]:
+    """(subject, text, html). Pass the same `fragments` for every digest of one run."""
+    fragments = fragments if fragments is not None else {"text": Fragments(), "html": Fragments()}
     subject = subject_for(d)
     context = {"d": d, "org": " ".join(org.split()), "email": email, "links": links, "filters": filters_text,
                "subject": subject}
-    return subject, template("digest.txt").render(context), template("digest.html").render(context)
+    text = template("digest.txt").render(context, frag=fragments["text"])
+    html = template("digest.html").render(context, frag=fragments["html"])
+    return subject, text, html
 
 
 def render_confirmation(sub, links: dict[str, str], public_url: str) -> tuple[str, str]:

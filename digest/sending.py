@@ -28,7 +28,7 @@ from digest.builder import Digest, WeekData, iso_week
 from digest.models import (
     CONFIRMED, DEFERRED, FAILED, PENDING, SENDING, SENT, UNKNOWN, Delivery, Subscriber,
 )
-from digest.render import filters_sv, render_digest
+from digest.render import Fragments, filters_sv, render_digest
 from digest.subscribers import Filters, known_agencies, links, record_hard_bounce
 from digest.tokens import Signer, secret_key
 from fundwatch.config import MailSettings
@@ -133,6 +133,7 @@ class Composer:
         self.domain = self.sender.domain
         self.agency_names = known_agencies()
         self.list_id = f"fundwatch veckobrev <veckobrev.{self.domain}>"
+        self.fragments = {"text": Fragments(), "html": Fragments()}
 
     def links(self, sub: Subscriber) -> dict[str, str]:
         return links(sub, self.settings.public_url, self.signer)
@@ -141,7 +142,8 @@ class Composer:
         filters = Filters.of(sub)
         lk = self.links(sub)
         subject, text, html = render_digest(d, org=sub.org, email=sub.email, links=lk,
-                                            filters_text=filters_sv(filters, self.agency_names))
+                                            filters_text=filters_sv(filters, self.agency_names),
+                                            fragments=self.fragments)
         return subject, text, html, lk
 
     def message(self, d: Digest, sub: Subscriber, date: dt.datetime | None = None):
