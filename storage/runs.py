@@ -17,7 +17,7 @@ import socket
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, insert, select
 from sqlalchemy.orm import Session
 
 from spiders.items import CONTENT_FIELDS, FundItem, item_from_dict, item_to_dict
@@ -62,7 +62,9 @@ def start_run(session: Session, source_id: str, agency: str, spider: str) -> Run
 
 
 def stage_items(session: Session, run_id: int, items: Iterable[FundItem]) -> None:
-    session.add_all(StagedItem(run_id=run_id, payload=item_to_dict(i)) for i in items)
+    rows = [{"run_id": run_id, "payload": item_to_dict(i)} for i in items]
+    if rows:  # one executemany, not a unit of work per row
+        session.execute(insert(StagedItem), rows)
 
 
 def snapshot(item: FundItem) -> dict[str, Any]:
@@ -134,8 +136,8 @@ def finish_run(
     if run.status != "running":
         raise RuntimeError(f"run {run_id} is already {run.status}")
     now = utcnow()
-    staged = session.scalars(select(StagedItem).where(StagedItem.run_id == run_id).order_by(StagedItem.id)).all()
-    incoming = [item_from_dict(s.payload) for s in staged]
+    staged = session.scalars(select(StagedItem.payload).where(StagedItem.run_id == run_id).order_by(StagedItem.id))
+    incoming = [item_from_dict(payload) for payload in staged]
     existing = {i.id: i for i in session.scalars(select(Item).where(Item.source_id == run.source_id))}
     others = [fi.id for fi in incoming if fi.id not in existing]
     if others:  # an id first seen under another source of the same agency
@@ -143,6 +145,21 @@ def finish_run(
 
     counts = {"new": 0, "updated": 0, "removed": 0, "reappeared": 0}
     seen: set[str] = set()
+    # New items (a first crawl: all of them) go in executemany batches, not a flush each (that flush
+    # per item was most of a first crawl's storage time). A batch is written before any other change,
+    # so change ids (the order of `fundwatch history`) still follow the order items came in.
+    new_items: list[dict[str, Any]] = []
+    new_versions: list[dict[str, Any]] = []
+    new_changes: list[dict[str, Any]] = []
+
+    def write_new() -> None:
+        if new_items:
+            session.flush()
+            session.execute(insert(Item), new_items)  # items first: versions and changes refer to them
+            session.execute(insert(ItemVersion), new_versions)
+            session.execute(insert(Change), new_changes)
+            new_items.clear(), new_versions.clear(), new_changes.clear()
+
     for fi in incoming:
         if fi.id in seen:  # the pipeline de-duplicates; a repeat here is the same item twice
             continue
@@ -151,13 +168,13 @@ def finish_run(
         digest = content_hash(snap)
         item = existing.get(fi.id)
         if item is None:
-            item = Item(id=fi.id, source_id=run.source_id, agency=fi.agency, kind=fi.kind,
-                        content_hash=digest, version=1, misses=0, first_seen=now, last_seen=now)
-            _write_fields(item, fi)
-            session.add(item)
-            session.flush()
-            session.add(ItemVersion(item_id=item.id, version=1, run_id=run_id, content_hash=digest, snapshot=snap))
-            session.add(Change(run_id=run_id, item_id=item.id, change="new", detected_at=now))
+            row = {name: getattr(fi, name) for name in CONTENT_FIELDS}
+            row.update(id=fi.id, source_id=run.source_id, agency=fi.agency, kind=fi.kind, origin=fi.origin,
+                       content_hash=digest, version=1, misses=0, first_seen=now, last_seen=now, removed_at=None)
+            new_items.append(row)
+            new_versions.append({"item_id": fi.id, "version": 1, "run_id": run_id, "content_hash": digest,
+                                 "snapshot": snap, "recorded_at": utcnow()})
+            new_changes.append({"run_id": run_id, "item_id": fi.id, "change": "new", "detected_at": now, "diff": None})
             counts["new"] += 1
             continue
         was_removed = item.status == "removed"
@@ -166,11 +183,13 @@ def finish_run(
             item.removed_at = None
         if digest == item.content_hash:
             if was_removed:
+                write_new()
                 item.status = fi.status
                 session.add(Change(run_id=run_id, item_id=item.id, change="reappeared", detected_at=now))
                 counts["reappeared"] += 1
             item.origin = fi.origin
             continue
+        write_new()
         before = _last_snapshot(session, item) if was_removed else _current_snapshot(item)
         changed = [name for name in CONTENT_FIELDS if before.get(name) != snap[name]]
         _write_fields(item, fi)
@@ -186,6 +205,7 @@ def finish_run(
                                     new_value=value_text(snap[name])) for name in changed)
         counts[kind] += 1
 
+    write_new()
     if outcome.healthy:  # only a healthy run may count absence
         for item in existing.values():
             if (item.id in seen or item.source_id != run.source_id or item.status == "removed"
