@@ -23,17 +23,24 @@ class SourceLocked(RuntimeError):
 def acquire(session_factory, source_id: str) -> None:
     """Take the lock in its own transaction, or raise SourceLocked."""
     me, host = os.getpid(), socket.gethostname()
-    for _attempt in range(2):
+    for _attempt in range(3):
         with session_factory() as session, session.begin():
             held = session.get(SourceLock, source_id, with_for_update=True)
             if held is not None:
                 stale = held.hostname == host and (held.pid == me or not _process_alive(held.pid))
                 if not stale:
                     raise SourceLocked(source_id, held.pid, held.hostname)
+                # Delete only the lock judged stale. On SQLite the read above locks nothing, so
+                # another crawl may have taken the stale lock over in between; deleting by key
+                # alone would delete that crawl's fresh lock and both would run.
+                taken_over = session.execute(delete(SourceLock).where(
+                    SourceLock.source_id == source_id, SourceLock.pid == held.pid,
+                    SourceLock.hostname == held.hostname)).rowcount
+                session.expunge(held)
+                if taken_over != 1:
+                    continue  # someone else got there first: look again
                 if held.run_id:
                     fail_run(session, held.run_id, "interrupted", {"pid": held.pid})
-                session.delete(held)
-                session.flush()
             try:
                 session.add(SourceLock(source_id=source_id, pid=me, hostname=host))
                 session.flush()

@@ -1,0 +1,192 @@
+"""One crawl per source, for real: `scrapy crawl` children against a site that hangs (so the first
+crawl holds its lock), a second crawl refused with a clear message, crawls started at the same
+instant, and a lock left by a SIGKILLed crawl taken over by the next one."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+
+import pytest
+from sqlalchemy import select
+
+from fundwatch.crawl import FAST_SETTINGS, crawl_source, scrapy_command
+from fundwatch.sources import load_sources
+from storage import locks
+from storage.db import get_engine, session_factory, session_scope
+from storage.models import Run, SourceLock, SourceRow
+from tests.test_scheduler_helpers import (  # noqa: F401 - fixtures
+    MUCF, crawl_env, env_with, hung, mirror, wait_for, write_sources,
+)
+
+HOST = socket.gethostname()
+
+
+def lock_rows(engine) -> list[tuple[str, int, int | None]]:
+    with session_scope(engine) as session:
+        return [(r.source_id, r.pid, r.run_id) for r in session.scalars(select(SourceLock))]
+
+
+def runs(engine) -> list[tuple[int, str, str | None]]:
+    with session_scope(engine) as session:
+        return [(r.id, r.status, r.reason_code) for r in session.scalars(select(Run).order_by(Run.id))]
+
+
+def held_by_running_run(engine):
+    rows = lock_rows(engine)
+    return rows[0] if rows and rows[0][2] is not None else None
+
+
+def in_thread(func, *args, **kwargs):
+    box: list = []
+    thread = threading.Thread(target=lambda: box.append(func(*args, **kwargs)))
+    thread.start()
+    return thread, box
+
+
+def test_a_second_crawl_of_a_source_is_refused_with_a_clear_message(db_url, hung, crawl_env, monkeypatch):
+    monkeypatch.setenv("FUNDWATCH_MIRROR", hung.url)
+    engine = get_engine(db_url)
+    sources = load_sources(write_sources(crawl_env, [{"id": MUCF}]))
+    first, box = in_thread(crawl_source, sources.get(MUCF), sources.path, timeout=60, settings=FAST_SETTINGS)
+    try:
+        _, pid, run_id = wait_for(lambda: held_by_running_run(engine), what="the first crawl's lock")
+        second = subprocess.run([sys.executable, "-m", "fundwatch.cli", "crawl", MUCF, "--sources", sources.path,
+                                 "--timeout", "30"], capture_output=True, text=True, timeout=60)
+        assert second.returncode == 1
+        assert f"{MUCF}: locked: a crawl of {MUCF} is already running (pid {pid} on {HOST})" in second.stderr
+        assert runs(engine) == [(run_id, "running", None)]  # the refused crawl wrote no run
+        assert lock_rows(engine) == [(MUCF, pid, run_id)]
+    finally:
+        for source_id, pid, _ in lock_rows(engine):
+            os.killpg(pid, signal.SIGKILL)  # end the hung crawl
+        first.join(30)
+    result = box[0]
+    assert (result.status, result.run_id) == ("failed", run_id)
+    assert result.message == "the crawl process exited with code -9 before closing its run"
+    assert runs(engine) == [(run_id, "failed", "crashed")]
+    assert lock_rows(engine) == []
+
+
+def test_crawls_started_at_the_same_instant_run_one_and_refuse_the_others(db_url, hung, crawl_env, monkeypatch):
+    monkeypatch.setenv("FUNDWATCH_MIRROR", hung.url)
+    engine = get_engine(db_url)
+    sources = load_sources(write_sources(crawl_env, [{"id": MUCF}]))
+    started = [in_thread(crawl_source, sources.get(MUCF), sources.path, timeout=60, settings=FAST_SETTINGS)
+               for _ in range(3)]
+    try:
+        wait_for(lambda: held_by_running_run(engine), what="a crawl's lock")
+        wait_for(lambda: sum(1 for _, box in started if box) == 2, timeout=20, what="the other two to give up")
+    finally:
+        for _, pid, _ in lock_rows(engine):
+            os.killpg(pid, signal.SIGKILL)
+        for thread, _ in started:
+            thread.join(30)
+    results = sorted((box[0] for _, box in started), key=lambda r: r.status)
+    assert [r.status for r in results] == ["failed", "locked", "locked"], [r.message for r in results]
+    assert all(r.message.startswith(f"a crawl of {MUCF} is already running (pid ") for r in results[1:])
+    assert [status for _, status, _ in runs(engine)] == ["failed"]
+    assert lock_rows(engine) == []
+
+
+def test_a_lock_left_by_a_killed_crawl_is_taken_over(db_url, hung, mirror, crawl_env, tmp_path):
+    engine = get_engine(db_url)
+    sources = load_sources(write_sources(crawl_env, [{"id": MUCF}]))
+    source = sources.get(MUCF)
+    # A `scrapy crawl` on its own (no `fundwatch crawl` parent to clean up after it), SIGKILLed.
+    child = subprocess.Popen(scrapy_command(source, sources.path, str(tmp_path / "result.json"), FAST_SETTINGS),
+                             env=env_with(FUNDWATCH_MIRROR=hung.url, SCRAPY_SETTINGS_MODULE="spiders.settings"),
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        _, pid, dead_run = wait_for(lambda: held_by_running_run(engine), what="the crawl's lock")
+        assert pid == child.pid
+    finally:
+        os.killpg(child.pid, signal.SIGKILL)
+        child.wait()
+    assert lock_rows(engine) == [(MUCF, child.pid, dead_run)]  # left behind
+    assert runs(engine) == [(dead_run, "running", None)]
+
+    result = crawl_source(source, sources.path, timeout=60, settings=FAST_SETTINGS)  # against the mirror
+    assert result.status == "ok", result.message
+    assert runs(engine) == [(dead_run, "failed", "interrupted"), (result.run_id, "ok", None)]
+    assert lock_rows(engine) == []
+
+
+# -- the lock rules without crawling ---------------------------------------------------------------
+def _dead_pid() -> int:
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid
+
+
+def test_lock_rules(db_url):
+    engine = get_engine(db_url)
+    sessions = session_factory(engine)
+    with session_scope(engine) as session:
+        session.add(SourceRow(id=MUCF, agency="mucf", spider="page"))
+        session.add_all([SourceLock(source_id=MUCF, pid=os.getppid(), hostname=HOST),  # alive, here
+                         SourceLock(source_id="elsewhere", pid=1, hostname="another-host")])
+    with pytest.raises(locks.SourceLocked, match=f"pid {os.getppid()} on {HOST}"):
+        locks.acquire(sessions, MUCF)
+    with pytest.raises(locks.SourceLocked, match="pid 1 on another-host"):  # cannot tell: never stale
+        locks.acquire(sessions, "elsewhere")
+    # The holder died: its lock is stale, its running run closed as interrupted.
+    with session_scope(engine) as session:
+        run = Run(source_id=MUCF, status="running", pid=_dead_pid(), hostname=HOST)
+        session.add(run)
+        session.flush()
+        lock = session.get(SourceLock, MUCF)
+        lock.pid, lock.run_id = run.pid, run.id
+    locks.acquire(sessions, MUCF)
+    assert sorted(lock_rows(engine)) == [("elsewhere", 1, None), (MUCF, os.getpid(), None)]
+    assert [(status, reason) for _, status, reason in runs(engine)] == [("failed", "interrupted")]
+    with session_scope(engine) as session:
+        locks.release(session, MUCF)
+    assert lock_rows(engine) == [("elsewhere", 1, None)]
+
+
+
+def test_a_stale_lock_taken_over_by_crawls_starting_together_goes_to_one(db_url, monkeypatch):
+    """Regression: the stale lock was deleted by key. On SQLite (where the read locks nothing) a
+    crawl that had read the lock as stale before another took it over then deleted the new
+    holder's lock, and both ran. Four crawls (threads with their own pids) all read the stale
+    lock before any of them writes; exactly one may win."""
+    engine = get_engine(db_url)
+    dead = _dead_pid()
+    with session_scope(engine) as session:
+        session.add(SourceLock(source_id=MUCF, pid=dead, hostname=HOST))
+    # On PostgreSQL SELECT ... FOR UPDATE makes the others wait for the first: no barrier there.
+    barrier = threading.Barrier(4) if engine.dialect.name == "sqlite" else None
+    local = threading.local()
+
+    def alive(pid):
+        if pid == dead:
+            if barrier is not None:
+                barrier.wait(timeout=10)  # every crawl has judged the lock stale
+            return False
+        return True  # the crawls of this test are all alive
+
+    fake_os = type("os", (), {"getpid": staticmethod(lambda: local.pid)})
+    monkeypatch.setattr(locks, "_process_alive", alive)
+    monkeypatch.setattr(locks, "os", fake_os)
+    outcomes = []
+
+    def crawl(n):
+        local.pid = 100000 + n
+        try:
+            locks.acquire(session_factory(engine), MUCF)
+            outcomes.append("acquired")
+        except locks.SourceLocked:
+            outcomes.append("locked")
+
+    threads = [threading.Thread(target=crawl, args=(n,)) for n in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert sorted(outcomes) == ["acquired", "locked", "locked", "locked"]
+    assert len(lock_rows(engine)) == 1
