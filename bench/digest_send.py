@@ -31,15 +31,17 @@ SERVER = textwrap.dedent("""
     from aiosmtpd.controller import Controller
     class H:
         n = 0
+        size = 0
         sessions = set()
         async def handle_DATA(self, server, session, envelope):
             H.n += 1
+            H.size += len(envelope.content)
             H.sessions.add(id(session))
             return "250 OK"
     c = Controller(H(), hostname="127.0.0.1", port=int(sys.argv[1]))
     c.start()
     print("ready", flush=True)
-    signal.signal(signal.SIGTERM, lambda *a: (print(H.n, len(H.sessions), flush=True), c.stop(), sys.exit(0)))
+    signal.signal(signal.SIGTERM, lambda *a: (print(H.n, len(H.sessions), H.size, flush=True), c.stop(), sys.exit(0)))
     while True:
         time.sleep(1)
 """)
@@ -163,14 +165,17 @@ def main() -> None:
     child = subprocess.run([sys.executable, "-m", "fundwatch.cli", "digest", "send"], env=env,
                            capture_output=True, text=True, cwd=ROOT)
     elapsed = time.perf_counter() - t
-    peak_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    peak_kb, cpu = usage.ru_maxrss, usage.ru_utime + usage.ru_stime
     server.terminate()
-    received, connections = server.communicate(timeout=30)[0].split()
+    received, connections, size = server.communicate(timeout=30)[0].split()
     print(child.stdout.strip() or child.stderr.strip())
     if child.returncode:
         print(child.stderr[-2000:])
         sys.exit(1)
-    print(f"received by the SMTP server: {received} messages over {connections} connection(s)")
+    print(f"received by the SMTP server: {received} messages over {connections} connection(s), "
+          f"{int(size) / max(int(received), 1) / 1024:.0f} KiB each on average")
+    print(f"sender CPU time {cpu:.1f} s (the rest of the wall time is waiting for the SMTP server)")
     print(f"digest send: {elapsed:.1f} s wall (start-up, planning and sending), "
           f"{int(received) / elapsed:.0f} messages/s, sender peak RSS {peak_kb / 1024:.0f} MB")
 

@@ -238,6 +238,7 @@ class WeekData:
         self._keyword_cache: dict[str, frozenset[str]] = {}
         self._match_cache: dict[tuple, frozenset[str]] = {}
         self._coverage_cache: dict[tuple, Coverage] = {}
+        self._digest_cache: dict[tuple, Digest] = {}
         self._current = sorted((v for v in items.values() if v.status != "removed"), key=lambda v: v.sort_key)
 
     # -- loading --------------------------------------------------------------------------------
@@ -325,6 +326,14 @@ class WeekData:
 
     # -- one digest -------------------------------------------------------------------------------
     def build(self, filters: Filters, *, after_id: int, upto_id: int, first: bool) -> Digest:
+        """One digest; subscribers with the same filters and range share the same Digest object."""
+        key = (filters.key(), after_id, upto_id, first)
+        hit = self._digest_cache.get(key)
+        if hit is None:
+            hit = self._digest_cache[key] = self._build(filters, after_id=after_id, upto_id=upto_id, first=first)
+        return hit
+
+    def _build(self, filters: Filters, *, after_id: int, upto_id: int, first: bool) -> Digest:
         wanted = self.matching(filters)
         # changes in (after_id, upto_id] of wanted items, folded per item in order
         per_item: dict[str, list[ChangeView]] = {}

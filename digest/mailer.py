@@ -22,6 +22,7 @@ happened to the message:
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import os
 import re
@@ -32,7 +33,6 @@ import unicodedata
 import uuid
 from email import policy
 from email.generator import BytesGenerator
-from email.header import Header
 from io import BytesIO
 from email.headerregistry import Address
 from email.message import EmailMessage
@@ -107,37 +107,100 @@ def message_id(local: str, domain: str) -> str:
     return f"<{safe}@{domain}>"
 
 
+def encode_words(text: str) -> str:
+    """RFC 2047: ASCII text as it is; otherwise base64 encoded words of at most 75 characters,
+    folded one per line. Words are split after a space where possible (a decoder joins adjacent
+    encoded words without the folding space), never inside a character."""
+    if text.isascii():
+        return text
+    chunks: list[str] = []
+    chunk, size = "", 0
+    for token in re.findall(r"\S+\s*|\s+", text):
+        n = len(token.encode("utf-8"))
+        if size + n > 45 and chunk:
+            chunks.append(chunk)
+            chunk, size = "", 0
+        while n > 45:  # one very long word: split by characters
+            cut, used = 0, 0
+            while cut < len(token) and used + len(token[cut].encode("utf-8")) <= 45:
+                used += len(token[cut].encode("utf-8"))
+                cut += 1
+            chunks.append(token[:cut])
+            token, n = token[cut:], n - used
+        chunk, size = chunk + token, size + n
+    if chunk:
+        chunks.append(chunk)
+    return "\n ".join(f"=?utf-8?b?{base64.b64encode(c.encode('utf-8')).decode('ascii')}?=" for c in chunks)
+
+
+def format_address(addr: Address) -> str:
+    """'Name <local@domain>', the name quoted (ASCII) or RFC 2047 encoded; one clean line already."""
+    name = addr.display_name
+    if not name:
+        return addr.addr_spec
+    if name.isascii():
+        return str(addr)  # the email package quotes specials
+    return f"{encode_words(name)} <{addr.addr_spec}>"
+
+
+def _set_raw(msg: EmailMessage, name: str, value: str) -> None:
+    """A header we wrote ourselves: ASCII, folded only as '\n ' by us, never a bare line break."""
+    lines = value.split("\n")
+    if not value.isascii() or "\r" in value or any(not line.startswith(" ") for line in lines[1:]) \
+            or not all(line.isprintable() for line in lines):
+        raise MailConfigError(f"refusing a malformed {name} header")
+    msg.set_raw(name, value)
+
+
+_B64_LINE = re.compile(rb"(.{76})")
+
+
+def b64_lines(data: bytes) -> str:
+    """base64 in 76-character lines (like base64.encodebytes, in C speed for a large body)."""
+    encoded = _B64_LINE.sub(rb"\1\n", base64.b64encode(data))
+    return (encoded if encoded.endswith(b"\n") else encoded + b"\n").decode("ascii") if encoded else ""
+
+
+def _text_part(subtype: str, content: str) -> EmailMessage:
+    part = EmailMessage(policy=POLICY)
+    part.set_raw("Content-Type", f'text/{subtype}; charset="utf-8"')
+    part.set_raw("Content-Transfer-Encoding", "base64")
+    part.set_payload(b64_lines(content.encode("utf-8")))
+    return part
+
+
 def build_message(*, to: Address | str, subject: str, text: str, html: str | None = None,
                   mail_from: str | Address | None = None, msg_id: str | None = None,
                   date: dt.datetime | None = None, headers: dict[str, str] | None = None,
                   raw_headers: dict[str, str] | None = None) -> EmailMessage:
-    """multipart/alternative (text, then HTML) when html is given, else text/plain. Subject and
-    extra header values go through header_text(): one clean line whatever they held. raw_headers
-    (our own URLs, e.g. List-Unsubscribe) are written unfolded and must be printable ASCII."""
+    """An EmailMessage: multipart/alternative (text, then HTML) when html is given, else
+    text/plain. Subject and extra header values go through header_text(): one clean line
+    whatever they held. raw_headers (our own URLs, e.g. List-Unsubscribe) are written unfolded
+    and must be printable ASCII. Headers are encoded here once (RFC 2047 where needed), so a
+    digest run does not parse and refold every header of every message."""
     sender = mail_from if isinstance(mail_from, Address) else parse_from(mail_from or MailSettings.from_env().mail_from)
     recipient = to if isinstance(to, Address) else address(to)
     msg = EmailMessage(policy=POLICY)
-    msg["From"] = sender
-    msg["To"] = recipient
-    subject = header_text(subject, 200)
-    if subject.isascii():
-        msg["Subject"] = subject
-    else:  # RFC 2047 words folded by email.header: the email package's own folder can leave
-        # a double space where it folds before an encoded word
-        msg.set_raw("Subject", Header(subject, "utf-8", maxlinelen=76, header_name="Subject").encode())
-    msg["Date"] = format_datetime(date or dt.datetime.now(dt.UTC))
-    msg["Message-ID"] = msg_id or make_msgid(domain=sender.domain)
+    _set_raw(msg, "From", format_address(sender))
+    _set_raw(msg, "To", format_address(recipient))
+    _set_raw(msg, "Subject", encode_words(header_text(subject, 200)))
+    _set_raw(msg, "Date", format_datetime(date or dt.datetime.now(dt.UTC)))
+    _set_raw(msg, "Message-ID", msg_id or make_msgid(domain=sender.domain))
     for name, value in (headers or {}).items():
-        msg[name] = header_text(value)
+        _set_raw(msg, name, encode_words(header_text(value)))
     for name, value in (raw_headers or {}).items():
         if not value.isascii() or not value.isprintable() or len(value) > 900:
             raise MailConfigError(f"{name} must be one line of printable ASCII")
         msg.set_raw(name, value)
-    msg.set_content(text, cte="quoted-printable")
-    if html is not None:
-        msg.add_alternative(html, subtype="html", cte="base64")  # C-speed encoding for the big part
-        for part in msg.iter_parts():
-            del part["MIME-Version"]
+    msg.set_raw("MIME-Version", "1.0")
+    if html is None:
+        msg.set_raw("Content-Type", 'text/plain; charset="utf-8"')
+        msg.set_raw("Content-Transfer-Encoding", "base64")
+        msg.set_payload(b64_lines(text.encode("utf-8")))
+    else:
+        boundary = f"=_fw_{uuid.uuid4().hex}"  # "=_" never occurs in base64 lines
+        msg.set_raw("Content-Type", f'multipart/alternative; boundary="{boundary}"')
+        msg.set_payload([_text_part("plain", text), _text_part("html", html)])
     return msg
 
 
@@ -166,10 +229,21 @@ def envelope(msg: EmailMessage) -> tuple[str, list[str]]:
 
 
 # -- transports ----------------------------------------------------------------------------------
+class Prepared:
+    """A message serialised for the wire ahead of sending (e.g. in another thread)."""
+
+    __slots__ = ("sender", "recipients", "data", "name")
+
+    def __init__(self, msg: EmailMessage):
+        self.sender, self.recipients = envelope(msg)
+        self.data = to_bytes(msg, WIRE_POLICY)
+        self.name = (msg["Message-ID"] or "").strip("<>").split("@")[0]
+
+
 class Transport:
     kind = "none"
 
-    def send(self, msg: EmailMessage) -> str:
+    def send(self, msg: EmailMessage | Prepared) -> str:
         raise NotImplementedError
 
     def close(self) -> None:
@@ -191,12 +265,12 @@ class OutboxTransport(Transport):
         self.folder = Path(folder)
         self.folder.mkdir(parents=True, exist_ok=True)
 
-    def send(self, msg: EmailMessage) -> str:
-        mid = (msg["Message-ID"] or "").strip("<>").split("@")[0]
-        name = re.sub(r"[^A-Za-z0-9.\-_+]", "-", mid) or uuid.uuid4().hex
+    def send(self, msg: EmailMessage | Prepared) -> str:
+        prepared = msg if isinstance(msg, Prepared) else Prepared(msg)
+        name = re.sub(r"[^A-Za-z0-9.\-_+]", "-", prepared.name) or uuid.uuid4().hex
         path = self.folder / f"{name}.eml"
         tmp = self.folder / f".{name}.{os.getpid()}.tmp"
-        tmp.write_bytes(to_bytes(msg))
+        tmp.write_bytes(prepared.data.replace(b"\r\n", b"\n"))
         os.replace(tmp, path)
         return str(path)
 
@@ -273,9 +347,9 @@ class SmtpTransport(Transport):
         except (OSError, smtplib.SMTPException):
             self._drop()
 
-    def send(self, msg: EmailMessage) -> str:
-        sender, recipients = envelope(msg)
-        data = to_bytes(msg, WIRE_POLICY)
+    def send(self, msg: EmailMessage | Prepared) -> str:
+        prepared = msg if isinstance(msg, Prepared) else Prepared(msg)
+        sender, recipients, data = prepared.sender, prepared.recipients, prepared.data
         for attempt in (1, 2):
             if self.smtp is None:
                 self._connect()

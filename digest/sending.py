@@ -16,11 +16,13 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import secrets
 import socket
 from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
-from sqlalchemy import and_, exists, func, insert, or_, select, update
+from sqlalchemy import and_, bindparam, exists, func, insert, or_, select, update
+from markupsafe import escape
 from sqlalchemy.orm import Session
 
 from digest import mailer
@@ -42,6 +44,7 @@ BACKOFF = (dt.timedelta(minutes=5), dt.timedelta(minutes=15), dt.timedelta(minut
 STALE_CLAIM = dt.timedelta(hours=2)  # a claim this old, by a process we cannot check, is dead
 CONNECT_FAILURES_BEFORE_STOP = 3
 INSERT_BATCH = 500
+RENDER_CACHE = 256  # rendered digests kept for reuse (a no-filter digest is shared by many)
 
 
 def send_empty_default() -> bool:
@@ -134,16 +137,35 @@ class Composer:
         self.agency_names = known_agencies()
         self.list_id = f"fundwatch veckobrev <veckobrev.{self.domain}>"
         self.fragments = {"text": Fragments(), "html": Fragments()}
+        token = secrets.token_hex(8)  # unguessable: scraped text cannot contain a marker
+        self.markers = {k: f"fwmarker{token}{k}" for k in ("org", "email", "manage", "unsubscribe", "filters")}
+        self._rendered: dict[int, tuple] = {}
 
     def links(self, sub: Subscriber) -> dict[str, str]:
         return links(sub, self.settings.public_url, self.signer)
 
     def render(self, d: Digest, sub: Subscriber) -> tuple[str, str, str, dict[str, str]]:
+        """(subject, text, html, links). A digest shared by many subscribers is rendered once with
+        random markers in place of what is personal (organisation, address, links, filters); each
+        message then only has those replaced (escaped for HTML)."""
         filters = Filters.of(sub)
         lk = self.links(sub)
-        subject, text, html = render_digest(d, org=sub.org, email=sub.email, links=lk,
-                                            filters_text=filters_sv(filters, self.agency_names),
-                                            fragments=self.fragments)
+        personal = {"org": " ".join(sub.org.split()), "email": sub.email, "manage": lk["manage"],
+                    "unsubscribe": lk["unsubscribe"], "filters": filters_sv(filters, self.agency_names)}
+        cached = self._rendered.get(id(d))
+        if cached is None or cached[0] is not d:
+            m = self.markers
+            subject, text, html = render_digest(
+                d, org=m["org"], email=m["email"], links={"manage": m["manage"], "unsubscribe": m["unsubscribe"]},
+                filters_text=m["filters"], fragments=self.fragments)
+            cached = (d, subject, text, html)
+            self._rendered[id(d)] = cached
+            if len(self._rendered) > RENDER_CACHE:
+                self._rendered.pop(next(iter(self._rendered)))
+        _, subject, text, html = cached
+        for key, marker in self.markers.items():
+            text = text.replace(marker, personal[key])
+            html = html.replace(marker, str(escape(personal[key])))
         return subject, text, html, lk
 
     def message(self, d: Digest, sub: Subscriber, date: dt.datetime | None = None):
@@ -272,32 +294,41 @@ def send_due(*, dry_run: bool = False, send_empty: bool | None = None, settings:
 
 def _send_rows(engine, data: WeekData, composer: Composer, settings: MailSettings, due, report: Report,
                now_utc: dt.datetime, echo) -> None:
+    """Claim, send and record each due row in order, each claim and each result in its own short
+    commit (statements built once)."""
     me = claimer()
     deliveries = Delivery.__table__
     subscribers = Subscriber.__table__
+    claim_stmt = (
+        update(deliveries)
+        .where(deliveries.c.id == bindparam("did"),
+               or_(deliveries.c.status == PENDING,
+                   and_(deliveries.c.status == DEFERRED, deliveries.c.next_attempt_at <= bindparam("now"))),
+               exists().where(subscribers.c.id == deliveries.c.subscriber_id, subscribers.c.status == CONFIRMED))
+        .values(status=SENDING, claimed_by=me, claimed_at=bindparam("claimed_at"), attempts=deliveries.c.attempts + 1)
+    )
+    result_keys = ("status", "smtp_code", "error", "next_attempt_at", "finished_at")
+    done_stmt = (update(deliveries).where(deliveries.c.id == bindparam("did"))
+                 .values(**{k: bindparam(f"v_{k}") for k in result_keys}))
+
+    def prepare(row):
+        delivery, sub = row
+        digest = data.build(Filters.of(sub), after_id=delivery.after_change_id,
+                            upto_id=delivery.upto_change_id, first=delivery.first)
+        return mailer.Prepared(composer.message(digest, sub))
+
     connect_failures = 0
     with mailer.open_transport(settings) as transport, engine.connect() as conn:
         for delivery, sub in due:
-            digest = data.build(Filters.of(sub), after_id=delivery.after_change_id,
-                                upto_id=delivery.upto_change_id, first=delivery.first)
-            msg = composer.message(digest, sub)
+            prepared = prepare((delivery, sub))  # rendered before the claim: the claim-to-send window stays short
             with conn.begin():
-                claimed = conn.execute(
-                    update(deliveries)
-                    .where(deliveries.c.id == delivery.id,
-                           or_(deliveries.c.status == PENDING,
-                               and_(deliveries.c.status == DEFERRED, deliveries.c.next_attempt_at <= now_utc)),
-                           exists().where(subscribers.c.id == deliveries.c.subscriber_id,
-                                          subscribers.c.status == CONFIRMED))
-                    .values(status=SENDING, claimed_by=me, claimed_at=utcnow(), attempts=deliveries.c.attempts + 1)
-                ).rowcount
+                claimed = conn.execute(claim_stmt, {"did": delivery.id, "now": now_utc, "claimed_at": utcnow()}).rowcount
             if claimed != 1:
                 continue  # another sender has it, or the subscriber left meanwhile
             attempts = delivery.attempts + 1
-            values: dict = {"finished_at": None}
             bounce = False
             try:
-                reply = transport.send(msg)
+                reply = transport.send(prepared)
             except mailer.MailConfigError:
                 with conn.begin():  # nothing went out: give the row back
                     conn.execute(update(deliveries).where(deliveries.c.id == delivery.id)
@@ -311,19 +342,20 @@ def _send_rows(engine, data: WeekData, composer: Composer, settings: MailSetting
                 report.deferred += not gave_up
                 connect_failures = connect_failures + 1 if exc.code is None else 0
             except mailer.PermanentFailure as exc:
-                values = {"status": FAILED, "smtp_code": exc.code, "error": str(exc)}
+                values = {"status": FAILED, "smtp_code": exc.code, "error": str(exc), "next_attempt_at": None}
                 report.failed += 1
                 bounce = True
             except mailer.UncertainDelivery as exc:
-                values = {"status": UNKNOWN, "error": str(exc)}
+                values = {"status": UNKNOWN, "smtp_code": None, "error": str(exc), "next_attempt_at": None}
                 report.unknown += 1
             else:
-                values = {"status": SENT, "smtp_code": int(reply[:3]) if reply[:3].isdigit() else None, "error": None}
+                values = {"status": SENT, "smtp_code": int(reply[:3]) if reply[:3].isdigit() else None, "error": None,
+                          "next_attempt_at": None}
                 report.sent += 1
                 connect_failures = 0
             values["finished_at"] = utcnow()
             with conn.begin():
-                conn.execute(update(deliveries).where(deliveries.c.id == delivery.id).values(**values))
+                conn.execute(done_stmt, {"did": delivery.id, **{f"v_{k}": values[k] for k in result_keys}})
                 if values["status"] == SENT and sub.hard_bounces:
                     conn.execute(update(subscribers).where(subscribers.c.id == sub.id).values(hard_bounces=0))
             if bounce:
