@@ -72,9 +72,10 @@ def test_a_second_crawl_of_a_source_is_refused_with_a_clear_message(db_url, hung
     assert lock_rows(engine) == []
 
 
-def test_crawls_started_at_the_same_instant_run_one_and_refuse_the_others(db_url, hung, crawl_env, monkeypatch):
+def test_crawls_started_at_the_same_instant_run_one_and_refuse_the_others(sqlite_url, hung, crawl_env, monkeypatch):
+    # SQLite only, to keep the suite fast: the race itself is tested on both databases below.
     monkeypatch.setenv("FUNDWATCH_MIRROR", hung.url)
-    engine = get_engine(db_url)
+    engine = get_engine(sqlite_url)
     sources = load_sources(write_sources(crawl_env, [{"id": MUCF}]))
     started = [in_thread(crawl_source, sources.get(MUCF), sources.path, timeout=60, settings=FAST_SETTINGS)
                for _ in range(3)]
@@ -93,8 +94,8 @@ def test_crawls_started_at_the_same_instant_run_one_and_refuse_the_others(db_url
     assert lock_rows(engine) == []
 
 
-def test_a_lock_left_by_a_killed_crawl_is_taken_over(db_url, hung, mirror, crawl_env, tmp_path):
-    engine = get_engine(db_url)
+def test_a_lock_left_by_a_killed_crawl_is_taken_over(sqlite_url, hung, mirror, crawl_env, tmp_path):
+    engine = get_engine(sqlite_url)
     sources = load_sources(write_sources(crawl_env, [{"id": MUCF}]))
     source = sources.get(MUCF)
     # A `scrapy crawl` on its own (no `fundwatch crawl` parent to clean up after it), SIGKILLed.
