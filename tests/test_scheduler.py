@@ -319,3 +319,32 @@ def test_a_stopping_scheduler_starts_no_new_crawl_or_digest(digest_calls):
     finally:
         job_functions.STOPPING.clear()
     assert digest_calls == []
+
+
+def test_a_missed_monday_digest_is_sent_once_with_the_real_digest(sqlite_url, tmp_path, monkeypatch):
+    """End to end with digest.sending: one confirmed subscriber, mail to the outbox folder."""
+    outbox = tmp_path / "outbox"
+    monkeypatch.setenv("FUNDWATCH_OUTBOX", str(outbox))
+    monkeypatch.setenv("FUNDWATCH_SEND_EMPTY_DIGEST", "1")  # no crawls here: the digest is empty
+    monkeypatch.setenv("FUNDWATCH_SECRET_KEY", "test-secret-key-for-links-0123456789")
+    monkeypatch.delenv("FUNDWATCH_SMTP_URL", raising=False)
+    sources = write_sources(tmp_path, [])
+    added = CliRunner().invoke(main, ["subscribe", "forening@example.org", "--org", "Föreningen", "--confirmed"])
+    assert added.exit_code == 0, added.output
+
+    def sent():
+        return sorted(p.name for p in outbox.glob("*.eml")) if outbox.exists() else []
+
+    with time_machine.travel(at(2027, 3, 22, 6, 30), tick=True):
+        run_service_for(make_service(sqlite_url, sources), 0.2)
+    assert sent() == []
+    with time_machine.travel(at(2027, 3, 22, 9, 30), tick=True):  # back after the 07:00 digest
+        run_service_for(make_service(sqlite_url, sources), 10, until=sent)
+        threading.Event().wait(0.3)
+        assert len(sent()) == 1
+        # A second run of the job that week (a catch-up after a crash, say) sends nothing again.
+        again = job_functions.send_digests()
+        assert str(again).startswith("2027-W12: 0 sent"), str(again)
+    with time_machine.travel(at(2027, 3, 24, 12), tick=True):
+        run_service_for(make_service(sqlite_url, sources), 0.3)
+    assert len(sent()) == 1
