@@ -275,5 +275,6 @@ class SchedulerService:
                 log.info("stopping: waiting for the crawls of %s to close their runs", ", ".join(running))
             jobs.terminate_children(self.stop_grace)
             self.scheduler.shutdown(wait=True)
+        jobs.STOPPING.clear()  # every job has returned; the job functions work again if called directly
         self._release_lock()
         log.info("scheduler stopped")
