@@ -197,10 +197,12 @@ def build_message(*, to: Address | str, subject: str, text: str, html: str | Non
         msg.set_raw("Content-Type", 'text/plain; charset="utf-8"')
         msg.set_raw("Content-Transfer-Encoding", "base64")
         msg.set_payload(b64_lines(text.encode("utf-8")))
+        msg._fw_boundary = ""  # written by to_bytes directly
     else:
         boundary = f"=_fw_{uuid.uuid4().hex}"  # "=_" never occurs in base64 lines
         msg.set_raw("Content-Type", f'multipart/alternative; boundary="{boundary}"')
         msg.set_payload([_text_part("plain", text), _text_part("html", html)])
+        msg._fw_boundary = boundary
     return msg
 
 
@@ -216,7 +218,28 @@ class _Generator(BytesGenerator):
 _ANY_EOL = re.compile(r"\r\n|\r|\n")
 
 
+def _raw_header_block(msg: EmailMessage, nl: str) -> str:
+    return "".join(f"{name}: {nl.join(value.splitlines())}{nl}" for name, value in msg.raw_items())
+
+
 def to_bytes(msg: EmailMessage, policy_: policy.Policy = POLICY) -> bytes:
+    """The message as bytes. A message from build_message (raw ASCII headers, base64 parts) is
+    written directly, the same bytes the email generator writes, without its per-header folding
+    machinery; any other message goes through the generator."""
+    nl = policy_.linesep
+    boundary = getattr(msg, "_fw_boundary", None)
+    if boundary is not None:
+        out = [_raw_header_block(msg, nl), nl]
+        if boundary:
+            for i, part in enumerate(msg.get_payload()):
+                out.append(f"{nl if i else ''}--{boundary}{nl}")
+                out.append(_raw_header_block(part, nl))
+                out.append(nl)
+                out.append(part.get_payload().replace("\n", nl))
+            out.append(f"{nl}--{boundary}--{nl}")
+        else:
+            out.append(msg.get_payload().replace("\n", nl))
+        return "".join(out).encode("ascii")
     buf = BytesIO()
     _Generator(buf, mangle_from_=False, policy=policy_).flatten(msg)
     return buf.getvalue()
