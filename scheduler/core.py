@@ -38,6 +38,10 @@ DIGEST_FUNC = "scheduler.jobs:send_digests"
 DIGEST_ID = "digest"
 JOB_OPTIONS: dict[str, Any] = {"misfire_grace_time": None, "coalesce": True, "max_instances": 1}
 SCHEDULER_LOCK = "@scheduler"  # a row in source_locks: one scheduler per database
+# The scheduler's row is refreshed (acquired_at) at every wake-up. A row not refreshed for this
+# long is stale even when it names another host, whose processes cannot be checked (a container
+# recreated under a new hostname after a crash would otherwise never get its scheduler back).
+HEARTBEAT_STALE = dt.timedelta(minutes=5)
 TABLE = "apscheduler_jobs"
 
 
@@ -217,9 +221,20 @@ class SchedulerService:
         self._locked = False
 
     def _take_lock(self) -> None:
-        from storage import locks
-        from storage.db import session_factory
+        import socket
 
+        from sqlalchemy import delete
+
+        from storage import locks
+        from storage.db import session_factory, session_scope
+        from storage.models import SourceLock, utcnow
+
+        with session_scope(self.engine) as session:  # a scheduler elsewhere that stopped beating
+            gone = session.execute(delete(SourceLock).where(
+                SourceLock.source_id == SCHEDULER_LOCK, SourceLock.hostname != socket.gethostname(),
+                SourceLock.acquired_at < utcnow() - HEARTBEAT_STALE))
+            if gone.rowcount:
+                log.warning("took over the lock of a scheduler that has not been seen for %s", HEARTBEAT_STALE)
         try:
             locks.acquire(session_factory(self.engine), SCHEDULER_LOCK)
         except locks.SourceLocked as exc:
@@ -260,9 +275,27 @@ class SchedulerService:
             self._release_lock()
             raise
 
+    def heartbeat(self) -> None:
+        import os
+        import socket
+
+        from sqlalchemy import update
+
+        from storage.db import session_scope
+        from storage.models import SourceLock, utcnow
+
+        try:
+            with session_scope(self.engine) as session:
+                session.execute(update(SourceLock).where(
+                    SourceLock.source_id == SCHEDULER_LOCK, SourceLock.pid == os.getpid(),
+                    SourceLock.hostname == socket.gethostname()).values(acquired_at=utcnow()))
+        except Exception as exc:  # noqa: BLE001 - the database may be away for a while
+            log.warning("could not refresh the scheduler's lock: %s", exc)
+
     def wait(self, stop: threading.Event) -> None:
         while not stop.wait(self.wakeup_interval):
             self.scheduler.wakeup()  # re-check the wall clock (see the module doc)
+            self.heartbeat()
 
     def stop(self) -> None:
         """No new runs; crawls in progress close their runs (or are killed after the grace and

@@ -308,7 +308,33 @@ def test_a_second_scheduler_on_the_same_database_is_refused(sqlite_url, tmp_path
         service.stop()
     assert result.returncode == 1
     assert "another scheduler is already running on this database" in result.stderr
-    job_functions.STOPPING.clear()
+
+
+def test_a_scheduler_elsewhere_that_stopped_beating_is_taken_over(db_url, tmp_path):
+    from scheduler.core import SCHEDULER_LOCK, SchedulerRunning, scheduler_holder
+    from storage.db import session_scope
+    from storage.models import SourceLock, utcnow
+
+    engine = get_engine(db_url)
+    sources = write_sources(tmp_path, [])
+    with session_scope(engine) as session:  # another host (its pid cannot be checked), seen 1 min ago
+        session.add(SourceLock(source_id=SCHEDULER_LOCK, pid=4242, hostname="old-container",
+                               acquired_at=utcnow() - dt.timedelta(minutes=1)))
+    with pytest.raises(SchedulerRunning, match="pid 4242 on old-container"):
+        make_service(db_url, sources).start()
+    with session_scope(engine) as session:  # ... 6 min ago: gone
+        session.get(SourceLock, SCHEDULER_LOCK).acquired_at = utcnow() - dt.timedelta(minutes=6)
+    service = make_service(db_url, sources)
+    service.start()
+    try:
+        held = scheduler_holder(engine)
+        assert held["hostname"] != "old-container"
+        before = held["since"]
+        service.heartbeat()
+        assert scheduler_holder(engine)["since"] > before
+    finally:
+        service.stop()
+    assert scheduler_holder(engine) is None
 
 
 def test_a_stopping_scheduler_starts_no_new_crawl_or_digest(digest_calls):
