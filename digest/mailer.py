@@ -327,6 +327,7 @@ class SmtpTransport(Transport):
         self.smtp: smtplib.SMTP | None = None
         self.tls = False
         self.sent = 0
+        self._waiting = False
 
     def _connect(self) -> None:
         context = ssl.create_default_context()
@@ -371,6 +372,12 @@ class SmtpTransport(Transport):
             self._drop()
 
     def send(self, msg: EmailMessage | Prepared) -> str:
+        self.start(msg)
+        return self.finish()
+
+    def start(self, msg: EmailMessage | Prepared) -> None:
+        """MAIL, RCPT, DATA and the message data, without waiting for the final reply: a caller
+        can prepare the next message while the server digests this one, then call finish()."""
         prepared = msg if isinstance(msg, Prepared) else Prepared(msg)
         sender, recipients, data = prepared.sender, prepared.recipients, prepared.data
         for attempt in (1, 2):
@@ -408,17 +415,27 @@ class SmtpTransport(Transport):
                 if not body.endswith(b"\r\n"):
                     body += b"\r\n"
                 smtp.send(body + b".\r\n")
-                code, reply = smtp.getreply()
             except (OSError, smtplib.SMTPServerDisconnected) as exc:
                 self._drop()
-                raise UncertainDelivery(f"connection to {self.host} lost after the message data was sent: {exc}") from None
-            if code != 250:
-                if code == 421:
-                    self._drop()
-                _raise_for(code, reply, "end of DATA")
-            self.sent += 1
-            return f"{code} {header_text(reply.decode('utf-8', 'replace'), 200)}"
+                raise UncertainDelivery(f"connection to {self.host} lost while the message data was sent: {exc}") from None
+            self._waiting = True
+            return
         raise TemporaryFailure(f"{self.host} kept closing the connection")  # pragma: no cover
+
+    def finish(self) -> str:
+        """The server's reply to the message started last: 250 -> its text; else raises."""
+        self._waiting = False
+        try:
+            code, reply = self.smtp.getreply()  # type: ignore[union-attr]
+        except (OSError, smtplib.SMTPServerDisconnected, AttributeError) as exc:
+            self._drop()
+            raise UncertainDelivery(f"connection to {self.host} lost after the message data was sent: {exc}") from None
+        if code != 250:
+            if code == 421:
+                self._drop()
+            _raise_for(code, reply, "end of DATA")
+        self.sent += 1
+        return f"{code} {header_text(reply.decode('utf-8', 'replace'), 200)}"
 
     def close(self) -> None:
         if self.smtp is not None:

@@ -319,16 +319,25 @@ def _send_rows(engine, data: WeekData, composer: Composer, settings: MailSetting
 
     connect_failures = 0
     with mailer.open_transport(settings) as transport, engine.connect() as conn:
-        for delivery, sub in due:
-            prepared = prepare((delivery, sub))  # rendered before the claim: the claim-to-send window stays short
+        overlap = isinstance(transport, mailer.SmtpTransport)
+        upcoming = prepare(due[0]) if due else None
+        for index, (delivery, sub) in enumerate(due):
+            prepared, upcoming = upcoming, None
             with conn.begin():
                 claimed = conn.execute(claim_stmt, {"did": delivery.id, "now": now_utc, "claimed_at": utcnow()}).rowcount
             if claimed != 1:
+                upcoming = prepare(due[index + 1]) if index + 1 < len(due) else None
                 continue  # another sender has it, or the subscriber left meanwhile
             attempts = delivery.attempts + 1
             bounce = False
             try:
-                reply = transport.send(prepared)
+                if overlap:
+                    transport.start(prepared)
+                    # the server reads this message while the next one is rendered
+                    upcoming = prepare(due[index + 1]) if index + 1 < len(due) else None
+                    reply = transport.finish()
+                else:
+                    reply = transport.send(prepared)
             except mailer.MailConfigError:
                 with conn.begin():  # nothing went out: give the row back
                     conn.execute(update(deliveries).where(deliveries.c.id == delivery.id)
@@ -368,6 +377,8 @@ def _send_rows(engine, data: WeekData, composer: Composer, settings: MailSetting
             if connect_failures >= CONNECT_FAILURES_BEFORE_STOP:
                 report.stopped = "the SMTP server cannot be reached; the rest stay pending"
                 break
+            if upcoming is None and index + 1 < len(due):
+                upcoming = prepare(due[index + 1])
 
 
 # -- status ---------------------------------------------------------------------------------------
