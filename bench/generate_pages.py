@@ -1,0 +1,152 @@
+"""A generated mirror of N Sitevision-style pages (the markup of Migrationsverket's rebuilt site, see
+/work/shared/sites/README.md): cookie banner, header, menu, breadcrumbs, `main` with
+`sv-text-portlet` blocks, a facts table or definition list, collapsed accordions, footer, about
+10 kB each. Deterministic for a given N and seed.
+
+    python bench/generate_pages.py DIR [N]     # writes DIR/HOST/... and prints the first URLs
+
+The mirror layout is the project's convention (`ROOT/HOST/PATH/index.html`), served by
+fundwatch.mirror_server.MirrorServer.
+"""
+
+from __future__ import annotations
+
+import random
+import sys
+from pathlib import Path
+
+HOST = "www.benchmyndigheten.se"
+SECTION = "andra-aktorer/bidrag/utlysningar"
+
+MONTHS = ["januari", "februari", "mars", "april", "maj", "juni", "juli", "augusti", "september",
+          "oktober", "november", "december"]
+TOPICS = ["integration", "språkstöd", "samhällsorientering", "ensamkommande barn", "vägar till arbete",
+          "föreningsliv", "brottsoffer", "våld i nära relationer", "digital delaktighet", "idrott för unga",
+          "psykisk hälsa", "folkbildning", "mötesplatser", "kulturarv", "hållbar landsbygd"]
+WHO = ["ideella föreningar", "stiftelser", "kommuner", "regioner", "trossamfund", "studieförbund",
+       "myndigheter", "idéburna organisationer"]
+FILLER = ("Utlysningen ska stärka arbetet med {topic} genom insatser som når fler människor och som kan "
+          "leva vidare efter projekttiden. Vi ser gärna samarbeten mellan {who1} och {who2}, och att "
+          "målgruppen är med och formar insatserna från början. ")
+
+
+def url_for(i: int) -> str:
+    return f"https://{HOST}/{SECTION}/utlysning-{i:05d}"
+
+
+def _date(rng: random.Random, year: int) -> str:
+    return f"{rng.randint(1, 28)} {MONTHS[rng.randrange(12)]} {year}"
+
+
+def page_html(i: int, seed: int = 6) -> str:
+    rng = random.Random(seed * 1_000_003 + i)
+    topic = TOPICS[i % len(TOPICS)]
+    title = f"Utlysning {i}: {topic.capitalize()} {2026 + i % 3}"
+    nav = "\n".join(f'<li><a href="/{s}">{s.capitalize()}</a></li>'
+                    for s in ("privatpersoner", "arbetsgivare", "andra-aktorer", "om-myndigheten"))
+    crumbs = (f'<li><a href="/">Startsida</a></li><li><a href="/andra-aktorer">Andra aktörer</a></li>'
+              f'<li><a href="/{SECTION}">Utlysningar</a></li><li aria-current="page">{title}</li>')
+    paras = "\n".join(
+        f'<p class="mv-font-normal">' + FILLER.format(topic=topic, who1=rng.choice(WHO), who2=rng.choice(WHO)) * 2 + "</p>"
+        for _ in range(6))
+    facts_rows = [("Tillgängliga medel", f"Ca {rng.randint(2, 500)} MSEK"),
+                  ("Finansieringsalternativ", rng.choice(["Förenklade kostnader", "Klumpsumma", "Faktiska kostnader"])),
+                  ("Stöd", f"{rng.choice([75, 80, 90])} %"),
+                  ("Öppnar", _date(rng, 2026)),
+                  ("Stänger", _date(rng, 2027) + rng.choice(["", " kl. 23.59", " kl. 17.00"])),
+                  ("Projektstart", f"Tidigast {_date(rng, 2027)}. Projekten kan pågå i högst tre år.")]
+    if i % 2:
+        facts = ('<table class="sv-table mv-facts-table"><tbody>\n'
+                 + "\n".join(f'<tr><th scope="row">{k}</th><td>{v}</td></tr>' for k, v in facts_rows)
+                 + "\n</tbody></table>")
+    else:
+        facts = '<dl class="mv-facts">\n' + "\n".join(f"<dt>{k}</dt><dd>{v}</dd>" for k, v in facts_rows) + "\n</dl>"
+    accordions = "\n".join(f"""<div class="sv-collapsible-content">
+<a class="env-collapse-header env-collapse-header--is-collapsed" href="#collapse-{n}" data-env-collapse aria-expanded="false" aria-controls="collapse-{n}">{head}</a>
+<div class="env-collapse" id="collapse-{n}">
+<div class="sv-text-portlet sv-use-margins"><div class="sv-text-portlet-content">
+<p class="mv-font-normal">{body}</p>
+</div></div>
+</div>
+</div>""" for n, (head, body) in enumerate([
+        ("Vem kan söka?", f"Utlysningen är konkurrerande. {rng.choice(WHO).capitalize()} och {rng.choice(WHO)} kan söka."),
+        ("Så bedömer vi ansökan", FILLER.format(topic=topic, who1=rng.choice(WHO), who2=rng.choice(WHO))),
+        ("Dokument", f'<a href="/download/18.{i:x}f1c2b3a18f2b1d0c3f01/1731400000000/utlysningstext-{i}.pdf" '
+                     f'title="pdf, {rng.randint(100, 900)}.{rng.randint(0, 9)} kB, öppnas i nytt fönster">Utlysningstext</a>'),
+    ], start=1))
+    return f"""<!DOCTYPE html>
+<html lang="sv" class="sv-no-js sv-template-standardsida">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{title} - Benchmyndigheten</title>
+<link rel="stylesheet" type="text/css" href="/sitevision/system-resource/c5b2a4e6b1f0/css/portletStyles.css">
+<link rel="stylesheet" type="text/css" href="/webapp-files/18.5d1b6c4b18f0a3e2c1d1a/1731580800000/envision.css">
+<script src="/sitevision/system-resource/c5b2a4e6b1f0/js/jquery.js"></script>
+<script>window.sv = window.sv || {{}}; sv.PageContext = {{pageId: '4.{i:x}c8e7f3a18f2b1d0c3e9', siteName: 'Benchmyndigheten'}};</script>
+</head>
+<body class="sv-responsive env-m-around--0">
+<div id="svid10_4c8e7f3a18f2b1d0c3e1" class="sv-layout">
+<div class="mv-cookie-banner sv-cookie-consent" role="dialog" aria-label="Kakor">
+<p>Vi använder kakor (cookies) för att webbplatsen ska fungera och för att förbättra den. Du kan själv välja om du vill tillåta statistikkakor.</p>
+<button class="env-button" type="button">Godkänn alla kakor</button>
+<button class="env-button env-button--secondary" type="button">Endast nödvändiga kakor</button>
+</div>
+<a class="mv-skip-link" href="#content">Till sidans innehåll</a>
+<header class="mv-header" id="svid12_header">
+<a class="mv-header__logo" href="/"><img src="/images/18.4c8e7f3a18f2b1d0c3e5/1700000000000/logo.svg" alt="Till startsidan"></a>
+<nav class="mv-main-menu" aria-label="Huvudmeny"><ul>
+{nav}
+</ul></nav>
+<form class="mv-search" role="search" action="/sok" method="get"><label for="q">Sök</label><input id="q" name="query" type="search"><button type="submit">Sök</button></form>
+</header>
+<nav class="mv-breadcrumbs" aria-label="Du är här"><ol>{crumbs}</ol></nav>
+<main id="content" class="sv-layout mv-main">
+<div class="sv-text-portlet sv-use-margins"><div class="sv-text-portlet-content">
+<h1 class="mv-font-h1">{title}</h1>
+<p class="mv-font-ingress">Här beskriver vi utlysningen inom området {topic}. Planeringen är preliminär och kan ändras.</p>
+</div></div>
+<div class="sv-text-portlet sv-use-margins"><div class="sv-text-portlet-content">
+<h2 class="mv-font-h2">Om utlysningen</h2>
+{paras}
+{facts}
+</div></div>
+{accordions}
+</main>
+<footer class="mv-footer">
+<div class="mv-footer__contact"><h2>Kontakta oss</h2><p>Benchmyndigheten, Box 1000, 100 00 Stockholm</p><p>Telefon 0771-00 00 00</p></div>
+<ul class="mv-footer__links"><li><a href="/om-webbplatsen">Om webbplatsen</a></li><li><a href="/om-webbplatsen/kakor">Kakor</a></li><li><a href="/tillganglighet">Tillgänglighetsredogörelse</a></li></ul>
+</footer>
+</div>
+<script>dataLayer = window.dataLayer || []; dataLayer.push({{'event': 'pageview', 'page': '{i}'}});</script>
+</body>
+</html>
+"""
+
+
+def generate(root: Path, n: int = 1000, seed: int = 6) -> list[str]:
+    """Write N pages (and an allow-all robots.txt) under ROOT/HOST; return their real URLs."""
+    site = Path(root) / HOST
+    site.mkdir(parents=True, exist_ok=True)
+    (site / "robots.txt").write_text("User-agent: *\nAllow: /\n", encoding="utf-8")
+    urls = []
+    for i in range(n):
+        folder = site / SECTION / f"utlysning-{i:05d}"
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "index.html").write_text(page_html(i, seed), encoding="utf-8")
+        urls.append(url_for(i))
+    return urls
+
+
+def main() -> None:
+    root = Path(sys.argv[1])
+    n = int(sys.argv[2]) if len(sys.argv) > 2 else 1000
+    urls = generate(root, n)
+    sizes = [p.stat().st_size for p in (root / HOST / SECTION).glob("*/index.html")]
+    print(f"{len(urls)} pages under {root / HOST}, {sum(sizes) / len(sizes) / 1024:.1f} kB on average")
+    for url in urls[:3]:
+        print(url)
+
+
+if __name__ == "__main__":
+    main()
