@@ -81,8 +81,8 @@ def run(sources_file, tz, crawl_schedule, digest_schedule, jitter, timeout, over
         logging.getLogger("fundwatch.scheduler").info("%s received: stopping", signal.Signals(signum).name)
         stop.set()
 
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(sig, on_signal)
     service = SchedulerService(get_engine(), specs, settings.tz, workers=workers, stop_grace=stop_grace)
     try:
         service.start()

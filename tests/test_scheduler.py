@@ -20,7 +20,7 @@ from fundwatch.cli import main
 from fundwatch.sources import load_sources
 from scheduler import jobs as job_functions
 from scheduler.core import (
-    CRAWL_FUNC, DIGEST_FUNC, DIGEST_ID, SchedulerService, desired_jobs, list_jobs, make_scheduler, sync_jobs,
+    CRAWL_FUNC, DIGEST_FUNC, DIGEST_ID, SchedulerService, desired_jobs, make_scheduler, sync_jobs,
 )
 from scheduler.schedule import ScheduleError, SchedulerSettings, cron_trigger
 from storage.db import get_engine
