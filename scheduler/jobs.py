@@ -5,12 +5,17 @@ A crawl job is `fundwatch crawl` for one source: `fundwatch.crawl.crawl_source` 
 in a child process with a timeout, and the run is recorded even when the child hangs or dies.
 After each crawl the source's alert state is evaluated (scheduler/alerts.py).
 
+The digest job first waits for the crawls in progress (a slow 06:00 crawl, or crawls that are
+due together with the digest after downtime), so the digest carries what they find.
+
 Stopping: `STOPPING` is set when the scheduler is asked to stop (SIGTERM, SIGINT); a job that has
-not started its crawl yet returns at once, and `terminate_children()` asks the crawls in progress
-to close their runs (SIGTERM to each child's process group; SIGKILL after a grace period)."""
+not started yet (queued behind others) does not start but is marked due again, so the next start
+runs it; `terminate_children()` asks the crawls in progress to close their runs (SIGTERM to each
+child's process group; SIGKILL after a grace period)."""
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import os
 import signal
@@ -23,6 +28,29 @@ log = logging.getLogger("fundwatch.scheduler")
 STOPPING = threading.Event()
 _active_lock = threading.Lock()
 _active: dict[int, str] = {}  # thread id -> source id of the crawls in progress
+DIGEST_SETTLE = 2.0  # seconds for crawls submitted in the same pass as the digest to show up
+DIGEST_WAIT_MAX = 2 * 3600.0  # the digest waits at most this long for crawls in progress
+
+
+def postpone(job_id: str) -> None:
+    """Mark a stored job due again (it was to run just as the scheduler stopped): the next start
+    runs it. Written to the job store directly: the stopping scheduler no longer looks jobs up."""
+    from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
+    from apscheduler.schedulers.background import BackgroundScheduler
+
+    from scheduler.core import TABLE
+    from storage.db import get_engine
+
+    try:
+        store = SQLAlchemyJobStore(engine=get_engine(), tablename=TABLE)
+        store.start(BackgroundScheduler(), "default")
+        job = store.lookup_job(job_id)
+        if job is not None:
+            job._modify(next_run_time=dt.datetime.now(dt.UTC))
+            store.update_job(job)
+            log.info("%s not started: the scheduler is stopping; it runs at the next start", job.name)
+    except Exception:  # noqa: BLE001
+        log.exception("could not mark %s due again: it runs at its next scheduled time", job_id)
 
 
 def crawl(source_id: str, sources_file: str | None = None, timeout: float | None = None,
@@ -32,8 +60,8 @@ def crawl(source_id: str, sources_file: str | None = None, timeout: float | None
     from fundwatch.sources import SourcesError, load_sources
 
     if STOPPING.is_set():
-        log.info("crawl of %s not started: the scheduler is stopping", source_id)
-        return "skipped"
+        postpone(f"crawl:{source_id}")
+        return "postponed"
     try:
         sources = load_sources(sources_file)
         source = sources.get(source_id)
@@ -68,10 +96,19 @@ def crawl(source_id: str, sources_file: str | None = None, timeout: float | None
 def send_digests():
     """The weekly digest: `digest.sending.send_due()` sends what is due; its delivery records make a
     repeated (catch-up) run send nothing twice."""
-    if STOPPING.is_set():
-        log.info("digest not sent: the scheduler is stopping (it runs at the next start)")
-        return None
     from digest.sending import send_due  # imported here: the digest may be installed later
+
+    waited = 0.0
+    if not STOPPING.is_set():
+        STOPPING.wait(DIGEST_SETTLE)
+        if active_crawls():
+            log.info("digest: waiting for the crawls of %s to finish", ", ".join(active_crawls()))
+        while active_crawls() and not STOPPING.is_set() and waited < DIGEST_WAIT_MAX:
+            STOPPING.wait(1.0)
+            waited += 1.0
+    if STOPPING.is_set():
+        postpone("digest")
+        return None
 
     summary = send_due()
     log.info("digest: %s", summary)

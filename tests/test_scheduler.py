@@ -29,6 +29,11 @@ from tests.test_scheduler_helpers import MUCF, SOCIALSTYRELSEN, wait_for, write_
 TZ = ZoneInfo("Europe/Stockholm")
 
 
+@pytest.fixture(autouse=True)
+def quick_digest_settle(monkeypatch):
+    monkeypatch.setattr(job_functions, "DIGEST_SETTLE", 0.05)
+
+
 def at(*args) -> dt.datetime:
     return dt.datetime(*args, tzinfo=TZ)
 
@@ -337,14 +342,30 @@ def test_a_scheduler_elsewhere_that_stopped_beating_is_taken_over(db_url, tmp_pa
     assert scheduler_holder(engine) is None
 
 
-def test_a_stopping_scheduler_starts_no_new_crawl_or_digest(digest_calls):
+def test_jobs_queued_when_the_scheduler_stops_are_marked_due_for_the_next_start(sqlite_url, tmp_path, digest_calls):
+    sources = write_sources(tmp_path, [{"id": MUCF}])
+    start_and_stop(sqlite_url, sources)
     job_functions.STOPPING.set()
     try:
-        assert job_functions.crawl(MUCF) == "skipped"
+        assert job_functions.crawl(MUCF, sources) == "postponed"
         assert job_functions.send_digests() is None
     finally:
         job_functions.STOPPING.clear()
     assert digest_calls == []
+    now = dt.datetime.now(TZ)
+    stored = stored_jobs(sqlite_url)
+    assert stored[f"crawl:{MUCF}"].next_run_time <= now and stored[DIGEST_ID].next_run_time <= now
+
+
+def test_the_digest_waits_for_the_crawls_in_progress(digest_calls, monkeypatch):
+    monkeypatch.setitem(job_functions._active, -1, MUCF)  # a crawl running in another thread
+    done = threading.Event()
+    worker = threading.Thread(target=lambda: (job_functions.send_digests(), done.set()))
+    worker.start()
+    assert not done.wait(1.5) and digest_calls == []
+    job_functions._active.pop(-1)
+    assert done.wait(3) and len(digest_calls) == 1
+    worker.join()
 
 
 def test_a_missed_monday_digest_is_sent_once_with_the_real_digest(sqlite_url, tmp_path, monkeypatch):
