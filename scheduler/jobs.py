@@ -84,6 +84,9 @@ def crawl(source_id: str, sources_file: str | None = None, timeout: float | None
         log.warning("crawl of %s not run: %s", source_id, result.message)
     else:
         log.error("crawl of %s could not run: %s", source_id, result.message)
+    if STOPPING.is_set() and result.status not in ("ok", "partial"):
+        postpone(f"crawl:{source_id}")  # stopped by us, not by the site: crawl again at the next start
+        return result.status
     try:
         from scheduler.alerts import evaluate_source
 

@@ -117,3 +117,10 @@ def test_sigterm_during_a_crawl_stops_cleanly(sqlite_url, hung, crawl_env, monke
     assert (run.status, run.reason_code) == ("failed", reason), stderr
     assert run.finished_at is not None
     assert lock_rows(engine) == []  # neither the source's nor the scheduler's
+    # Stopped by us, not by the site: the crawl is due again at the next start.
+    sched = make_scheduler(engine, dt.UTC)
+    sched.start(paused=True)
+    try:
+        assert sched.get_job(crawl_job_id(MUCF)).next_run_time <= dt.datetime.now(dt.UTC)
+    finally:
+        sched.shutdown(wait=False)
