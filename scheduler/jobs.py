@@ -48,7 +48,7 @@ def postpone(job_id: str) -> None:
         if job is not None:
             job._modify(next_run_time=dt.datetime.now(dt.UTC))
             store.update_job(job)
-            log.info("%s not started: the scheduler is stopping; it runs at the next start", job.name)
+            log.info("%s marked due again (the scheduler is stopping): it runs at the next start", job.name)
     except Exception:  # noqa: BLE001
         log.exception("could not mark %s due again: it runs at its next scheduled time", job_id)
 
