@@ -21,11 +21,12 @@ import socket
 from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
-from sqlalchemy import and_, bindparam, exists, func, insert, or_, select, update
 from markupsafe import escape
+from sqlalchemy import and_, bindparam, exists, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from digest import mailer
+from fundwatch import config
 from digest.builder import Digest, WeekData, iso_week
 from digest.models import (
     CONFIRMED, DEFERRED, FAILED, PENDING, SENDING, SENT, UNKNOWN, Delivery, Subscriber,
@@ -48,7 +49,7 @@ RENDER_CACHE = 256  # rendered digests kept for reuse (a no-filter digest is sha
 
 
 def send_empty_default() -> bool:
-    return os.environ.get("FUNDWATCH_SEND_EMPTY_DIGEST", "").strip().lower() in ("1", "true", "yes", "on")
+    return (config.env("FUNDWATCH_SEND_EMPTY_DIGEST") or "").lower() in ("1", "true", "yes", "on")
 
 
 def claimer() -> str:

@@ -26,7 +26,13 @@ VARIABLES: dict[str, tuple[str | None, str]] = {
     "FUNDWATCH_PUBLIC_URL": ("http://127.0.0.1:8080", "base of every link in an email"),
     "FUNDWATCH_SECRET_KEY": (None, "key that signs subscription tokens"),
     "FUNDWATCH_ADMIN_EMAIL": (None, "operator address for alerts"),
+    "FUNDWATCH_SEND_EMPTY_DIGEST": ("0", "1: also send digests with nothing in them"),
     "FUNDWATCH_TIMEZONE": ("Europe/Stockholm", "time zone of schedules, deadlines and digest weeks"),
+    "FUNDWATCH_CRAWL_SCHEDULE": ("0 6 * * *", "cron expression of every crawl without its own `schedule`"),
+    "FUNDWATCH_CRAWL_JITTER": ("300", "seconds of random delay (0..N) added to each scheduled crawl"),
+    "FUNDWATCH_DIGEST_SCHEDULE": ("0 7 * * mon", "cron expression of the weekly digest"),
+    "FUNDWATCH_ALERT_FAILURES": ("2", "failed runs in a row before a source is reported failing"),
+    "FUNDWATCH_ALERT_SILENT_DAYS": ("21", "days without items before a source is reported silent"),
 }
 
 

@@ -124,6 +124,21 @@ def crawl_source(source: Source, sources_path: str, *, timeout: float | None = N
 
         return CrawlResult(source.id, "failed", run_id, {"run_id": run_id, "status": "failed"},
                            message=reason_en(code, params), log_file=str(log_file))
+    if timed_out:  # stopped by us and closed cleanly: the reason is the timeout, not the "shutdown"
+        _record_timeout(run_id, int(timeout))
+        from storage.reasons import reason_en
+
+        result.update(status="failed", reason=reason_en("timeout", {"seconds": int(timeout)}))
     return CrawlResult(source.id, result["status"], run_id, result, message=result.get("reason", ""),
                        log_file=str(log_file))
+
+
+def _record_timeout(run_id: int, seconds: int) -> None:
+    from storage.db import session_scope
+    from storage.models import Run
+
+    with session_scope() as session:
+        run = session.get(Run, run_id)
+        if run is not None:
+            run.status, run.reason_code, run.reason_params = "failed", "timeout", {"seconds": seconds}
 

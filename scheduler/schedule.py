@@ -13,25 +13,14 @@ fires a fixed-hour schedule once, at the first occurrence, as cron does.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
 
-DEFAULT_CRAWL_SCHEDULE = "0 6 * * *"  # daily 06:00
-DEFAULT_DIGEST_SCHEDULE = "0 7 * * mon"  # Monday 07:00
-DEFAULT_CRAWL_JITTER = 300  # seconds added at random (0..jitter) to each crawl's start
+from fundwatch import config
 
-# Variables read here (config.VARIABLES holds the project-wide ones).
-VARIABLES: dict[str, tuple[str, str]] = {
-    "FUNDWATCH_CRAWL_SCHEDULE": (DEFAULT_CRAWL_SCHEDULE, "cron expression of every crawl without its own `schedule`"),
-    "FUNDWATCH_CRAWL_JITTER": (str(DEFAULT_CRAWL_JITTER), "seconds of random delay (0..N) added to each scheduled crawl"),
-    "FUNDWATCH_DIGEST_SCHEDULE": (DEFAULT_DIGEST_SCHEDULE, "cron expression of the weekly digest"),
-    "FUNDWATCH_ALERT_FAILURES": ("2", "failed runs in a row before a source is reported failing"),
-    "FUNDWATCH_ALERT_SILENT_DAYS": ("21", "days without items before a source is reported silent"),
-}
 
 _DAY_NAMES = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")  # cron numbering: 0 = Sunday
 _ALIASES = {"@hourly": "0 * * * *", "@daily": "0 0 * * *", "@midnight": "0 0 * * *",
@@ -43,8 +32,7 @@ class ScheduleError(ValueError):
 
 
 def setting(name: str) -> str:
-    value = os.environ.get(name, "").strip()
-    return value or VARIABLES[name][0]
+    return config.env(name) or ""
 
 
 def int_setting(name: str, minimum: int = 0) -> int:
@@ -59,7 +47,7 @@ def int_setting(name: str, minimum: int = 0) -> int:
 
 
 def timezone(name: str | None = None) -> ZoneInfo:
-    name = name or os.environ.get("FUNDWATCH_TIMEZONE", "").strip() or "Europe/Stockholm"
+    name = name or config.env("FUNDWATCH_TIMEZONE") or "Europe/Stockholm"
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):

@@ -7,7 +7,7 @@ from typing import Any
 
 ENGLISH: dict[str, str] = {
     "interrupted": "the crawl process ended without closing its run",
-    "timeout": "the crawl was killed after {seconds} s",
+    "timeout": "the crawl was stopped after {seconds} s (timeout)",
     "crashed": "the crawl process exited with code {returncode} before closing its run",
     "finish_reason": "Scrapy stopped with finish reason {reason!r}",
     "robots_unreachable": "robots.txt of {host} could not be read ({error}); assumed disallow",

@@ -238,3 +238,14 @@ def test_few_calls_with_a_deadline_is_a_warning_on_a_healthy_run(sqlite_url):
         assert run.status == "ok"
         assert run.warnings == [{"code": "low_deadline_coverage", "params": {"with_deadline": 8, "total": 10}}]
     assert "warning: only 8 of 10 funding calls have a deadline" in run_cli("runs").stdout
+
+
+def test_hung_crawl_is_stopped_at_the_timeout_and_recorded_as_such(sqlite_url, mirror, sources):
+    override(mirror, {"www.mucf.se/bidrag/statsbidrag": {"delay": 30}})
+    result = crawl(sources, "mucf", "--timeout", "3")
+    assert result.returncode == 0  # the source ran; its run failed
+    assert "mucf: failed" in result.stdout
+    [run] = runs()
+    assert (run["status"], run["reason"]) == ("failed", "the crawl was stopped after 3 s (timeout)")
+    with session_scope(get_engine()) as s:
+        assert s.get(SourceLock, "mucf") is None
