@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable
 
 from sqlalchemy import delete, insert, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, defer
 
 from spiders.items import CONTENT_FIELDS, DATE_FIELDS, ITEM_FIELDS, FundItem, item_from_dict
 from storage.models import (
@@ -26,6 +26,7 @@ from storage.models import (
 )
 
 REMOVE_AFTER_MISSES = 2
+FINISH_CHUNK = 500  # staged items are read, and new items written, this many at a time
 NEVER_REMOVED_KINDS = ("news",)  # news lists scroll: absence means nothing
 
 
@@ -149,12 +150,11 @@ def finish_run(
     if run.status != "running":
         raise RuntimeError(f"run {run_id} is already {run.status}")
     now = utcnow()
-    staged = session.scalars(select(StagedItem.payload).where(StagedItem.run_id == run_id).order_by(StagedItem.id))
-    incoming = [item_from_dict(payload) for payload in staged]
-    existing = {i.id: i for i in session.scalars(select(Item).where(Item.source_id == run.source_id))}
-    others = [fi.id for fi in incoming if fi.id not in existing]
-    if others:  # an id first seen under another source of the same agency
-        existing.update({i.id: i for i in session.scalars(select(Item).where(Item.id.in_(others)))})
+    # Memory stays flat however many items a run has: staged items come in chunks, new items are
+    # written a chunk at a time, and the current items' text (the bulk of a row) is loaded only for
+    # the items whose content changed.
+    items_query = select(Item).options(defer(Item.text))
+    existing = {i.id: i for i in session.scalars(items_query.where(Item.source_id == run.source_id))}
 
     counts = {"new": 0, "updated": 0, "removed": 0, "reappeared": 0}
     seen: set[str] = set()
@@ -173,7 +173,15 @@ def finish_run(
             session.execute(insert(Change.__table__), new_changes)
             new_items.clear(), new_versions.clear(), new_changes.clear()
 
-    for fi in incoming:
+    def incoming():
+        for chunk in _staged_chunks(session, run_id):
+            write_new()
+            others = [fi.id for fi in chunk if fi.id not in existing and fi.id not in seen]
+            if others:  # an id first seen under another source of the same agency
+                existing.update({i.id: i for i in session.scalars(items_query.where(Item.id.in_(others)))})
+            yield from chunk
+
+    for fi in incoming():
         if fi.id in seen:  # the pipeline de-duplicates; a repeat here is the same item twice
             continue
         seen.add(fi.id)
@@ -238,6 +246,19 @@ def finish_run(
     run.new, run.updated, run.removed, run.reappeared = (
         counts["new"], counts["updated"], counts["removed"], counts["reappeared"])
     return run
+
+
+def _staged_chunks(session: Session, run_id: int):
+    """The run's staged items in the order they came, FINISH_CHUNK at a time (keyset pages)."""
+    last_id = 0
+    while True:
+        rows = session.execute(select(StagedItem.id, StagedItem.payload)
+                               .where(StagedItem.run_id == run_id, StagedItem.id > last_id)
+                               .order_by(StagedItem.id).limit(FINISH_CHUNK)).all()
+        if not rows:
+            return
+        last_id = rows[-1][0]
+        yield [item_from_dict(payload) for _, payload in rows]
 
 
 def fail_run(session: Session, run_id: int, code: str, params: dict[str, Any] | None = None) -> Run | None:
