@@ -86,7 +86,7 @@ def test_one_alert_per_change_of_state_failing_then_recovered(engine, admin):
     failing = sent.messages[0]
     assert failing["To"] == "ops@example.org"
     body = failing.get_content()
-    assert "the crawl was killed after 1800 s" in body
+    assert "the crawl was stopped after 1800 s (timeout)" in body
     assert "fundwatch runs --source mucf-statsbidrag" in body
     assert "It was failing since 2027-03-03" in sent.messages[1].get_content()
     with session_scope(engine) as session:

@@ -71,7 +71,7 @@ def test_a_hung_crawl_is_killed_and_its_run_recorded_as_failed(sqlite_url, hung,
     sources = load_sources(write_sources(crawl_env, [{"id": MUCF}]))
     result = crawl_source(sources.get(MUCF), sources.path, timeout=2, settings=FAST_SETTINGS)
     assert result.status == "failed"
-    assert result.message == "the crawl was killed after 2 s"
+    assert result.message == "the crawl was stopped after 2 s (timeout)"
     [run] = runs(engine)
     assert (run.id, run.status, run.reason_code, run.reason_params) == (result.run_id, "failed", "timeout", {"seconds": 2})
     assert run.finished_at is not None
