@@ -137,11 +137,17 @@ class ItemView:
     haystack: str = field(repr=False, default="")
 
     @property
+    def deadline_label(self) -> str:
+        return "Sista anbudsdag" if self.kind == "procurement" else "Sista ansökningsdag"
+
+    @property
     def deadline_shown(self) -> str | None:
         """The deadline line: a call, procurement or offer without one says so; news and pages not."""
         if self.deadline_sv:
             return self.deadline_sv
-        return None if self.kind in ("news", "page") else "inte angiven"
+        if self.kind in ("news", "page"):
+            return None
+        return "ej bestämd (planerad)" if self.status == "planned" else "inte angiven"
 
     @property
     def sort_key(self) -> tuple:

@@ -246,3 +246,18 @@ def test_preview_writes_html_and_prints_text(week18, tmp_path):
     assert result.exit_code == 0, result.output
     assert "fundwatch – vecka 18, 2027" in result.output
     assert out.read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
+
+
+def test_procurements_show_their_tender_deadline_and_planned_ones_say_so():
+    from digest.builder import ItemView
+
+    def view(kind, status, deadline_sv):
+        return ItemView(id="a/b/c", agency="arbetsformedlingen", agency_name="Arbetsförmedlingen", kind=kind,
+                        kind_sv="Upphandling", title="T", url="https://arbetsformedlingen.se/", status=status,
+                        deadline=None, deadline_sv=deadline_sv, amount_sv=None, opens_sv=None, competitive=None)
+
+    assert (view("procurement", "open", "14 december 2026").deadline_label, view("funding_call", "open", None).deadline_label) == (
+        "Sista anbudsdag", "Sista ansökningsdag")
+    assert view("procurement", "planned", None).deadline_shown == "ej bestämd (planerad)"
+    assert view("procurement", "unknown", None).deadline_shown == "inte angiven"
+    assert view("news", "unknown", None).deadline_shown is None
