@@ -5,6 +5,7 @@ killed crawl leaves a `running` row (later: interrupted) and nothing half-applie
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import os
@@ -52,7 +53,8 @@ class StoragePipeline:
 
     def open_spider(self, spider=None) -> None:
         spider = spider or self.crawler.spider
-        self.sessions = session_factory(get_engine())
+        self.engine = get_engine()
+        self.sessions = session_factory(self.engine)
         with self.sessions() as session, session.begin():
             recover_interrupted(session)
         try:
@@ -119,3 +121,14 @@ class StoragePipeline:
             summary = {"run_id": self.run_id, "status": "failed", "reason": f"storage error: {exc}"}
         write_result(self.result_file, summary)
         logger.info("run %s of %s: %s", self.run_id, spider.source_id, summary)
+        if self.result_file:  # a `fundwatch crawl` child process, which exits once the spider closes
+            self._before_exit()
+
+    def _before_exit(self) -> None:
+        """Close the database connections now (SQLite checkpoints its WAL here, not at exit), then
+        freeze the garbage collector: the interpreter's collections at exit traverse the whole
+        heap of Scrapy, Twisted, SQLAlchemy and lxml objects, ~0.3 s of a 1,000-page crawl's 4 s
+        (bench/run.py). Objects created after this are collected as usual; nothing frozen holds
+        data to flush (result file, log and database are closed explicitly)."""
+        self.engine.dispose()
+        gc.freeze()
