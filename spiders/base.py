@@ -35,6 +35,7 @@ class FundSpider(scrapy.Spider):
             raise ValueError(f"source {spider.source_id!r} is crawled by spider {spider.source.spider!r}, not {spider.name!r}")
         spider.agency = spider.source.agency
         spider.health.must_carry = spider.source.must_carry
+        spider.health.start_pages = set(spider.source.urls)
         crawler.signals.connect(spider._on_response, signal=signals.response_received)
         crawler.signals.connect(spider._on_error, signal=signals.spider_error)
         crawler.signals.connect(spider._on_item, signal=signals.item_scraped)

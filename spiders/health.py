@@ -44,6 +44,7 @@ class Page:
 @dataclass
 class RunHealth:
     must_carry: tuple[str, ...] = ()
+    start_pages: set[str] = field(default_factory=set)  # must answer, or the run fails
     pages: dict[str, Page] = field(default_factory=dict)
     robots_status: dict[str, int | None] = field(default_factory=dict)
     robots_errors: dict[str, str] = field(default_factory=dict)
@@ -75,6 +76,11 @@ class RunHealth:
                 page.items += 1
                 return
         self.page(origin).items += 1
+
+    def fell_back(self, url: str) -> None:
+        """A start page failed but the spider has another route to its content (Migrationsverket's
+        sitemap -> the known URL): its failure makes the run partial, not failed."""
+        self.start_pages.discard(url)
 
     def carried(self, url: str) -> None:
         self.page(url).carried = True
@@ -111,6 +117,12 @@ class RunHealth:
         if self.callback_errors:
             url, error = self.callback_errors[0]
             return "callback_error", {"url": url, "error": error}
+        for url in sorted(self.start_pages):  # a start page that errors (a 404 too) fails the run
+            page = self.pages.get(url)
+            if page is not None and not page.answered:
+                if page.status is not None:
+                    return "http_status", {"url": page.url, "status": page.status}
+                return "download_error", {"url": page.url, "error": page.error or "no response"}
         for entry in self.must_carry:
             pages = self._must_carry_pages(entry)
             if not pages:

@@ -97,6 +97,7 @@ class MigrationsverketSpider(FundSpider):
 
     def _sitemap_failed(self, failure):
         self._on_page_error(failure)
+        self.health.fell_back(failure.request.url)
         yield self._fallback_request()
 
     def _fallback_request(self):

@@ -116,14 +116,14 @@ def test_404_on_a_start_page_fails_the_run_and_removes_nothing(db_url, mirror, s
     assert [c["change"] for c in json.loads(run_cli("history", "--format", "json").stdout)] == ["new"]
 
 
-def test_503_is_retried_with_retry_after_then_fails_only_that_page(sqlite_url, mirror, sources):
+def test_503_is_retried_with_retry_after_then_fails_the_run(sqlite_url, mirror, sources):
     override(mirror, {"statsbidrag.socialstyrelsen.se/organisationer": {"status": 503, "headers": {"Retry-After": "1"}}})
     started = time.monotonic()
     result = crawl(sources, "two", "--set", "FUNDWATCH_RETRY_AFTER_MAX=0.5")
     assert result.returncode == 0
     [run] = runs()
-    assert run["status"] == "partial"  # the must-carry page was fine; another page failed
-    assert OTHER in run["reason"] and "503" in run["reason"]
+    assert (run["status"], run["reason"]) == ("failed", f"{OTHER} answered HTTP 503")  # a start page
+    assert run["items"] == 1  # the rest of the run went on
     hits = [r for r in mirror.log if r.path == "/statsbidrag.socialstyrelsen.se/organisationer/"]
     assert len(hits) == 3  # first try + RETRY_TIMES=2
     assert time.monotonic() - started >= 1.0  # two waits of Retry-After, capped at 0.5 s each
@@ -184,8 +184,8 @@ def test_page_over_the_size_limit_fails_alone_and_the_run_goes_on(sqlite_url, mi
     big.write_text(big.read_text("utf-8").replace("</body>", "<p>" + "utfyllnad " * 10_000 + "</p></body>"), "utf-8")
     assert crawl(sources, "two", "--set", "DOWNLOAD_MAXSIZE=50000", "--set", "DOWNLOAD_WARNSIZE=0").returncode == 0
     [run] = runs()
-    assert run["status"] == "partial" and run["items"] == 1
-    assert OTHER in run["reason"]
+    assert run["status"] == "failed" and run["items"] == 1  # the rest of the run went on
+    assert run["reason"].startswith(f"{OTHER} could not be fetched: ") and "50000" in run["reason"]
 
 
 def test_wrong_charset_is_read_with_the_pages_own_or_fails_clearly(sqlite_url, mirror, sources):
@@ -249,3 +249,10 @@ def test_hung_crawl_is_stopped_at_the_timeout_and_recorded_as_such(sqlite_url, m
     assert (run["status"], run["reason"]) == ("failed", "the crawl was stopped after 3 s (timeout)")
     with session_scope(get_engine()) as s:
         assert s.get(SourceLock, "mucf") is None
+
+
+def test_a_start_page_that_errors_fails_the_run_even_when_not_must_carry(sqlite_url, mirror, sources):
+    override(mirror, {"statsbidrag.socialstyrelsen.se/organisationer": {"status": 404}})
+    crawl(sources, "two")  # OTHER is a start page of "two", though not a must-carry page
+    [run] = runs()
+    assert (run["status"], run["reason"]) == ("failed", f"{OTHER} answered HTTP 404")
