@@ -70,6 +70,11 @@ class StoragePipeline:
             self.run_id = run.id
         write_result(self.result_file, {"run_id": self.run_id})
         logger.info("run %s of %s started", self.run_id, spider.source_id)
+        if self.result_file:
+            # A `fundwatch crawl` child: everything imported and built so far lives until the
+            # process exits. Out of the collector's way, the crawl's collections stay small
+            # (GC time of a 1,000-page crawl 0.31-0.37 s -> 0.14-0.16 s, bench/run.py).
+            gc.freeze()
 
     def process_item(self, item, spider=None):
         if self.run_id is None:
@@ -129,6 +134,7 @@ class StoragePipeline:
         freeze the garbage collector: the interpreter's collections at exit traverse the whole
         heap of Scrapy, Twisted, SQLAlchemy and lxml objects, ~0.3 s of a 1,000-page crawl's 4 s
         (bench/run.py). Objects created after this are collected as usual; nothing frozen holds
-        data to flush (result file, log and database are closed explicitly)."""
+        data to flush (result file, log and database are closed explicitly). Only in the child
+        process of crawl_source (FUNDWATCH_RESULT_FILE set), never in a long-lived process."""
         self.engine.dispose()
         gc.freeze()
