@@ -6,6 +6,7 @@ from fundwatch import __version__, config
 BOT_NAME = "fundwatch"
 SPIDER_MODULES = ["spiders"]
 NEWSPIDER_MODULE = "spiders"
+SPIDER_LOADER_CLASS = "spiders.loader.OneModuleSpiderLoader"  # a crawl imports only spiders/NAME.py
 
 # Be polite to the agencies: say who we are, obey robots.txt (5xx or unreachable = disallow,
 # RFC 9309), one request at a time per site, a delay that grows when the site slows down.
@@ -64,47 +65,3 @@ TELNETCONSOLE_ENABLED = False
 LOG_LEVEL = "INFO"
 TWISTED_REACTOR = "twisted.internet.asyncioreactor.AsyncioSelectorReactor"
 FEED_EXPORT_ENCODING = "utf-8"
-
-
-class OneModuleSpiderLoader:
-    """Scrapy's SpiderLoader imports every module under SPIDER_MODULES (and what they import, such
-    as the PDF reader of one agency's spider) to find the one spider a crawl runs: ~0.1 s and 8 MB
-    of every crawl child (bench/run.py). Our spider NAME lives in spiders/NAME.py, so `load` imports
-    that module alone; any other name, `list` and `find_by_request` walk all modules as Scrapy does."""
-
-    def __init__(self, settings):
-        self.settings = settings
-        self._walked = None
-
-    @classmethod
-    def from_settings(cls, settings):
-        return cls(settings)
-
-    def _all(self):
-        if self._walked is None:
-            from scrapy.spiderloader import SpiderLoader
-
-            self._walked = SpiderLoader(self.settings)
-        return self._walked
-
-    def load(self, spider_name):
-        if spider_name.isidentifier():
-            from importlib import import_module, util
-
-            from scrapy.utils.spider import iter_spider_classes
-
-            module_name = f"{NEWSPIDER_MODULE}.{spider_name}"
-            if util.find_spec(module_name) is not None:
-                for cls in iter_spider_classes(import_module(module_name)):
-                    if cls.name == spider_name:
-                        return cls
-        return self._all().load(spider_name)
-
-    def list(self):
-        return self._all().list()
-
-    def find_by_request(self, request):
-        return self._all().find_by_request(request)
-
-
-SPIDER_LOADER_CLASS = "spiders.settings.OneModuleSpiderLoader"
