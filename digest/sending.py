@@ -38,6 +38,7 @@ from fundwatch.config import MailSettings
 from storage.db import get_engine, session_scope
 from storage.models import utcnow
 from storage.queries import now_local
+from storage.runs import process_alive
 
 MAX_ATTEMPTS = 6  # a deferred delivery is given up (failed) after this many tries
 BACKOFF = (dt.timedelta(minutes=5), dt.timedelta(minutes=15), dt.timedelta(minutes=45),
@@ -54,16 +55,6 @@ def send_empty_default() -> bool:
 
 def claimer() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 @dataclass
@@ -104,7 +95,7 @@ def recover_interrupted(session: Session, now: dt.datetime | None = None) -> int
     count = 0
     for d in session.scalars(select(Delivery).where(Delivery.status == SENDING)):
         c_host, _, c_pid = (d.claimed_by or "").rpartition(":")
-        dead = c_host == host and c_pid.isdigit() and not _alive(int(c_pid))
+        dead = c_host == host and c_pid.isdigit() and not process_alive(int(c_pid))
         if dead or (d.claimed_at is not None and now - d.claimed_at > STALE_CLAIM):
             d.status, d.finished_at = UNKNOWN, now
             d.error = "the sender stopped while this message was going out: it may or may not have been delivered"

@@ -11,7 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from storage.models import SourceLock
-from storage.runs import _process_alive, fail_run
+from storage.runs import fail_run, process_alive
 
 
 class SourceLocked(RuntimeError):
@@ -27,7 +27,7 @@ def acquire(session_factory, source_id: str) -> None:
         with session_factory() as session, session.begin():
             held = session.get(SourceLock, source_id, with_for_update=True)
             if held is not None:
-                stale = held.hostname == host and (held.pid == me or not _process_alive(held.pid))
+                stale = held.hostname == host and (held.pid == me or not process_alive(held.pid))
                 if not stale:
                     raise SourceLocked(source_id, held.pid, held.hostname)
                 # Delete only the lock judged stale. On SQLite the read above locks nothing, so

@@ -271,7 +271,7 @@ def fail_run(session: Session, run_id: int, code: str, params: dict[str, Any] | 
     return run
 
 
-def _process_alive(pid: int | None) -> bool:
+def process_alive(pid: int | None) -> bool:
     if not pid:
         return False
     try:
@@ -288,7 +288,7 @@ def recover_interrupted(session: Session) -> list[int]:
     host = socket.gethostname()
     recovered = []
     for run in session.scalars(select(Run).where(Run.status == "running")):
-        if run.hostname == host and not _process_alive(run.pid):
+        if run.hostname == host and not process_alive(run.pid):
             fail_run(session, run.id, "interrupted", {"pid": run.pid})
             recovered.append(run.id)
     return recovered

@@ -172,7 +172,7 @@ def test_a_stale_lock_taken_over_by_crawls_starting_together_goes_to_one(db_url,
         return True  # the crawls of this test are all alive
 
     fake_os = type("os", (), {"getpid": staticmethod(lambda: local.pid)})
-    monkeypatch.setattr(locks, "_process_alive", alive)
+    monkeypatch.setattr(locks, "process_alive", alive)
     monkeypatch.setattr(locks, "os", fake_os)
     outcomes = []
 
