@@ -46,6 +46,7 @@ class RunHealth:
     must_carry: tuple[str, ...] = ()
     start_pages: set[str] = field(default_factory=set)  # must answer, or the run fails
     pages: dict[str, Page] = field(default_factory=dict)
+    by_final_url: dict[str, Page] = field(default_factory=dict)  # where a redirect ended
     robots_status: dict[str, int | None] = field(default_factory=dict)
     robots_errors: dict[str, str] = field(default_factory=dict)
     forbidden: list[str] = field(default_factory=list)
@@ -64,6 +65,7 @@ class RunHealth:
     def page_ok(self, url: str, status: int, final_url: str, role: str | None = None, revalidated: bool = False) -> None:
         page = self.page(url, role)
         page.status, page.final_url, page.error = (304 if revalidated else status), final_url, None
+        self.by_final_url[final_url] = page
         page.revalidated = revalidated
 
     def page_failed(self, url: str, status: int | None, error: str, role: str | None = None) -> None:
@@ -71,11 +73,8 @@ class RunHealth:
         page.status, page.error = status, error
 
     def item_from(self, origin: str) -> None:
-        for page in self.pages.values():
-            if origin in (page.url, page.final_url):
-                page.items += 1
-                return
-        self.page(origin).items += 1
+        page = self.pages.get(origin) or self.by_final_url.get(origin) or self.page(origin)
+        page.items += 1
 
     def fell_back(self, url: str) -> None:
         """A start page failed but the spider has another route to its content (Migrationsverket's
@@ -104,7 +103,10 @@ class RunHealth:
 
     # -- the verdict --------------------------------------------------------------------------
     def _must_carry_pages(self, entry: str) -> list[Page]:
-        return [p for p in self.pages.values() if entry in (p.url, p.final_url, p.role)]
+        found = self.pages.get(entry) or self.by_final_url.get(entry)
+        if found is not None:  # a URL; otherwise a role, which few pages have
+            return [found]
+        return [p for p in self.pages.values() if p.role == entry]
 
     def _failure(self, finish_reason: str) -> tuple[str, dict[str, Any]] | None:
         if finish_reason != "finished":
