@@ -20,7 +20,7 @@ from typing import Any, Iterable
 from sqlalchemy import delete, insert, select
 from sqlalchemy.orm import Session, defer
 
-from spiders.items import CONTENT_FIELDS, DATE_FIELDS, ITEM_FIELDS, FundItem, item_from_dict
+from spiders.items import CONTENT_FIELDS, FundItem, item_from_dict, item_to_dict
 from storage.models import (
     Change, ChangeField, Item, ItemVersion, Run, SourceRow, StagedItem, utcnow,
 )
@@ -62,28 +62,14 @@ def start_run(session: Session, source_id: str, agency: str, spider: str) -> Run
     return run
 
 
-def item_dict(item: FundItem, names: tuple[str, ...] = ITEM_FIELDS) -> dict[str, Any]:
-    """spiders.items.item_to_dict (dates as YYYY-MM-DD) for the fields NAMES, without the deep copy of
-    dataclasses.asdict, which was a third of the storage time of a crawl. Fields hold plain values
-    and `details` a flat dict, copied here."""
-    data = {name: getattr(item, name) for name in names}
-    for name in DATE_FIELDS:
-        value = data.get(name)
-        if value is not None:
-            data[name] = value.isoformat()
-    if data.get("details") is not None:
-        data["details"] = dict(data["details"])
-    return data
-
-
 def stage_items(session: Session, run_id: int, items: Iterable[FundItem]) -> None:
-    rows = [{"run_id": run_id, "payload": item_dict(i)} for i in items]
+    rows = [{"run_id": run_id, "payload": item_to_dict(i)} for i in items]
     if rows:  # one executemany, not a unit of work per row
         session.execute(insert(StagedItem.__table__), rows)
 
 
 def snapshot(item: FundItem) -> dict[str, Any]:
-    return item_dict(item, CONTENT_FIELDS)
+    return item_to_dict(item, CONTENT_FIELDS)
 
 
 def content_hash(snap: dict[str, Any]) -> str:
