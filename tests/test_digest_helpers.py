@@ -140,16 +140,24 @@ def html_part(msg) -> str:
 class Handler:
     """aiosmtpd handler. `replies[address] = (stage, "450 ...")` answers RCPT or DATA for that
     address; `drop[address]` closes the connection after the DATA of that address without a reply;
-    `block_after=n` holds the n-th accepted message's reply until `blocking` is cleared."""
+    `block_after=n` holds the n-th accepted message's reply until `blocking` is cleared;
+    `offer_8bitmime = False` leaves 8BITMIME out of the EHLO reply. `mail_options` holds the
+    MAIL FROM parameters of each accepted message (e.g. BODY=8BITMIME)."""
 
     def __init__(self):
         self.messages: list[tuple[list[str], bytes]] = []
+        self.mail_options: list[list[str]] = []
+        self.offer_8bitmime = True
         self.sessions: set[int] = set()
         self.replies: dict[str, tuple[str, str]] = {}
         self.drop: set[str] = set()
         self.block_after: int | None = None
         self.blocking = True
         self.delay = 0.0
+
+    async def handle_EHLO(self, server, session, envelope, hostname, responses):
+        session.host_name = hostname  # this hook's duty in aiosmtpd
+        return [r for r in responses if self.offer_8bitmime or "8BITMIME" not in r]
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         stage, reply = self.replies.get(address, ("", ""))
@@ -165,6 +173,7 @@ class Handler:
             if stage == "data":
                 return reply
         self.messages.append((list(envelope.rcpt_tos), envelope.content))
+        self.mail_options.append(list(envelope.mail_options))
         if self.delay:
             await asyncio.sleep(self.delay)
         if any(a in self.drop for a in envelope.rcpt_tos):

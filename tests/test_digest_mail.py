@@ -154,6 +154,48 @@ def test_transport_tells_4xx_5xx_and_lost_connection_apart(smtp):
     assert smtp.recipients() == ["ok@example.org", "ok2@example.org", "lost@example.org", "ok3@example.org"]
 
 
+def _parts(msg):
+    """{content type: (transfer encoding, text with \\n line ends)} (an 8bit body parsed from
+    the wire keeps its CRLFs)."""
+    return {p.get_content_type(): (p["Content-Transfer-Encoding"], p.get_content().replace("\r\n", "\n"))
+            for p in msg.iter_parts()}
+
+
+def test_bodies_go_out_8bit_to_a_server_that_offers_8bitmime(smtp):
+    text, html = "Stöd till föreningar – 17 maj 2027\n.en rad med punkt\n", "<p>Stöd & <b>råd</b></p>\n"
+    msg = mailer.build_message(to="a@example.org", subject="Hej", text=text, html=html, mail_from="fw <fw@example.org>")
+    with mailer.SmtpTransport(f"smtp://127.0.0.1:{smtp.port}") as transport:
+        transport.send(msg)
+    raw = smtp.messages[0][1]
+    assert "Stöd till föreningar".encode() in raw  # UTF-8 as it is, not base64
+    assert smtp.mail_options == [["BODY=8BITMIME"]]
+    assert _parts(parse(raw)) == {"text/plain": ("8bit", text), "text/html": ("8bit", html)}  # the dot line too
+
+
+def test_bodies_go_out_base64_to_a_server_without_8bitmime(smtp):
+    smtp.offer_8bitmime = False
+    text, html = "Sista ansökningsdag: 3 maj 2027\n", "<p>Sista ansökningsdag</p>\n"
+    msg = mailer.build_message(to="a@example.org", subject="Hej", text=text, html=html, mail_from="fw <fw@example.org>")
+    with mailer.SmtpTransport(f"smtp://127.0.0.1:{smtp.port}") as transport:
+        transport.send(msg)
+        transport.send(mailer.build_message(to="b@example.org", subject="x", text="ascii only", mail_from="fw@example.org"))
+    raw = smtp.messages[0][1]
+    assert raw.isascii() and smtp.mail_options == [[], []]
+    assert _parts(parse(raw)) == {"text/plain": ("base64", text), "text/html": ("base64", html)}
+    assert parse(smtp.messages[1][1])["Content-Transfer-Encoding"] == "7bit"
+
+
+def test_a_line_too_long_for_smtp_is_sent_base64(smtp):
+    title = "Stöd " * 300  # one 1,500-character line, as a scraped title could be
+    msg = mailer.build_message(to="a@example.org", subject="Hej", text="kort\n", html=f"<h3>{title}</h3>\n",
+                               mail_from="fw <fw@example.org>")
+    with mailer.SmtpTransport(f"smtp://127.0.0.1:{smtp.port}") as transport:
+        transport.send(msg)
+    parts = _parts(parse(smtp.messages[0][1]))
+    assert parts["text/html"] == ("base64", f"<h3>{title}</h3>\n") and parts["text/plain"] == ("7bit", "kort\n")
+    assert max(len(line) for line in smtp.messages[0][1].split(b"\r\n")) <= 998
+
+
 def test_transport_without_server_is_a_temporary_failure():
     transport = mailer.SmtpTransport(f"smtp://127.0.0.1:{free_port()}", timeout=2)
     with pytest.raises(mailer.TemporaryFailure):
