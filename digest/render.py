@@ -24,7 +24,8 @@ def inline_css(source: str) -> str:
     from premailer import Premailer
 
     return Premailer(source, remove_classes=False, disable_validation=True, allow_network=False,
-                     cssutils_logging_level=logging.CRITICAL, strip_important=False).transform()
+                     cssutils_logging_level=logging.CRITICAL,
+                     strip_important=False).transform(pretty_print=False)  # keep the template's own lines
 
 
 class _Loader(BaseLoader):
