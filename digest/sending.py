@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import re
 import secrets
 import socket
 from dataclasses import dataclass, field
@@ -131,6 +132,7 @@ class Composer:
         self.fragments = {"text": Fragments(), "html": Fragments()}
         token = secrets.token_hex(8)  # unguessable: scraped text cannot contain a marker
         self.markers = {k: f"fwmarker{token}{k}" for k in ("org", "email", "manage", "unsubscribe", "filters")}
+        self._marker_pattern = re.compile("(" + "|".join(self.markers.values()) + ")")
         self._rendered: dict[int, tuple] = {}
 
     def links(self, sub: Subscriber) -> dict[str, str]:
@@ -138,8 +140,9 @@ class Composer:
 
     def render(self, d: Digest, sub: Subscriber) -> tuple[str, str, str, dict[str, str]]:
         """(subject, text, html, links). A digest shared by many subscribers is rendered once with
-        random markers in place of what is personal (organisation, address, links, filters); each
-        message then only has those replaced (escaped for HTML)."""
+        random markers in place of what is personal (organisation, address, links, filters) and
+        cut at the markers; each message joins the pieces with its own values (escaped for
+        HTML), instead of scanning the whole text once per marker."""
         filters = Filters.of(sub)
         lk = self.links(sub)
         personal = {"org": " ".join(sub.org.split()), "email": sub.email, "manage": lk["manage"],
@@ -150,14 +153,16 @@ class Composer:
             subject, text, html = render_digest(
                 d, org=m["org"], email=m["email"], links={"manage": m["manage"], "unsubscribe": m["unsubscribe"]},
                 filters_text=m["filters"], fragments=self.fragments)
-            cached = (d, subject, text, html)
+            cached = (d, subject, self._marker_pattern.split(text), self._marker_pattern.split(html))
             self._rendered[id(d)] = cached
             if len(self._rendered) > RENDER_CACHE:
                 self._rendered.pop(next(iter(self._rendered)))
-        _, subject, text, html = cached
-        for key, marker in self.markers.items():
-            text = text.replace(marker, personal[key])
-            html = html.replace(marker, str(escape(personal[key])))
+        _, subject, text_pieces, html_pieces = cached
+        by_marker = {marker: personal[key] for key, marker in self.markers.items()}
+        escaped = {marker: str(escape(value)) for marker, value in by_marker.items()}
+        # split() with a group: even pieces are the digest's own text, odd ones are markers
+        text = "".join([by_marker[piece] if n % 2 else piece for n, piece in enumerate(text_pieces)])
+        html = "".join([escaped[piece] if n % 2 else piece for n, piece in enumerate(html_pieces)])
         return subject, text, html, lk
 
     def message(self, d: Digest, sub: Subscriber, date: dt.datetime | None = None):
