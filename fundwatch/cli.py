@@ -100,7 +100,7 @@ def _result_row(result) -> dict:
             "removed": s.get("removed"), "reappeared": s.get("reappeared"), "reason": result.message or None}
 
 
-def _crawl_all(chosen, sources_path, timeout, settings, echo=True, env=None):
+def _crawl_all(chosen, sources_path, timeout, settings, echo=True):
     from fundwatch.crawl import crawl_source
     from storage.db import get_engine, session_scope
     from storage.runs import recover_interrupted
@@ -110,7 +110,7 @@ def _crawl_all(chosen, sources_path, timeout, settings, echo=True, env=None):
             click.echo(f"run {run_id} was left running by a process that is gone: recorded as interrupted", err=True)
     results = []
     for source in chosen:
-        result = crawl_source(source, sources_path, timeout=timeout, settings=settings, env=env)
+        result = crawl_source(source, sources_path, timeout=timeout, settings=settings)
         results.append(result)
         if echo:
             row = _result_row(result)

@@ -82,13 +82,19 @@ def close_dead_run(run_id: int, code: str, params: dict[str, Any], source_id: st
 
 
 def crawl_source(source: Source, sources_path: str, *, timeout: float | None = None,
-                 settings: dict[str, str] | None = None, env: dict[str, str] | None = None) -> CrawlResult:
+                 settings: dict[str, str] | None = None) -> CrawlResult:
+    from storage.db import get_engine
+
     timeout = timeout if timeout is not None else float(config.env("FUNDWATCH_CRAWL_TIMEOUT"))
+    # The schema is checked (and migrated) here, once per process, and the child is told so: in
+    # every child the check would import Alembic again, about 0.15 s of each crawl.
+    get_engine()
+    settings = {**(settings or {}), "FUNDWATCH_SCHEMA_READY": "1"}
     log_dir().mkdir(parents=True, exist_ok=True)
     log_file = log_dir() / f"{source.id}.log"
     fd, result_file = tempfile.mkstemp(prefix=f"fundwatch-{source.id}-", suffix=".json")
     os.close(fd)
-    child_env = dict(os.environ if env is None else env)
+    child_env = dict(os.environ)
     child_env.setdefault("SCRAPY_SETTINGS_MODULE", "spiders.settings")  # works from any folder
     try:
         with open(log_file, "w", encoding="utf-8") as log:

@@ -53,7 +53,8 @@ class StoragePipeline:
 
     def open_spider(self, spider=None) -> None:
         spider = spider or self.crawler.spider
-        self.engine = get_engine()
+        # FUNDWATCH_SCHEMA_READY: set by crawl_source, whose process has migrated the database
+        self.engine = get_engine(migrate=not self.crawler.settings.getbool("FUNDWATCH_SCHEMA_READY"))
         self.sessions = session_factory(self.engine)
         with self.sessions() as session, session.begin():
             recover_interrupted(session)
