@@ -99,3 +99,16 @@ def test_extraction_keeps_accordion_titles_and_drops_chrome():
     <div class="share-box">Dela sidan</div></main>
     <footer>Migrationsverket</footer></body></html>"""
     assert main_text(html).splitlines() == ["Planerade utlysningar", "Specifikt mål 2", "Stänger: 15 mars 2027"]
+
+
+def test_crawler_keeps_no_cookies(sqlite_url, site):
+    """A site that sets a cookie (Sitevision's load balancer does) never gets it back: the crawler
+    is not tracked from one request to the next."""
+    page, sources, server = site
+    (page.parents[3] / "_responses.toml").write_text(  # the mirror root
+        '["www.mucf.se/robots.txt"]\nbody = "User-agent: *\\nAllow: /\\n"\n'
+        'headers = { Set-Cookie = "SiteVisionLTM=abc123; Path=/", Content-Type = "text/plain" }\n', "utf-8")
+    crawl(sources)
+    page_requests = [r for r in server.log if r.path == "/www.mucf.se/bidrag/statsbidrag"]
+    assert page_requests and [r.path for r in server.log][0] == "/www.mucf.se/robots.txt"
+    assert all("Cookie" not in r.headers for r in page_requests)
