@@ -86,10 +86,10 @@ def main_block(root):
 
 
 def block_text(el) -> str:
-    """Text of an element, one block per line."""
+    """Text of an element, one block per line (not the text that follows it: its tail)."""
     parts: list[str] = []
 
-    def walk(node) -> None:
+    def walk(node, tail: bool = True) -> None:
         if not isinstance(node.tag, str):
             if node.tail:
                 parts.append(node.tail)
@@ -105,10 +105,10 @@ def block_text(el) -> str:
             parts.append(" ")
         if block:
             parts.append("\n")
-        if node.tail:
+        if tail and node.tail:
             parts.append(node.tail)
 
-    walk(el)
+    walk(el, tail=False)
     # " ".join(line.split()) is _WS.sub(" ", line).strip(), 3x faster (the same whitespace set)
     lines = (" ".join(line.split()) for line in "".join(parts).split("\n"))
     return "\n".join(line for line in lines if line)
@@ -145,8 +145,24 @@ def main_text(body: bytes | str, encoding: str | None = "utf-8") -> str:
     global _last_title
     root = parse_html(body, encoding)
     _last_title = (body, encoding, _title(root))  # before _clean drops the header
-    _clean(root)
-    return block_text(main_block(root))
+    block = _marked_main(root)
+    if block is not None:  # the usual page: only its main block needs cleaning
+        _clean(block)
+    else:
+        _clean(root)
+        block = main_block(root)
+    return block_text(block)
+
+
+def _marked_main(root):
+    """The page's one `main` (or [role=main], or article), unless it is chrome itself."""
+    for xpath in _MAIN_XPATHS:
+        found = _find(root, xpath)
+        if found:
+            if len(found) == 1 and (found[0].tag in ("main", "article") or not _is_chrome(found[0])):
+                return found[0]
+            return None
+    return None
 
 
 def title_of(body: bytes | str, encoding: str | None = "utf-8") -> str:

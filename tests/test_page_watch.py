@@ -112,3 +112,13 @@ def test_crawler_keeps_no_cookies(sqlite_url, site):
     page_requests = [r for r in server.log if r.path == "/www.mucf.se/bidrag/statsbidrag"]
     assert page_requests and [r.path for r in server.log][0] == "/www.mucf.se/robots.txt"
     assert all("Cookie" not in r.headers for r in page_requests)
+
+
+def test_extraction_finds_main_inside_a_page_wide_form_and_stops_at_its_end():
+    from spiders.extract import main_text
+
+    # ASP.NET-style pages wrap the whole body in a <form>: its main is still the content
+    html = """<html><body><form id="aspnetForm"><header>Meny</header>
+    <main><h1>Utlysning</h1><p>Sista ansökningsdag: 3 maj 2027</p></main>Efter huvudinnehållet
+    <footer>Kontakt</footer></form></body></html>"""
+    assert main_text(html).splitlines() == ["Utlysning", "Sista ansökningsdag: 3 maj 2027"]
