@@ -404,7 +404,7 @@ class SmtpTransport(Transport):
         self.smtp: smtplib.SMTP | None = None
         self.tls = False
         self.sent = 0
-        self._waiting = False
+        self._announced: tuple[object, Prepared] | None = None  # (message, its Prepared) after announce()
 
     def _connect(self) -> None:
         context = ssl.create_default_context()
@@ -452,10 +452,45 @@ class SmtpTransport(Transport):
         self.start(msg)
         return self.finish()
 
+    def announce(self, msg: EmailMessage | Prepared) -> None:
+        """Send MSG's MAIL FROM without waiting for the reply, so the caller can do other work
+        (record a result, claim this message) while the server answers; then start(MSG), which
+        goes on from there, or cancel(). Raises TemporaryFailure if there is no connection."""
+        self._announced = None
+        prepared = msg if isinstance(msg, Prepared) else Prepared(msg)
+        if self.smtp is None:
+            self._connect()
+        smtp = self.smtp
+        assert smtp is not None
+        if prepared.eight_bit and not smtp.has_extn("8bitmime"):
+            prepared = prepared.seven_bit()
+        try:
+            smtp.putcmd("mail", f"FROM:{smtplib.quoteaddr(prepared.sender)}" + (" BODY=8BITMIME" if prepared.eight_bit else ""))
+        except OSError:
+            self._drop()  # start() connects again
+            return
+        self._announced = (msg, prepared)
+
+    def cancel(self) -> None:
+        """Withdraw an announced message: nothing of it goes out."""
+        if self._announced is None:
+            return
+        self._announced = None
+        try:
+            self.smtp.getreply()  # type: ignore[union-attr]
+        except (OSError, smtplib.SMTPServerDisconnected, AttributeError):
+            self._drop()
+            return
+        self._reset()
+
     def start(self, msg: EmailMessage | Prepared) -> None:
         """MAIL, RCPT, DATA and the message data, without waiting for the final reply: a caller
         can prepare the next message while the server digests this one, then call finish()."""
-        prepared = msg if isinstance(msg, Prepared) else Prepared(msg)
+        announced, self._announced = self._announced, None
+        if announced is not None and announced[0] is msg and self.smtp is not None:
+            prepared, mail_sent = announced[1], True
+        else:
+            prepared, mail_sent = msg if isinstance(msg, Prepared) else Prepared(msg), False
         for attempt in (1, 2):
             if self.smtp is None:
                 self._connect()
@@ -465,7 +500,11 @@ class SmtpTransport(Transport):
                 prepared = prepared.seven_bit()
             sender, recipients, data = prepared.sender, prepared.recipients, prepared.data
             try:
-                code, reply = smtp.mail(sender, ["BODY=8BITMIME"] if prepared.eight_bit else [])
+                if mail_sent:  # announce() sent the command
+                    mail_sent = False
+                    code, reply = smtp.getreply()
+                else:
+                    code, reply = smtp.mail(sender, ["BODY=8BITMIME"] if prepared.eight_bit else [])
                 if code == 421:
                     self._drop()
                     if attempt == 1:
@@ -494,13 +533,11 @@ class SmtpTransport(Transport):
             except (OSError, smtplib.SMTPServerDisconnected) as exc:
                 self._drop()
                 raise UncertainDelivery(f"connection to {self.host} lost while the message data was sent: {exc}") from None
-            self._waiting = True
             return
         raise TemporaryFailure(f"{self.host} kept closing the connection")  # pragma: no cover
 
     def finish(self) -> str:
         """The server's reply to the message started last: 250 -> its text; else raises."""
-        self._waiting = False
         try:
             code, reply = self.smtp.getreply()  # type: ignore[union-attr]
         except (OSError, smtplib.SMTPServerDisconnected, AttributeError) as exc:

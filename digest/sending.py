@@ -291,8 +291,10 @@ def send_due(*, dry_run: bool = False, send_empty: bool | None = None, settings:
 
 def _send_rows(engine, data: WeekData, composer: Composer, settings: MailSettings, due, report: Report,
                now_utc: dt.datetime, echo) -> None:
-    """Claim, send and record each due row in order, each claim and each result in its own short
-    commit (statements built once)."""
+    """Claim, send and record each due row in order. A claim is committed before its message goes
+    out (while the server answers its MAIL FROM; RSET if the claim fails); a message's result is
+    committed together with the next claim (one short transaction per message), and on any way
+    out of the loop."""
     me = claimer()
     deliveries = Delivery.__table__
     subscribers = Subscriber.__table__
@@ -308,74 +310,102 @@ def _send_rows(engine, data: WeekData, composer: Composer, settings: MailSetting
     done_stmt = (update(deliveries).where(deliveries.c.id == bindparam("did"))
                  .values(**{k: bindparam(f"v_{k}") for k in result_keys}))
 
-    def prepare(row):
-        delivery, sub = row
+    def prepare(index: int):
+        if index >= len(due):
+            return None
+        delivery, sub = due[index]
         digest = data.build(Filters.of(sub), after_id=delivery.after_change_id,
                             upto_id=delivery.upto_change_id, first=delivery.first)
         return mailer.Prepared(composer.message(digest, sub))
 
+    unrecorded: list[tuple] = []  # (delivery, subscriber, values) of the message sent last
+
+    def record(conn) -> None:
+        """Write the result of the message sent last (inside the caller's transaction)."""
+        for delivery, sub, values in unrecorded:
+            conn.execute(done_stmt, {"did": delivery.id, **{f"v_{k}": values[k] for k in result_keys}})
+            if values["status"] == SENT and sub.hard_bounces:
+                conn.execute(update(subscribers).where(subscribers.c.id == sub.id).values(hard_bounces=0))
+        unrecorded.clear()
+
     connect_failures = 0
     with mailer.open_transport(settings) as transport, engine.connect() as conn:
         overlap = isinstance(transport, mailer.SmtpTransport)
-        upcoming = prepare(due[0]) if due else None
-        for index, (delivery, sub) in enumerate(due):
-            prepared, upcoming = upcoming, None
-            with conn.begin():
-                claimed = conn.execute(claim_stmt, {"did": delivery.id, "now": now_utc, "claimed_at": utcnow()}).rowcount
-            if claimed != 1:
-                upcoming = prepare(due[index + 1]) if index + 1 < len(due) else None
-                continue  # another sender has it, or the subscriber left meanwhile
-            attempts = delivery.attempts + 1
-            bounce = False
-            try:
-                if overlap:
-                    transport.start(prepared)
-                    # the server reads this message while the next one is rendered
-                    upcoming = prepare(due[index + 1]) if index + 1 < len(due) else None
-                    reply = transport.finish()
+        try:
+            upcoming = prepare(0)
+            for index, (delivery, sub) in enumerate(due):
+                prepared, upcoming = upcoming, None
+                unreachable = None
+                if overlap:  # the server answers MAIL FROM while the claim is committed
+                    try:
+                        transport.announce(prepared)
+                    except mailer.TemporaryFailure as exc:
+                        unreachable = exc
+                with conn.begin():
+                    record(conn)
+                    claimed = conn.execute(claim_stmt, {"did": delivery.id, "now": now_utc,
+                                                        "claimed_at": utcnow()}).rowcount
+                if claimed != 1:
+                    if overlap:
+                        transport.cancel()
+                    upcoming = prepare(index + 1)
+                    continue  # another sender has it, or the subscriber left meanwhile
+                attempts = delivery.attempts + 1
+                bounce = False
+                try:
+                    if unreachable is not None:
+                        raise unreachable
+                    if overlap:
+                        transport.start(prepared)
+                        upcoming = prepare(index + 1)  # the server reads this message meanwhile
+                        reply = transport.finish()
+                    else:
+                        reply = transport.send(prepared)
+                except mailer.MailConfigError:
+                    with conn.begin():  # nothing went out: give the row back
+                        conn.execute(update(deliveries).where(deliveries.c.id == delivery.id)
+                                     .values(status=PENDING, attempts=delivery.attempts, claimed_by=None,
+                                             claimed_at=None))
+                    raise
+                except mailer.TemporaryFailure as exc:
+                    gave_up = attempts >= MAX_ATTEMPTS
+                    values = {"status": FAILED if gave_up else DEFERRED, "smtp_code": exc.code, "error": str(exc),
+                              "next_attempt_at": None if gave_up else utcnow() + BACKOFF[min(attempts, len(BACKOFF)) - 1]}
+                    report.failed += gave_up
+                    report.deferred += not gave_up
+                    connect_failures = connect_failures + 1 if exc.code is None else 0
+                except mailer.PermanentFailure as exc:
+                    values = {"status": FAILED, "smtp_code": exc.code, "error": str(exc), "next_attempt_at": None}
+                    report.failed += 1
+                    bounce = True
+                except mailer.UncertainDelivery as exc:
+                    values = {"status": UNKNOWN, "smtp_code": None, "error": str(exc), "next_attempt_at": None}
+                    report.unknown += 1
                 else:
-                    reply = transport.send(prepared)
-            except mailer.MailConfigError:
-                with conn.begin():  # nothing went out: give the row back
-                    conn.execute(update(deliveries).where(deliveries.c.id == delivery.id)
-                                 .values(status=PENDING, attempts=delivery.attempts, claimed_by=None, claimed_at=None))
-                raise
-            except mailer.TemporaryFailure as exc:
-                gave_up = attempts >= MAX_ATTEMPTS
-                values = {"status": FAILED if gave_up else DEFERRED, "smtp_code": exc.code, "error": str(exc),
-                          "next_attempt_at": None if gave_up else utcnow() + BACKOFF[min(attempts, len(BACKOFF)) - 1]}
-                report.failed += gave_up
-                report.deferred += not gave_up
-                connect_failures = connect_failures + 1 if exc.code is None else 0
-            except mailer.PermanentFailure as exc:
-                values = {"status": FAILED, "smtp_code": exc.code, "error": str(exc), "next_attempt_at": None}
-                report.failed += 1
-                bounce = True
-            except mailer.UncertainDelivery as exc:
-                values = {"status": UNKNOWN, "smtp_code": None, "error": str(exc), "next_attempt_at": None}
-                report.unknown += 1
-            else:
-                values = {"status": SENT, "smtp_code": int(reply[:3]) if reply[:3].isdigit() else None, "error": None,
-                          "next_attempt_at": None}
-                report.sent += 1
-                connect_failures = 0
-            values["finished_at"] = utcnow()
-            with conn.begin():
-                conn.execute(done_stmt, {"did": delivery.id, **{f"v_{k}": values[k] for k in result_keys}})
-                if values["status"] == SENT and sub.hard_bounces:
-                    conn.execute(update(subscribers).where(subscribers.c.id == sub.id).values(hard_bounces=0))
-            if bounce:
-                with session_scope(engine) as session:
-                    fresh = session.get(Subscriber, sub.id)
-                    if fresh is not None and record_hard_bounce(session, fresh):
-                        report.suppressed += 1
-            if echo:
-                echo(f"{sub.email}: {values['status']}" + (f" ({values.get('error')})" if values.get("error") else ""))
-            if connect_failures >= CONNECT_FAILURES_BEFORE_STOP:
-                report.stopped = "the SMTP server cannot be reached; the rest stay pending"
-                break
-            if upcoming is None and index + 1 < len(due):
-                upcoming = prepare(due[index + 1])
+                    values = {"status": SENT, "smtp_code": int(reply[:3]) if reply[:3].isdigit() else None,
+                              "error": None, "next_attempt_at": None}
+                    report.sent += 1
+                    connect_failures = 0
+                values["finished_at"] = utcnow()
+                unrecorded.append((delivery, sub, values))
+                if bounce:
+                    with conn.begin():
+                        record(conn)
+                    with session_scope(engine) as session:
+                        fresh = session.get(Subscriber, sub.id)
+                        if fresh is not None and record_hard_bounce(session, fresh):
+                            report.suppressed += 1
+                if echo:
+                    echo(f"{sub.email}: {values['status']}" + (f" ({values['error']})" if values["error"] else ""))
+                if connect_failures >= CONNECT_FAILURES_BEFORE_STOP:
+                    report.stopped = "the SMTP server cannot be reached; the rest stay pending"
+                    break
+                if upcoming is None:
+                    upcoming = prepare(index + 1)
+        finally:
+            if unrecorded:  # the last result, or one before an error or Ctrl-C
+                with conn.begin():
+                    record(conn)
 
 
 # -- status ---------------------------------------------------------------------------------------

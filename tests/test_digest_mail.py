@@ -196,6 +196,24 @@ def test_a_line_too_long_for_smtp_is_sent_base64(smtp):
     assert max(len(line) for line in smtp.messages[0][1].split(b"\r\n")) <= 998
 
 
+def test_an_announced_message_can_be_withdrawn(smtp):
+    """The sender sends MAIL FROM before its claim is committed; a claim lost to another sender
+    withdraws the message (RSET) and nothing of it is delivered."""
+    def msg(to):
+        return mailer.build_message(to=to, subject="Hej", text="Hej", mail_from="fw <fw@example.org>")
+
+    first, second, third = msg("first@example.org"), msg("second@example.org"), msg("third@example.org")
+    with mailer.SmtpTransport(f"smtp://127.0.0.1:{smtp.port}") as transport:
+        transport.announce(first)
+        transport.cancel()
+        transport.announce(second)
+        transport.start(second)
+        assert transport.finish().startswith("250")
+        assert transport.send(third).startswith("250")
+    assert smtp.recipients() == ["second@example.org", "third@example.org"]
+    assert len(smtp.sessions) == 1
+
+
 def test_transport_without_server_is_a_temporary_failure():
     transport = mailer.SmtpTransport(f"smtp://127.0.0.1:{free_port()}", timeout=2)
     with pytest.raises(mailer.TemporaryFailure):
