@@ -427,6 +427,10 @@ class SmtpTransport(Transport):
         except smtplib.SMTPAuthenticationError as exc:
             raise MailConfigError(f"SMTP login to {self.host} refused: {exc.smtp_code} "
                                   f"{header_text(exc.smtp_error.decode('utf-8', 'replace'), 200)}") from None
+        except ssl.SSLCertVerificationError as exc:  # a setting to fix, not a server to wait for
+            raise MailConfigError(f"the TLS certificate of {self.host}:{self.port} is not trusted "
+                                  f"({exc.verify_message}); if the relay uses a private CA, point "
+                                  "SSL_CERT_FILE at its certificate") from None
         except (OSError, smtplib.SMTPException) as exc:
             raise TemporaryFailure(f"cannot connect to {self.host}:{self.port}: {exc}") from None
         sock = smtp.sock
