@@ -452,6 +452,19 @@ class SmtpTransport(Transport):
         except (OSError, smtplib.SMTPException):
             self._drop()
 
+    def _ready(self, prepared: Prepared) -> tuple[smtplib.SMTP, Prepared]:
+        """The connection (opened if needed) and the message as this server takes it."""
+        if self.smtp is None:
+            self._connect()
+        assert self.smtp is not None
+        if prepared.eight_bit and not self.smtp.has_extn("8bitmime"):
+            prepared = prepared.seven_bit()
+        return self.smtp, prepared
+
+    @staticmethod
+    def _mail_from(smtp: smtplib.SMTP, prepared: Prepared) -> None:
+        smtp.putcmd("mail", f"FROM:{smtplib.quoteaddr(prepared.sender)}" + (" BODY=8BITMIME" if prepared.eight_bit else ""))
+
     def send(self, msg: EmailMessage | Prepared) -> str:
         self.start(msg)
         return self.finish()
@@ -461,15 +474,9 @@ class SmtpTransport(Transport):
         (record a result, claim this message) while the server answers; then start(MSG), which
         goes on from there, or cancel(). Raises TemporaryFailure if there is no connection."""
         self._announced = None
-        prepared = msg if isinstance(msg, Prepared) else Prepared(msg)
-        if self.smtp is None:
-            self._connect()
-        smtp = self.smtp
-        assert smtp is not None
-        if prepared.eight_bit and not smtp.has_extn("8bitmime"):
-            prepared = prepared.seven_bit()
+        smtp, prepared = self._ready(msg if isinstance(msg, Prepared) else Prepared(msg))
         try:
-            smtp.putcmd("mail", f"FROM:{smtplib.quoteaddr(prepared.sender)}" + (" BODY=8BITMIME" if prepared.eight_bit else ""))
+            self._mail_from(smtp, prepared)
         except OSError:
             self._drop()  # start() connects again
             return
@@ -496,19 +503,12 @@ class SmtpTransport(Transport):
         else:
             prepared, mail_sent = msg if isinstance(msg, Prepared) else Prepared(msg), False
         for attempt in (1, 2):
-            if self.smtp is None:
-                self._connect()
-            smtp = self.smtp
-            assert smtp is not None
-            if prepared.eight_bit and not smtp.has_extn("8bitmime"):
-                prepared = prepared.seven_bit()
-            sender, recipients, data = prepared.sender, prepared.recipients, prepared.data
+            smtp, prepared = self._ready(prepared)
             try:
-                if mail_sent:  # announce() sent the command
-                    mail_sent = False
-                    code, reply = smtp.getreply()
-                else:
-                    code, reply = smtp.mail(sender, ["BODY=8BITMIME"] if prepared.eight_bit else [])
+                if not mail_sent:  # else announce() has sent it
+                    self._mail_from(smtp, prepared)
+                mail_sent = False
+                code, reply = smtp.getreply()
                 if code == 421:
                     self._drop()
                     if attempt == 1:
@@ -516,7 +516,7 @@ class SmtpTransport(Transport):
                 if code != 250:
                     self._reset()
                     _raise_for(code, reply, "MAIL FROM")
-                for rcpt in recipients:
+                for rcpt in prepared.recipients:
                     code, reply = smtp.rcpt(rcpt)
                     if code not in (250, 251):
                         self._reset()
@@ -533,7 +533,7 @@ class SmtpTransport(Transport):
                     continue
                 raise TemporaryFailure(f"connection to {self.host} lost before the message was sent: {exc}") from None
             try:
-                smtp.send(dot_stuffed(data) + b".\r\n")
+                smtp.send(dot_stuffed(prepared.data) + b".\r\n")
             except (OSError, smtplib.SMTPServerDisconnected) as exc:
                 self._drop()
                 raise UncertainDelivery(f"connection to {self.host} lost while the message data was sent: {exc}") from None
