@@ -122,3 +122,22 @@ def test_extraction_finds_main_inside_a_page_wide_form_and_stops_at_its_end():
     <main><h1>Utlysning</h1><p>Sista ansökningsdag: 3 maj 2027</p></main>Efter huvudinnehållet
     <footer>Kontakt</footer></form></body></html>"""
     assert main_text(html).splitlines() == ["Utlysning", "Sista ansökningsdag: 3 maj 2027"]
+
+
+@pytest.mark.parametrize("proxy", ["", "http://proxy.example.org:3128"])
+def test_the_proxy_middleware_is_there_when_the_environment_names_a_proxy(proxy):
+    """No proxy configured: Scrapy's proxy middleware is left out (it costs every request); an
+    operator's https_proxy is honoured."""
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy")}
+    env.update(SCRAPY_SETTINGS_MODULE="spiders.settings", **({"https_proxy": proxy} if proxy else {}))
+    code = ("from scrapy.utils.project import get_project_settings; "
+            "d = get_project_settings().get_component_priority_dict_with_base('DOWNLOADER_MIDDLEWARES'); "
+            "print([getattr(k, '__name__', k) for k, v in d.items() if v is not None])")
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert ("HttpProxyMiddleware" in out.stdout) == bool(proxy)
+    assert "RevalidatingCacheMiddleware" in out.stdout and "CookiesMiddleware" not in out.stdout
