@@ -64,12 +64,20 @@ def _text_len(el) -> int:
     return len(" ".join(el.text_content().split()))
 
 
-def main_block(root):
-    """`main`, [role=main] or article when present; else the block with the most text."""
+def _marked(root) -> list:
+    """The elements marked as the page's main content: `main`, else [role=main], else article."""
     for xpath in _MAIN_XPATHS:
         found = _find(root, xpath)
         if found:
-            return found[0] if len(found) == 1 else max(found, key=_text_len)
+            return found
+    return []
+
+
+def main_block(root):
+    """`main`, [role=main] or article when present; else the block with the most text."""
+    found = _marked(root)
+    if found:
+        return found[0] if len(found) == 1 else max(found, key=_text_len)
     body = root.find("body")
     body = body if body is not None else root
     best, best_len = body, 0
@@ -145,24 +153,14 @@ def main_text(body: bytes | str, encoding: str | None = "utf-8") -> str:
     global _last_title
     root = parse_html(body, encoding)
     _last_title = (body, encoding, _title(root))  # before _clean drops the header
-    block = _marked_main(root)
-    if block is not None:  # the usual page: only its main block needs cleaning
+    marked = _marked(root)
+    if len(marked) == 1 and (marked[0].tag in ("main", "article") or not _is_chrome(marked[0])):
+        block = marked[0]  # the usual page: only its one main block needs cleaning
         _clean(block)
     else:
         _clean(root)
         block = main_block(root)
     return block_text(block)
-
-
-def _marked_main(root):
-    """The page's one `main` (or [role=main], or article), unless it is chrome itself."""
-    for xpath in _MAIN_XPATHS:
-        found = _find(root, xpath)
-        if found:
-            if len(found) == 1 and (found[0].tag in ("main", "article") or not _is_chrome(found[0])):
-                return found[0]
-            return None
-    return None
 
 
 def title_of(body: bytes | str, encoding: str | None = "utf-8") -> str:
