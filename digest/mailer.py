@@ -371,7 +371,7 @@ class OutboxTransport(Transport):
 
 def dot_stuffed(data: bytes) -> bytes:
     """SMTP transparency (RFC 5321 4.5.2): a line starting with "." gets another, and the data
-    ends with CRLF. str.replace, not a multiline regex: a digest has thousands of lines."""
+    ends with CRLF. bytes.replace, not a multiline regex: a digest has thousands of lines."""
     body = data.replace(b"\n.", b"\n..")
     if body.startswith(b"."):
         body = b"." + body
