@@ -72,7 +72,8 @@ def populate(n_items: int, n_subscribers: int, returning: float = 0.9, seed: int
     from storage.db import get_engine
     from storage.models import Change, ItemVersion, utcnow
     from storage.queries import now_local
-    from storage.runs import RunOutcome, finish_run, stage_items, start_run
+    from storage.outcome import RunOutcome
+    from storage.runs import finish_run, start_run
 
     rng = random.Random(seed)
     engine = get_engine()
@@ -84,9 +85,7 @@ def populate(n_items: int, n_subscribers: int, returning: float = 0.9, seed: int
             with s.begin():
                 run_id = start_run(s, agency, agency, agency).id
             with s.begin():
-                stage_items(s, run_id, items)
-            with s.begin():
-                finish_run(s, run_id, RunOutcome(status="ok", fetched_pages={page}))
+                finish_run(s, run_id, RunOutcome(status="ok", fetched_pages={page}), items)
 
     def item(agency, page, n):
         kind = rng.choice(KINDS)

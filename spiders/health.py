@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from storage.runs import RunOutcome
+from storage.outcome import RunOutcome
 
 
 @dataclass

@@ -150,17 +150,8 @@ class ChangeField(Base):
     new_value: Mapped[str | None] = mapped_column(Text)
 
 
-class StagedItem(Base):
-    """Items of a running crawl, written in short batches and applied at its close."""
-
-    __tablename__ = "staged_items"
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id"), index=True)
-    payload: Mapped[dict[str, Any]]
-
-
 class SourceLock(Base):
-    """At most one crawl per source: taken when the spider opens, released at its close."""
+    """At most one crawl per source: held by the process recording the run, from its start to its close."""
 
     __tablename__ = "source_locks"
     source_id: Mapped[str] = mapped_column(String(100), primary_key=True)

@@ -1,5 +1,5 @@
-"""A run's life: start (its own commit), stage items in short batches, finish (apply in one
-transaction). Change rules (git-history / urlwatch style):
+"""A run's life: start (its own commit), then finish: apply the crawl's items in one transaction
+(storage/recorder.py drives both). Change rules (git-history / urlwatch style):
 
 - new, updated (field by field, with a text diff), removed, reappeared; unchanged adds nothing
 - a miss counts only when a healthy run fetched the item's origin page and the item was not on it;
@@ -14,37 +14,19 @@ import hashlib
 import json
 import os
 import socket
-from dataclasses import dataclass, field
+from itertools import islice
 from typing import Any, Iterable
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session, defer
 
-from spiders.items import CONTENT_FIELDS, FundItem, item_from_dict, item_to_dict
-from storage.models import (
-    Change, ChangeField, Item, ItemVersion, Run, SourceRow, StagedItem, utcnow,
-)
+from spiders.items import CONTENT_FIELDS, FundItem, item_to_dict
+from storage.models import Change, ChangeField, Item, ItemVersion, Run, SourceRow, utcnow
+from storage.outcome import RunOutcome
 
 REMOVE_AFTER_MISSES = 2
-FINISH_CHUNK = 500  # staged items are read, and new items written, this many at a time
+FINISH_CHUNK = 500  # items are compared, and new items written, this many at a time
 NEVER_REMOVED_KINDS = ("news",)  # news lists scroll: absence means nothing
-
-
-@dataclass
-class RunOutcome:
-    """What the crawl saw, decided by the spider side (spiders/health.py)."""
-
-    status: str  # ok | partial | failed
-    reason_code: str | None = None
-    reason_params: dict[str, Any] | None = None
-    warnings: list[dict[str, Any]] = field(default_factory=list)
-    fetched_pages: set[str] = field(default_factory=set)  # answered 2xx or 304
-    page_log: list[dict[str, Any]] = field(default_factory=list)
-    errors: int = 0
-
-    @property
-    def healthy(self) -> bool:
-        return self.status == "ok"
 
 
 def ensure_source(session: Session, source_id: str, agency: str, spider: str) -> None:
@@ -60,12 +42,6 @@ def start_run(session: Session, source_id: str, agency: str, spider: str) -> Run
     session.add(run)
     session.flush()
     return run
-
-
-def stage_items(session: Session, run_id: int, items: Iterable[FundItem]) -> None:
-    rows = [{"run_id": run_id, "payload": item_to_dict(i)} for i in items]
-    if rows:  # one executemany, not a unit of work per row
-        session.execute(insert(StagedItem.__table__), rows)
 
 
 def snapshot(item: FundItem) -> dict[str, Any]:
@@ -127,16 +103,18 @@ def _write_fields(item: Item, fi: FundItem) -> None:
 
 
 def finish_run(
-    session: Session, run_id: int, outcome: RunOutcome, *, remove_after: int = REMOVE_AFTER_MISSES
+    session: Session, run_id: int, outcome: RunOutcome, items: Iterable[FundItem], *,
+    remove_after: int = REMOVE_AFTER_MISSES,
 ) -> Run:
-    """Apply the run's staged items and close it: call inside one transaction."""
+    """Apply the run's items (in the order the crawl yielded them) and close it: call inside one
+    transaction."""
     run = session.get(Run, run_id, with_for_update=True)
     if run is None:
         raise LookupError(f"run {run_id} does not exist")
     if run.status != "running":
         raise RuntimeError(f"run {run_id} is already {run.status}")
     now = utcnow()
-    # Memory stays flat however many items a run has: staged items come in chunks, new items are
+    # Memory stays flat however many items a run has: items come in chunks, new items are
     # written a chunk at a time, and the current items' text (the bulk of a row) is loaded only for
     # the items whose content changed.
     items_query = select(Item).options(defer(Item.text))
@@ -160,7 +138,7 @@ def finish_run(
             new_items.clear(), new_versions.clear(), new_changes.clear()
 
     def incoming():
-        for chunk in _staged_chunks(session, run_id):
+        for chunk in _chunks(items, FINISH_CHUNK):
             write_new()
             others = [fi.id for fi in chunk if fi.id not in existing and fi.id not in seen]
             if others:  # an id first seen under another source of the same agency
@@ -224,7 +202,6 @@ def finish_run(
                 session.add(Change(run_id=run_id, item_id=item.id, change="removed", detected_at=now))
                 counts["removed"] += 1
 
-    session.execute(delete(StagedItem).where(StagedItem.run_id == run_id))
     run.status, run.finished_at = outcome.status, now
     run.reason_code, run.reason_params = outcome.reason_code, outcome.reason_params
     run.warnings, run.page_log = outcome.warnings or None, outcome.page_log or None
@@ -234,17 +211,10 @@ def finish_run(
     return run
 
 
-def _staged_chunks(session: Session, run_id: int):
-    """The run's staged items in the order they came, FINISH_CHUNK at a time (keyset pages)."""
-    last_id = 0
-    while True:
-        rows = session.execute(select(StagedItem.id, StagedItem.payload)
-                               .where(StagedItem.run_id == run_id, StagedItem.id > last_id)
-                               .order_by(StagedItem.id).limit(FINISH_CHUNK)).all()
-        if not rows:
-            return
-        last_id = rows[-1][0]
-        yield [item_from_dict(payload) for _, payload in rows]
+def _chunks(items: Iterable[FundItem], size: int):
+    it = iter(items)
+    while chunk := list(islice(it, size)):
+        yield chunk
 
 
 def fail_run(session: Session, run_id: int, code: str, params: dict[str, Any] | None = None) -> Run | None:
@@ -252,7 +222,6 @@ def fail_run(session: Session, run_id: int, code: str, params: dict[str, Any] | 
     run = session.get(Run, run_id, with_for_update=True)
     if run is None or run.status != "running":
         return run
-    session.execute(delete(StagedItem).where(StagedItem.run_id == run_id))
     run.status, run.finished_at, run.reason_code, run.reason_params = "failed", utcnow(), code, params or {}
     return run
 

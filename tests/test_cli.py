@@ -17,7 +17,8 @@ from fundwatch.cli import main
 from spiders.items import FundItem, item_id
 from storage.db import get_engine, session_scope
 from storage.queries import CALL_KEYS, HISTORY_KEYS, RUN_KEYS
-from storage.runs import RunOutcome, finish_run, stage_items, start_run
+from storage.outcome import RunOutcome
+from storage.runs import finish_run, start_run
 from tests.helpers import TESTS, run_cli
 
 NOW = "2026-11-26 10:00 +01:00"
@@ -37,11 +38,10 @@ def record(engine, items, status="ok"):
     with session_scope(engine) as s:
         run_id = start_run(s, "migrationsverket", "migrationsverket", "migrationsverket").id
     with session_scope(engine) as s:
-        stage_items(s, run_id, items)
-    with session_scope(engine) as s:
         finish_run(s, run_id, RunOutcome(status=status, fetched_pages={ORIGIN},
                                          reason_code=None if status == "ok" else "http_status",
-                                         reason_params=None if status == "ok" else {"url": ORIGIN, "status": 503}))
+                                         reason_params=None if status == "ok" else {"url": ORIGIN, "status": 503}),
+                   items)
 
 
 @pytest.fixture

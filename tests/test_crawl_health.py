@@ -17,7 +17,7 @@ from sqlalchemy import func, select
 from fundwatch.mirror_server import MirrorServer
 from spiders.mirror import from_mirror, to_mirror
 from storage.db import get_engine, session_scope
-from storage.models import Item, Run, SourceLock, StagedItem
+from storage.models import Item, Run, SourceLock
 from tests.helpers import MIRROR, crawl_args, run_cli, write_sources
 
 PAGE = "https://www.mucf.se/bidrag/statsbidrag"
@@ -146,22 +146,24 @@ def test_revalidation_yields_every_item_from_304_responses(db_url, tmp_path, mon
     assert len(calls) == 2  # a quiet week is not an empty site: nothing removed
 
 
-def test_killed_crawl_leaves_no_half_state_and_is_recorded_as_interrupted(db_url, mirror, sources):
+def test_killed_crawl_leaves_no_half_state_and_is_recorded_as_interrupted(db_url, mirror, sources, tmp_path):
     override(mirror, {"statsbidrag.socialstyrelsen.se/organisationer": {"delay": 60}})
-    env = dict(os.environ, SCRAPY_SETTINGS_MODULE="spiders.settings")
+    spools = tmp_path / "tmp"
+    spools.mkdir()
+    # A `scrapy crawl` on its own records its run itself; its spool goes to TMPDIR.
+    env = dict(os.environ, SCRAPY_SETTINGS_MODULE="spiders.settings", TMPDIR=str(spools))
     cmd = [sys.executable, "-m", "scrapy", "crawl", "page", "-a", "source=two", "-a", f"sources_file={sources}",
-           "-s", "FUNDWATCH_STAGE_BATCH=1", "-s", "DOWNLOAD_DELAY=0", "-s", "AUTOTHROTTLE_ENABLED=0"]
+           "-s", "DOWNLOAD_DELAY=0", "-s", "AUTOTHROTTLE_ENABLED=0"]
     child = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     engine = get_engine(db_url)
 
-    def staged() -> int:
-        with session_scope(engine) as s:
-            return s.scalar(select(func.count()).select_from(StagedItem)) or 0
+    def spooled() -> int:
+        return sum(len(p.read_text("utf-8").splitlines()) for p in spools.glob("fundwatch-two-*.jsonl"))
 
     deadline = time.monotonic() + 30
-    while staged() == 0 and time.monotonic() < deadline:  # the fast page's item is staged...
+    while spooled() == 0 and time.monotonic() < deadline:  # the fast page's item is spooled...
         time.sleep(0.1)
-    assert staged() == 1
+    assert spooled() == 1
     child.send_signal(signal.SIGKILL)  # ...while the slow page hangs
     child.wait()
     with session_scope(engine) as s:
@@ -172,11 +174,10 @@ def test_killed_crawl_leaves_no_half_state_and_is_recorded_as_interrupted(db_url
     override(mirror, {})
     result = crawl(sources, "two")  # the next crawl recovers both
     assert result.returncode == 0, result.stderr
-    assert "two: ok" in result.stdout
+    assert "two: ok (run 2): 2 pages, 2 items; 2 new" in result.stdout  # the killed crawl's item was never applied
     statuses = [(r["status"], r["reason"]) for r in runs()]
     assert statuses[0][0] == "ok"
     assert statuses[1] == ("failed", "the crawl process ended without closing its run")
-    assert staged() == 0
 
 
 def test_page_over_the_size_limit_fails_alone_and_the_run_goes_on(sqlite_url, mirror, sources):
@@ -256,3 +257,29 @@ def test_a_start_page_that_errors_fails_the_run_even_when_not_must_carry(sqlite_
     crawl(sources, "two")  # OTHER is a start page of "two", though not a must-carry page
     [run] = runs()
     assert (run["status"], run["reason"]) == ("failed", f"{OTHER} answered HTTP 404")
+
+
+def test_ctrl_c_of_fundwatch_crawl_stops_its_crawl_and_closes_the_run(sqlite_url, sources, tmp_path, monkeypatch):
+    from tests.test_scheduler_helpers import HungServer, wait_for
+
+    monkeypatch.setenv("FUNDWATCH_CACHE_DIR", str(tmp_path / "cache"))
+    hung = HungServer()  # the download in flight gives up after DOWNLOAD_TIMEOUT, then Scrapy closes
+    try:
+        monkeypatch.setenv("FUNDWATCH_MIRROR", hung.url)
+        proc = subprocess.Popen([sys.executable, "-m", "fundwatch.cli", *crawl_args("mucf", sources=sources),
+                                 "--set", "DOWNLOAD_TIMEOUT=2", "--set", "RETRY_TIMES=0"],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            wait_for(lambda: hung.conns, timeout=30, what="the crawl's first request")
+            proc.send_signal(signal.SIGINT)
+            _, stderr = proc.communicate(timeout=60)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+    finally:
+        hung.close()
+    assert proc.returncode == 1 and "Aborted" in stderr, stderr
+    [run] = runs()
+    assert (run["status"], run["reason"]) == ("failed", "Scrapy stopped with finish reason 'shutdown'")
+    with session_scope(get_engine()) as s:
+        assert s.scalar(select(func.count()).select_from(SourceLock)) == 0

@@ -18,7 +18,8 @@ from sqlalchemy.orm import Session
 
 from spiders.items import FundItem, item_id, slugify
 from storage.models import Run
-from storage.runs import RunOutcome, finish_run, stage_items, start_run
+from storage.outcome import RunOutcome
+from storage.runs import finish_run, start_run
 
 SOURCES_TOML = """
 [agencies]
@@ -97,11 +98,9 @@ def crawl(engine, agency: str, items: list[FundItem], status: str = "ok", reason
         with s.begin():
             run_id = start_run(s, source, agency, source).id
         with s.begin():
-            stage_items(s, run_id, items)
-        with s.begin():
             outcome = RunOutcome(status=status, reason_code=reason_code, reason_params=reason_params,
                                  fetched_pages={page} if status == "ok" else set())
-            return finish_run(s, run_id, outcome, remove_after=remove_after)
+            return finish_run(s, run_id, outcome, items, remove_after=remove_after)
 
 
 def add_subscriber(email_addr: str, org: str = "Föreningen Exempel", confirmed: bool = True, **filters) -> int:

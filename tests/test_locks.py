@@ -1,6 +1,8 @@
 """One crawl per source, for real: `scrapy crawl` children against a site that hangs (so the first
 crawl holds its lock), a second crawl refused with a clear message, crawls started at the same
-instant, and a lock left by a SIGKILLed crawl taken over by the next one."""
+instant in one process (as the scheduler's threads do), and a lock left by a SIGKILLed crawl taken
+over by the next one. The lock is held by the process recording the run: `fundwatch crawl` (here,
+this test process through crawl_source) or a `scrapy crawl` on its own."""
 
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ from sqlalchemy import select
 
 from fundwatch.crawl import FAST_SETTINGS, crawl_source, scrapy_command
 from fundwatch.sources import load_sources
+from scheduler.jobs import child_pids
 from storage import locks
 from storage.db import get_engine, session_factory, session_scope
 from storage.models import Run, SourceLock, SourceRow
@@ -41,6 +44,12 @@ def held_by_running_run(engine):
     return rows[0] if rows and rows[0][2] is not None else None
 
 
+def kill_crawl_children() -> None:
+    """SIGKILL the `scrapy crawl` children of this process (each leads its own process group)."""
+    for pid in child_pids():
+        os.killpg(pid, signal.SIGKILL)
+
+
 def in_thread(func, *args, **kwargs):
     box: list = []
     thread = threading.Thread(target=lambda: box.append(func(*args, **kwargs)))
@@ -55,6 +64,8 @@ def test_a_second_crawl_of_a_source_is_refused_with_a_clear_message(db_url, hung
     first, box = in_thread(crawl_source, sources.get(MUCF), sources.path, timeout=60, settings=FAST_SETTINGS)
     try:
         _, pid, run_id = wait_for(lambda: held_by_running_run(engine), what="the first crawl's lock")
+        assert pid == os.getpid()  # held by the process recording the run
+        wait_for(child_pids, what="the first crawl's scrapy child")
         second = subprocess.run([sys.executable, "-m", "fundwatch.cli", "crawl", MUCF, "--sources", sources.path,
                                  "--timeout", "30"], capture_output=True, text=True, timeout=60)
         assert second.returncode == 1
@@ -62,8 +73,7 @@ def test_a_second_crawl_of_a_source_is_refused_with_a_clear_message(db_url, hung
         assert runs(engine) == [(run_id, "running", None)]  # the refused crawl wrote no run
         assert lock_rows(engine) == [(MUCF, pid, run_id)]
     finally:
-        for source_id, pid, _ in lock_rows(engine):
-            os.killpg(pid, signal.SIGKILL)  # end the hung crawl
+        kill_crawl_children()  # end the hung crawl
         first.join(30)
     result = box[0]
     assert (result.status, result.run_id) == ("failed", run_id)
@@ -82,14 +92,14 @@ def test_crawls_started_at_the_same_instant_run_one_and_refuse_the_others(sqlite
     try:
         wait_for(lambda: held_by_running_run(engine), what="a crawl's lock")
         wait_for(lambda: sum(1 for _, box in started if box) == 2, timeout=20, what="the other two to give up")
+        wait_for(child_pids, what="the crawl's scrapy child")
     finally:
-        for _, pid, _ in lock_rows(engine):
-            os.killpg(pid, signal.SIGKILL)
+        kill_crawl_children()
         for thread, _ in started:
             thread.join(30)
     results = sorted((box[0] for _, box in started), key=lambda r: r.status)
     assert [r.status for r in results] == ["failed", "locked", "locked"], [r.message for r in results]
-    assert all(r.message.startswith(f"a crawl of {MUCF} is already running (pid ") for r in results[1:])
+    assert all(r.message == f"a crawl of {MUCF} is already running (pid {os.getpid()} on {HOST})" for r in results[1:])
     assert [status for _, status, _ in runs(engine)] == ["failed"]
     assert lock_rows(engine) == []
 
@@ -148,6 +158,19 @@ def test_lock_rules(db_url):
     with session_scope(engine) as session:
         locks.release(session, MUCF)
     assert lock_rows(engine) == [("elsewhere", 1, None)]
+    # A lock with this process's own pid that this process does not hold was left by an earlier
+    # process with the same pid (pids repeat when a container restarts): stale, taken over.
+    with session_scope(engine) as session:
+        session.add(SourceLock(source_id=MUCF, pid=os.getpid(), hostname=HOST))
+    locks.acquire(sessions, MUCF)
+    # Held now: another thread of this process (the scheduler crawls from several) is refused.
+    with pytest.raises(locks.SourceLocked, match=f"pid {os.getpid()} on {HOST}"):
+        locks.acquire(sessions, MUCF)
+    with session_scope(engine) as session:
+        locks.release(session, MUCF)
+    locks.acquire(sessions, MUCF)  # released: free again
+    with session_scope(engine) as session:
+        locks.release(session, MUCF)
 
 
 
@@ -191,3 +214,6 @@ def test_a_stale_lock_taken_over_by_crawls_starting_together_goes_to_one(db_url,
         t.join(30)
     assert sorted(outcomes) == ["acquired", "locked", "locked", "locked"]
     assert len(lock_rows(engine)) == 1
+    monkeypatch.undo()
+    with session_scope(engine) as session:
+        locks.release(session, MUCF)  # this process no longer counts the winner's lock as its own

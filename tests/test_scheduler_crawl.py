@@ -106,6 +106,7 @@ def test_sigterm_during_a_crawl_stops_cleanly(sqlite_url, hung, crawl_env, monke
                              "--jitter", "0", *options], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         wait_for(lambda: [r for r in runs(engine) if r.status == "running"], timeout=30, what="the catch-up crawl")
+        wait_for(lambda: hung.conns, timeout=30, what="the crawl's first request")  # Scrapy is up
         proc.send_signal(signal.SIGTERM)
         _, stderr = proc.communicate(timeout=30)
     finally:

@@ -16,8 +16,9 @@ from sqlalchemy.exc import StatementError
 from sqlalchemy.orm import Session
 
 from spiders.items import FundItem, item_id, slugify
-from storage.models import Base, Change, Item, ItemVersion, Run, StagedItem
-from storage.runs import RunOutcome, fail_run, finish_run, recover_interrupted, stage_items, start_run
+from storage.models import Base, Change, Item, ItemVersion, Run
+from storage.outcome import RunOutcome
+from storage.runs import fail_run, finish_run, recover_interrupted, start_run
 
 SOURCE, AGENCY = "vinnova-calls", "vinnova"
 LIST = "https://www.vinnova.se/utlysningar/"
@@ -33,14 +34,12 @@ def call(key: str = "Innovativa Impulser", kind: str = "funding_call", origin: s
 
 
 def crawl(engine, items, status: str = "ok", fetched=(LIST, NEWS), **finish_kw) -> Run:
-    """One run: start (commit), stage (commit), finish in one transaction."""
+    """One run: start (commit), then finish with its items in one transaction."""
     with Session(engine, expire_on_commit=False) as s:
         with s.begin():
             run_id = start_run(s, SOURCE, AGENCY, "vinnova").id
         with s.begin():
-            stage_items(s, run_id, items)
-        with s.begin():
-            run = finish_run(s, run_id, RunOutcome(status=status, fetched_pages=set(fetched)), **finish_kw)
+            run = finish_run(s, run_id, RunOutcome(status=status, fetched_pages=set(fetched)), items, **finish_kw)
     return run
 
 
@@ -221,22 +220,21 @@ def test_remove_after_three(engine):
 
 
 # 9 ------------------------------------------------------------------------------------------
-def test_fail_run_discards_staged_items_and_applies_nothing(engine):
+def test_fail_run_applies_nothing_and_a_failed_run_cannot_be_finished(engine):
     a, b = call("A", amount_sek=1), call("B")
     crawl(engine, [a, b])
     before = history(engine)
     with Session(engine) as s:
         with s.begin():
             run_id = start_run(s, SOURCE, AGENCY, "vinnova").id
-        with s.begin():  # A changed, B absent, C new: none of it may land
-            stage_items(s, run_id, [call("A", amount_sek=2), call("C")])
         with s.begin():
             fail_run(s, run_id, "timeout", {"seconds": 600})
+        with pytest.raises(RuntimeError, match="already failed"), s.begin():  # A changed, C new: none may land
+            finish_run(s, run_id, RunOutcome(status="ok", fetched_pages={LIST}), [call("A", amount_sek=2), call("C")])
     with Session(engine) as s:
         run = s.get(Run, run_id)
         assert (run.status, run.reason_code, run.reason_params) == ("failed", "timeout", {"seconds": 600})
         assert run.finished_at is not None and (run.new, run.updated, run.removed) == (0, 0, 0)
-        assert s.scalar(select(func.count()).select_from(StagedItem)) == 0
         assert s.get(Item, call("C").id) is None
         got_a, got_b = s.get(Item, a.id), s.get(Item, b.id)
         assert (got_a.amount_sek, got_a.version, got_b.misses) == (1, 1, 0)
@@ -253,16 +251,12 @@ def test_recover_interrupted_only_dead_processes(engine):
         live = start_run(s, SOURCE, AGENCY, "vinnova")
         assert live.pid == os.getpid()
         dead_id, live_id = dead.id, live.id
-        stage_items(s, dead_id, [call("A")])
-        stage_items(s, live_id, [call("B")])
     with Session(engine) as s, s.begin():
         assert recover_interrupted(s) == [dead_id]
     with Session(engine) as s:
         dead, live = s.get(Run, dead_id), s.get(Run, live_id)
         assert (dead.status, dead.reason_code, dead.reason_params) == ("failed", "interrupted", {"pid": child.pid})
         assert (live.status, live.reason_code, live.finished_at) == ("running", None, None)
-        staged = s.scalars(select(StagedItem.run_id)).all()
-        assert staged == [live_id]  # the dead run's items are discarded, the live run's kept
         assert s.scalar(select(func.count()).select_from(Item)) == 0
 
 
