@@ -68,16 +68,16 @@ TELNETCONSOLE_ENABLED = False
 # Lean: Scrapy imports every component its *_BASE settings name, even a disabled one, and each
 # middleware costs every request. Out: the remote control (imports aiohttp), the telnet console
 # (twisted.conch), cookies (tldextract, requests; public pages need none, and a crawler that keeps
-# none is not tracked), HTTP auth (no agency needs it), Referer headers, depth and URL-length
-# bookkeeping, the off-site filter (no spider sets allowed_domains; each follows only the links it
-# is written for), Scrapy's meta-copy warning (a development aid), and the proxy middleware
-# unless the environment names a proxy. About 0.4 s of a 1,000-page crawl.
+# none is not tracked), HTTP auth (no agency needs it), depth and URL-length bookkeeping, the
+# off-site filter (no spider sets allowed_domains; each follows only the links it is written
+# for), Scrapy's meta-copy warning (a development aid), and the proxy middleware unless the
+# environment names a proxy. About 0.4 s of a 1,000-page crawl. The Referer middleware stays: the
+# redirect middlewares look for it and warn on every crawl without it.
 COOKIES_ENABLED = False
 _UNUSED = {"scrapy.extensions.remote_control.RemoteControl", "scrapy.extensions.telnet.TelnetConsole",
            "scrapy.downloadermiddlewares.cookies.CookiesMiddleware",
            "scrapy.downloadermiddlewares.httpauth.HttpAuthMiddleware",
-           "scrapy.downloadermiddlewares.offsite.OffsiteMiddleware",
-           "scrapy.spidermiddlewares.referer.RefererMiddleware", "scrapy.spidermiddlewares.depth.DepthMiddleware",
+           "scrapy.downloadermiddlewares.offsite.OffsiteMiddleware", "scrapy.spidermiddlewares.depth.DepthMiddleware",
            "scrapy.spidermiddlewares.urllength.UrlLengthMiddleware",
            "scrapy.spidermiddlewares.metacopy.MetaCopyDetectionMiddleware"}
 if not getproxies():  # http_proxy, https_proxy, ...: what the proxy middleware itself reads

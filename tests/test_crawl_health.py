@@ -283,3 +283,13 @@ def test_ctrl_c_of_fundwatch_crawl_stops_its_crawl_and_closes_the_run(sqlite_url
     assert (run["status"], run["reason"]) == ("failed", "Scrapy stopped with finish reason 'shutdown'")
     with session_scope(get_engine()) as s:
         assert s.scalar(select(func.count()).select_from(SourceLock)) == 0
+
+
+def test_a_healthy_crawl_logs_no_warning(sqlite_url, mirror, sources, tmp_path):
+    """The crawl log is what an operator reads when a run fails: a healthy run leaves nothing there
+    that looks like a problem (Scrapy warns, for one, when its redirects find no Referer middleware)."""
+    assert crawl(sources, "two").returncode == 0
+    assert runs()[0]["status"] == "ok"
+    log = (tmp_path / "logs" / "two.log").read_text("utf-8")
+    assert "Spider closed (finished)" in log
+    assert [line for line in log.splitlines() if " WARNING: " in line or " ERROR: " in line] == []
