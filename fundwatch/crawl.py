@@ -70,12 +70,6 @@ def _stop(proc: subprocess.Popen, grace: float = 10.0) -> None:
         pass
 
 
-def _temp_file(source: Source, suffix: str) -> str:
-    fd, path = tempfile.mkstemp(prefix=f"fundwatch-{source.id}-", suffix=suffix)
-    os.close(fd)
-    return path
-
-
 def crawl_source(source: Source, sources_path: str, *, timeout: float | None = None,
                  settings: dict[str, str] | None = None) -> CrawlResult:
     """Begin the source's run here, crawl it in a `scrapy crawl` child that spools its items and
@@ -84,6 +78,7 @@ def crawl_source(source: Source, sources_path: str, *, timeout: float | None = N
     from storage import locks
     from storage.db import get_engine, session_factory
     from storage.recorder import abandon_run, begin_run
+    from storage.spool import new_spool_file
 
     timeout = timeout if timeout is not None else float(config.env("FUNDWATCH_CRAWL_TIMEOUT"))
     sessions = session_factory(get_engine())  # migrated here, once per process
@@ -93,7 +88,9 @@ def crawl_source(source: Source, sources_path: str, *, timeout: float | None = N
         return CrawlResult(source.id, "locked", message=str(exc))
     log_dir().mkdir(parents=True, exist_ok=True)
     log_file = log_dir() / f"{source.id}.log"
-    result_file, spool_file = _temp_file(source, ".json"), _temp_file(source, ".jsonl")
+    fd, result_file = tempfile.mkstemp(prefix=f"fundwatch-{source.id}-", suffix=".json")
+    os.close(fd)
+    spool_file = new_spool_file(source.id)
     settings = {**(settings or {}), "FUNDWATCH_RUN_ID": str(run_id), "FUNDWATCH_SPOOL_FILE": spool_file}
     child_env = dict(os.environ)
     child_env.setdefault("SCRAPY_SETTINGS_MODULE", "spiders.settings")  # works from any folder

@@ -13,14 +13,13 @@ import gc
 import json
 import logging
 import os
-import tempfile
 from collections import Counter
 
 from scrapy import signals
 from scrapy.exceptions import DropItem
 
 from spiders.items import KINDS, FundItem, item_id
-from storage.spool import Spool, read_spool
+from storage.spool import Spool, new_spool_file, read_spool
 
 logger = logging.getLogger(__name__)
 DEADLINE_COVERAGE_MIN = 0.9
@@ -46,6 +45,8 @@ class StoragePipeline:
         self.run_id: int | None = settings.getint("FUNDWATCH_RUN_ID") or None
         self.spool_path: str | None = settings.get("FUNDWATCH_SPOOL_FILE")
         self.records_run = self.run_id is None  # a `scrapy crawl` on its own
+        if not self.records_run and not self.spool_path:
+            raise ValueError("FUNDWATCH_RUN_ID is set without FUNDWATCH_SPOOL_FILE")
         self.spool: Spool | None = None
         self.slugs: Counter[str] = Counter()
         self.calls = self.calls_with_deadline = 0
@@ -60,8 +61,7 @@ class StoragePipeline:
         if self.records_run:
             if not self._begin(spider):
                 return
-            fd, self.spool_path = tempfile.mkstemp(prefix=f"fundwatch-{spider.source_id}-", suffix=".jsonl")
-            os.close(fd)
+            self.spool_path = new_spool_file(spider.source_id)
         self.spool = Spool(self.spool_path)
         logger.info("run %s of %s started", self.run_id, spider.source_id)
         if self.result_file:

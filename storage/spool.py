@@ -6,9 +6,22 @@ and a killed crawl leaves nothing in the database to clean up: its spool is simp
 from __future__ import annotations
 
 import json
+import os
+import tempfile
 from typing import Iterator
 
+from fundwatch import config
 from spiders.items import FundItem, item_from_dict, item_to_dict
+
+
+def new_spool_file(source_id: str) -> str:
+    """An empty spool file for a crawl of SOURCE_ID, beside the HTTP cache and the crawl logs (on
+    disk, not in a /tmp that may live in memory; a killed crawl's spool is left there to read)."""
+    folder = config.cache_dir().parent / "spool"
+    folder.mkdir(parents=True, exist_ok=True)
+    fd, path = tempfile.mkstemp(prefix=f"{source_id}-", suffix=".jsonl", dir=folder)
+    os.close(fd)
+    return path
 
 
 class Spool:

@@ -148,17 +148,16 @@ def test_revalidation_yields_every_item_from_304_responses(db_url, tmp_path, mon
 
 def test_killed_crawl_leaves_no_half_state_and_is_recorded_as_interrupted(db_url, mirror, sources, tmp_path):
     override(mirror, {"statsbidrag.socialstyrelsen.se/organisationer": {"delay": 60}})
-    spools = tmp_path / "tmp"
-    spools.mkdir()
-    # A `scrapy crawl` on its own records its run itself; its spool goes to TMPDIR.
-    env = dict(os.environ, SCRAPY_SETTINGS_MODULE="spiders.settings", TMPDIR=str(spools))
+    spools = tmp_path / "spool"  # beside the cache (FUNDWATCH_CACHE_DIR) and the logs
+    # A `scrapy crawl` on its own records its run itself.
+    env = dict(os.environ, SCRAPY_SETTINGS_MODULE="spiders.settings")
     cmd = [sys.executable, "-m", "scrapy", "crawl", "page", "-a", "source=two", "-a", f"sources_file={sources}",
            "-s", "DOWNLOAD_DELAY=0", "-s", "AUTOTHROTTLE_ENABLED=0"]
     child = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     engine = get_engine(db_url)
 
     def spooled() -> int:
-        return sum(len(p.read_text("utf-8").splitlines()) for p in spools.glob("fundwatch-two-*.jsonl"))
+        return sum(len(p.read_text("utf-8").splitlines()) for p in spools.glob("two-*.jsonl"))
 
     deadline = time.monotonic() + 30
     while spooled() == 0 and time.monotonic() < deadline:  # the fast page's item is spooled...
