@@ -142,7 +142,8 @@ class Composer:
         """(subject, text, html, links). A digest shared by many subscribers is rendered once with
         random markers in place of what is personal (organisation, address, links, filters) and
         cut at the markers; each message joins the pieces with its own values (escaped for
-        HTML), instead of scanning the whole text once per marker."""
+        HTML), instead of scanning the whole text once per marker. The HTML goes out in lines of
+        up to 990 octets (mailer.join_html_lines): a third of the lines a mail server reads."""
         filters = Filters.of(sub)
         lk = self.links(sub)
         personal = {"org": " ".join(sub.org.split()), "email": sub.email, "manage": lk["manage"],
@@ -153,6 +154,7 @@ class Composer:
             subject, text, html = render_digest(
                 d, org=m["org"], email=m["email"], links={"manage": m["manage"], "unsubscribe": m["unsubscribe"]},
                 filters_text=m["filters"], fragments=self.fragments)
+            html = mailer.join_html_lines(html, apart=self._marker_pattern)  # personal lines keep their own
             cached = (d, subject, self._marker_pattern.split(text), self._marker_pattern.split(html))
             self._rendered[id(d)] = cached
             if len(self._rendered) > RENDER_CACHE:
