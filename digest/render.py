@@ -92,7 +92,7 @@ class Fragments:
         self._cache: dict[tuple, str] = {}
 
     def __call__(self, macro, item, fields=(), reason=None):
-        key = (item.id, tuple(tuple(f) for f in fields), reason)
+        key = (macro.name, item.id, tuple(tuple(f) for f in fields), reason)
         hit = self._cache.get(key)
         if hit is None:
             hit = self._cache[key] = macro(item, fields, reason)

@@ -135,10 +135,19 @@ def test_filters_agency_keyword_noncompetitive(week18):
 
 def test_first_digest_lists_open_now(week18):
     ids, outbox, report = week18
-    text = text_part(read_outbox(outbox)["ny@example.org"])
+    msg = read_outbox(outbox)["ny@example.org"]
+    text = text_part(msg)
     s = sections(text)
     assert "ÖPPNA JUST NU" in s
-    assert "Rusta och matcha" in s["ÖPPNA JUST NU"] and "Brottsofferinriktade projekt" in s["ÖPPNA JUST NU"]
+    # a list to look through: each open call on a line with its agency and deadline, then its link
+    open_now = s["ÖPPNA JUST NU"]
+    assert re.search(r"^\* Rusta och matcha[^\n]* \(Arbetsförmedlingen[^\n]*\)\n  https://\S+$", open_now, re.M)
+    assert re.search(r"^\* Brottsofferinriktade projekt \(Brottsoffermyndigheten, sista ansökningsdag \d+ \w+ 2027\)$",
+                     open_now, re.M)
+    assert "Källa:" not in open_now
+    html = html_part(msg)
+    assert re.search(r'<li class="brief-item" style="[^"]+"><a href="[^"]+"[^>]*>Brottsofferinriktade projekt</a> – '
+                     r"Brottsoffermyndigheten, sista ansökningsdag \d+ \w+ 2027</li>", html)
     # the last 7 days: the week-18 crawl's changes, not the week-17 ones as new
     assert "Integration av nyanlända" in s["NYA UTLYSNINGAR OCH ERBJUDANDEN"]
     assert "Rusta och matcha" not in s["NYA UTLYSNINGAR OCH ERBJUDANDEN"]
