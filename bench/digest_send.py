@@ -27,21 +27,26 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 SERVER = textwrap.dedent("""
-    import sys, time, signal
+    import resource, sys, time, signal
     from aiosmtpd.controller import Controller
     class H:
         n = 0
         size = 0
+        lines = 0
         sessions = set()
         async def handle_DATA(self, server, session, envelope):
             H.n += 1
             H.size += len(envelope.content)
+            H.lines += envelope.content.count(b"\\n")
             H.sessions.add(id(session))
             return "250 OK"
     c = Controller(H(), hostname="127.0.0.1", port=int(sys.argv[1]))
     c.start()
     print("ready", flush=True)
-    signal.signal(signal.SIGTERM, lambda *a: (print(H.n, len(H.sessions), H.size, flush=True), c.stop(), sys.exit(0)))
+    def cpu():
+        u = resource.getrusage(resource.RUSAGE_SELF)
+        return u.ru_utime + u.ru_stime
+    signal.signal(signal.SIGTERM, lambda *a: (print(H.n, len(H.sessions), H.size, H.lines, cpu(), flush=True), c.stop(), sys.exit(0)))
     while True:
         time.sleep(1)
 """)
@@ -167,14 +172,16 @@ def main() -> None:
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     peak_kb, cpu = usage.ru_maxrss, usage.ru_utime + usage.ru_stime
     server.terminate()
-    received, connections, size = server.communicate(timeout=30)[0].split()
+    received, connections, size, lines, server_cpu = server.communicate(timeout=30)[0].split()
     print(child.stdout.strip() or child.stderr.strip())
     if child.returncode:
         print(child.stderr[-2000:])
         sys.exit(1)
     print(f"received by the SMTP server: {received} messages over {connections} connection(s), "
-          f"{int(size) / max(int(received), 1) / 1024:.0f} KiB each on average")
-    print(f"sender CPU time {cpu:.1f} s (the rest of the wall time is waiting for the SMTP server)")
+          f"{int(size) / max(int(received), 1) / 1024:.0f} KiB and {int(lines) / max(int(received), 1):.0f} lines "
+          "each on average (the server reads a message line by line)")
+    print(f"CPU time: sender {cpu:.1f} s, SMTP server {float(server_cpu):.1f} s (each on its own core; "
+          f"the rest of the wall time is the two waiting for each other)")
     print(f"digest send: {elapsed:.1f} s wall (start-up, planning and sending), "
           f"{int(received) / elapsed:.0f} messages/s, sender peak RSS {peak_kb / 1024:.0f} MB")
 
