@@ -76,11 +76,10 @@ class UncertainDelivery(MailError):
 def header_text(value: object, limit: int | None = None) -> str:
     """Untrusted text made safe for one header line: every control, line or paragraph separator
     (CR, LF, U+2028, U+0085, ...) and every run of whitespace becomes one space."""
-    chars = []
-    for ch in str(value if value is not None else ""):
-        cat = unicodedata.category(ch)
-        chars.append(" " if ch.isspace() or cat[0] in "CZ" else ch)
-    text = " ".join("".join(chars).split())
+    value = str(value if value is not None else "")
+    if not value.isprintable():  # a control or separator other than the ASCII space (rare)
+        value = "".join(" " if ch.isspace() or unicodedata.category(ch)[0] in "CZ" else ch for ch in value)
+    text = " ".join(value.split())
     if limit and len(text) > limit:
         text = text[: limit - 1].rstrip() + "…"
     return text
