@@ -118,13 +118,8 @@ class _CountingHandler(_Handler):
 
 
 class BenchServer(MirrorServer):
-    """The project's mirror server (keep-alive, TCP_NODELAY, optional ETag/304) counting wire bytes.
-
-    With socketserver's listen backlog of 5, a client opening 10 connections at once (Scrapy does,
-    urlwatch's threads rarely do) has some of them dropped (TcpExtListenOverflows) and retried after
-    the 1 s SYN timeout: a fixed second added to one side only. The backlog here is 128."""
-
-    request_queue_size = 128
+    """The project's mirror server (keep-alive, TCP_NODELAY, optional ETag/304, a listen backlog
+    of 128) counting wire bytes."""
 
     def __init__(self, root: Path, validators: bool = True):
         super().__init__(root, validators=validators)

@@ -72,6 +72,9 @@ class _Handler(BaseHTTPRequestHandler):
 class MirrorServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+    # socketserver's listen backlog is 5: a crawler opening more connections at once has the
+    # rest dropped and retried after the 1 s SYN timeout (TcpExtListenOverflows).
+    request_queue_size = 128
 
     def __init__(self, root: Path, host: str = "127.0.0.1", port: int = 0, validators: bool = False):
         super().__init__((host, port), _Handler)
