@@ -215,14 +215,18 @@ def _set_body(part: EmailMessage, subtype: str, content: str) -> bytes:
 class _Wire:
     """What build_message knows that the wire needs, so nothing is parsed back from headers or
     encoded twice: the envelope, the Message-ID's local part, the multipart boundary ("" for a
-    single part), each body part's bytes and whether one is 8bit."""
+    single part) and each body part's bytes."""
 
-    __slots__ = ("sender", "recipients", "name", "boundary", "bodies", "eight_bit")
+    __slots__ = ("sender", "recipients", "name", "boundary", "bodies")
 
-    def __init__(self, sender: str, recipients: list[str], name: str, boundary: str, bodies: list[bytes],
-                 eight_bit: bool):
+    def __init__(self, sender: str, recipients: list[str], name: str, boundary: str, bodies: list[bytes]):
         self.sender, self.recipients, self.name = sender, recipients, name
-        self.boundary, self.bodies, self.eight_bit = boundary, bodies, eight_bit
+        self.boundary, self.bodies = boundary, bodies
+
+    @property
+    def eight_bit(self) -> bool:
+        """A body part is 8bit (none after to_seven_bit)."""
+        return any(not body.isascii() for body in self.bodies)
 
 
 def _body_parts(msg: EmailMessage) -> list[EmailMessage]:
@@ -240,7 +244,6 @@ def to_seven_bit(msg: EmailMessage) -> None:
             part.set_raw("Content-Transfer-Encoding", "base64")
             part.set_payload(encoded)
             wire.bodies[n] = encoded.encode("ascii")
-    wire.eight_bit = False
 
 
 def build_message(*, to: Address | str, subject: str, text: str, html: str | None = None,
@@ -280,10 +283,9 @@ def build_message(*, to: Address | str, subject: str, text: str, html: str | Non
         parts = [EmailMessage(policy=POLICY), EmailMessage(policy=POLICY)]
         bodies = [_set_body(parts[0], "plain", text), _set_body(parts[1], "html", html)]
         msg.set_payload(parts)
-    eight_bit = any(not body.isascii() for body in bodies)
     # read by to_bytes and Prepared; the message is not meant to be changed after this
     msg._fw_wire = _Wire(sender.addr_spec, [recipient.addr_spec], msg_id.strip("<>").split("@")[0], boundary,
-                         bodies, eight_bit)
+                         bodies)
     return msg
 
 
