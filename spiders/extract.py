@@ -51,12 +51,17 @@ def _is_chrome(el) -> bool:
     return chrome
 
 
+def _dropped(el) -> bool:
+    """Chrome that cleaning removes; a `main` or `article` is content whatever its class says."""
+    return el.tag not in ("main", "article") and _is_chrome(el)
+
+
 def _clean(root) -> None:
     for el in list(root.iter()):
         if not isinstance(el.tag, str):  # comments, processing instructions
             el.drop_tree() if el.getparent() is not None else None
             continue
-        if el.getparent() is not None and el.tag not in ("main", "article") and _is_chrome(el):
+        if el.getparent() is not None and _dropped(el):
             el.drop_tree()
 
 
@@ -154,7 +159,7 @@ def main_text(body: bytes | str, encoding: str | None = "utf-8") -> str:
     root = parse_html(body, encoding)
     _last_title = (body, encoding, _title(root))  # before _clean drops the header
     marked = _marked(root)
-    if len(marked) == 1 and (marked[0].tag in ("main", "article") or not _is_chrome(marked[0])):
+    if len(marked) == 1 and not _dropped(marked[0]):
         block = marked[0]  # the usual page: only its one main block needs cleaning
         _clean(block)
     else:
