@@ -38,7 +38,7 @@ from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid, parseaddr
 from pathlib import Path
-from typing import Iterable
+from typing import Callable, Iterable
 from urllib.parse import unquote, urlsplit
 
 from fundwatch.config import MailSettings
@@ -142,13 +142,27 @@ def format_address(addr: Address) -> str:
     return f"{encode_words(name)} <{addr.addr_spec}>"
 
 
-def _set_raw(msg: EmailMessage, name: str, value: str) -> None:
-    """A header we wrote ourselves: ASCII, folded only as '\n ' by us, never a bare line break."""
+def _check_raw(name: str, value: str) -> None:
+    """A header value we wrote ourselves: ASCII, folded only as '\n ' by us, never a bare line break."""
     lines = value.split("\n")
     if not value.isascii() or "\r" in value or any(not line.startswith(" ") for line in lines[1:]) \
             or not all(line.isprintable() for line in lines):
         raise MailConfigError(f"refusing a malformed {name} header")
+
+
+def check_raw_line(name: str, value: str) -> None:
+    """A raw header of ours that must be one line (e.g. List-Unsubscribe with a URL)."""
+    if not value.isascii() or not value.isprintable() or len(value) > 900:
+        raise MailConfigError(f"{name} must be one line of printable ASCII")
+
+
+def _set_raw(msg: EmailMessage, name: str, value: str) -> None:
+    _check_raw(name, value)
     msg.set_raw(name, value)
+
+
+def date_header(date: dt.datetime | None = None) -> str:
+    return format_datetime(date or dt.datetime.now(dt.UTC))
 
 
 def b64_lines(data: bytes) -> str:
@@ -249,26 +263,26 @@ def to_seven_bit(msg: EmailMessage) -> None:
 def build_message(*, to: Address | str, subject: str, text: str, html: str | None = None,
                   mail_from: str | Address | None = None, msg_id: str | None = None,
                   date: dt.datetime | None = None, headers: dict[str, str] | None = None,
-                  raw_headers: dict[str, str] | None = None) -> EmailMessage:
+                  raw_headers: dict[str, str] | None = None, boundary: str | None = None) -> EmailMessage:
     """An EmailMessage: multipart/alternative (text, then HTML) when html is given, else
     text/plain. Subject and extra header values go through header_text(): one clean line
     whatever they held. raw_headers (our own URLs, e.g. List-Unsubscribe) are written unfolded
     and must be printable ASCII. Headers are encoded here once (RFC 2047 where needed), so a
-    digest run does not parse and refold every header of every message."""
+    digest run does not parse and refold every header of every message. BOUNDARY: the
+    multipart boundary (default: a random one)."""
     sender = mail_from if isinstance(mail_from, Address) else parse_from(mail_from or MailSettings.from_env().mail_from)
     recipient = to if isinstance(to, Address) else address(to)
     msg = EmailMessage(policy=POLICY)
     _set_raw(msg, "From", format_address(sender))
     _set_raw(msg, "To", format_address(recipient))
     _set_raw(msg, "Subject", encode_words(header_text(subject, 200)))
-    _set_raw(msg, "Date", format_datetime(date or dt.datetime.now(dt.UTC)))
+    _set_raw(msg, "Date", date_header(date))
     msg_id = msg_id or make_msgid(domain=sender.domain)
     _set_raw(msg, "Message-ID", msg_id)
     for name, value in (headers or {}).items():
         _set_raw(msg, name, encode_words(header_text(value)))
     for name, value in (raw_headers or {}).items():
-        if not value.isascii() or not value.isprintable() or len(value) > 900:
-            raise MailConfigError(f"{name} must be one line of printable ASCII")
+        check_raw_line(name, value)
         msg.set_raw(name, value)
     msg.set_raw("MIME-Version", "1.0")
     if html is None:
@@ -276,7 +290,7 @@ def build_message(*, to: Address | str, subject: str, text: str, html: str | Non
         boundary = ""
     else:
         # the boundary must not occur in a body: a random one, checked
-        boundary = f"=_fw_{uuid.uuid4().hex}"
+        boundary = boundary or f"=_fw_{uuid.uuid4().hex}"
         if boundary in text or boundary in html:  # pragma: no cover - 128 random bits
             raise MailConfigError("the message body contains its MIME boundary")
         msg.set_raw("Content-Type", f'multipart/alternative; boundary="{boundary}"')
@@ -336,15 +350,81 @@ def envelope(msg: EmailMessage) -> tuple[str, list[str]]:
     return sender, recipients
 
 
+class MessageTemplate:
+    """A message from build_message that goes to many recipients with a few values of their own,
+    serialised for the wire once and filled per recipient by joining bytes: a digest shared by
+    400 subscribers is encoded once, not 400 times. Each recipient's values replace the whole
+    value of the headers named in HEADERS, and the PLACEHOLDERS (unguessable strings) in the
+    bodies. fill() returns None where its values would not give the bytes build_message gives
+    (a line break or NUL in a body value, a line over MAX_LINE, the boundary): that message is
+    built the usual way. Only for messages whose body parts are all 8bit (the one encoding that
+    takes any value as it is)."""
+
+    def __init__(self, msg: EmailMessage, headers: Iterable[str], placeholders: dict[str, str]):
+        wire: _Wire = msg._fw_wire
+        if not wire.bodies or any(body.isascii() for body in wire.bodies):
+            raise ValueError("a message template needs 8bit body parts")
+        self.boundary = wire.boundary
+        head, _, body = to_bytes(msg, WIRE_POLICY).partition(b"\r\n\r\n")
+        wanted = {name.lower() for name in headers}
+        pieces: list[bytes | str] = []  # bytes as they are; str: the key of a value
+        for field in re.split(rb"\r\n(?![ \t])", head):  # one header with its folded lines
+            name = field.partition(b":")[0]
+            if name.lower().decode("ascii") in wanted:
+                pieces += [name + b": ", "header:" + name.decode("ascii"), b"\r\n"]
+            else:
+                pieces.append(field + b"\r\n")
+        pieces.append(b"\r\n")
+        by_placeholder = {marker.encode(): key for key, marker in placeholders.items()}
+        split = re.compile(b"(" + b"|".join(map(re.escape, by_placeholder)) + b")").split(body)
+        body_pieces = [by_placeholder[piece] if n % 2 else piece for n, piece in enumerate(split)]
+        self.pieces = [piece for piece in pieces + body_pieces if piece != b""]
+        # the body lines that hold values: (their own octets, the keys of the values on them)
+        self.lines: list[tuple[int, list[str]]] = []
+        static, keys = 0, []
+        for piece in body_pieces:
+            if isinstance(piece, str):
+                keys.append(piece)
+                continue
+            *ended, rest = piece.split(b"\r\n")
+            if ended:
+                if keys:
+                    self.lines.append((static + len(ended[0]), keys))
+                static, keys = len(rest), []
+            else:
+                static += len(rest)
+        if keys:
+            self.lines.append((static, keys))
+
+    def fill(self, headers: dict[str, str], values: dict[str, str]) -> bytes | None:
+        encoded: dict[str, bytes] = {}
+        for name, value in headers.items():
+            try:
+                _check_raw(name, value)
+            except MailConfigError:
+                return None  # build_message says what is wrong with it
+            if len(value) > 900 and max(map(len, value.split("\n"))) > 900:
+                return None
+            encoded["header:" + name] = value.replace("\n", "\r\n").encode("ascii")
+        for key, value in values.items():
+            if "\n" in value or "\r" in value or "\0" in value or (self.boundary and self.boundary in value):
+                return None
+            encoded[key] = value.encode("utf-8")
+        for static, keys in self.lines:
+            if static + sum(len(encoded[key]) for key in keys) > MAX_LINE:
+                return None
+        return b"".join([encoded[piece] if isinstance(piece, str) else piece for piece in self.pieces])
+
+
 # -- transports ----------------------------------------------------------------------------------
 class Prepared:
     """A message serialised for the wire ahead of sending (while the server reads the last one).
     `eight_bit`: a body part is 8bit, so it needs BODY=8BITMIME (or seven_bit())."""
 
-    __slots__ = ("msg", "sender", "recipients", "data", "name", "eight_bit")
+    __slots__ = ("msg", "sender", "recipients", "data", "name", "eight_bit", "_rebuild")
 
     def __init__(self, msg: EmailMessage):
-        self.msg = msg
+        self.msg, self._rebuild = msg, None
         self.sender, self.recipients = envelope(msg)
         self.data = to_bytes(msg, WIRE_POLICY)
         wire: _Wire | None = getattr(msg, "_fw_wire", None)
@@ -354,12 +434,23 @@ class Prepared:
             self.name = (msg["Message-ID"] or "").strip("<>").split("@")[0]
             self.eight_bit = any(p.get("Content-Transfer-Encoding", "").lower() == "8bit" for p in msg.walk())
 
+    @classmethod
+    def filled(cls, data: bytes, *, sender: str, recipients: list[str], name: str,
+               rebuild: Callable[[], EmailMessage]) -> "Prepared":
+        """A message from MessageTemplate.fill (8bit); REBUILD builds the same as an EmailMessage,
+        for seven_bit()."""
+        self = cls.__new__(cls)
+        self.msg, self._rebuild, self.data = None, rebuild, data
+        self.sender, self.recipients, self.name, self.eight_bit = sender, recipients, name, True
+        return self
+
     def seven_bit(self) -> "Prepared":
         """The same message with 8bit parts as base64 (a message from build_message)."""
         if not self.eight_bit:
             return self
-        to_seven_bit(self.msg)
-        return Prepared(self.msg)
+        msg = self.msg if self.msg is not None else self._rebuild()
+        to_seven_bit(msg)
+        return Prepared(msg)
 
 
 class Transport:

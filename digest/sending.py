@@ -47,7 +47,7 @@ BACKOFF = (dt.timedelta(minutes=5), dt.timedelta(minutes=15), dt.timedelta(minut
 STALE_CLAIM = dt.timedelta(hours=2)  # a claim this old, by a process we cannot check, is dead
 CONNECT_FAILURES_BEFORE_STOP = 3
 INSERT_BATCH = 500
-RENDER_CACHE = 256  # rendered digests kept for reuse (a no-filter digest is shared by many)
+RENDER_CACHE = 8  # rendered digests kept for reuse (sending goes digest by digest)
 
 
 def send_empty_default() -> bool:
@@ -119,8 +119,21 @@ def retry(session: Session, subscriber: Subscriber, week: str | None = None) -> 
 
 
 # -- one message ----------------------------------------------------------------------------------
+@dataclass
+class _Rendered:
+    """A digest rendered with markers in place of what is personal, cut at the markers (even
+    pieces are the digest's own text, odd ones markers); its message template once built."""
+    digest: Digest
+    subject: str
+    text: list[str]
+    html: list[str]
+    template: mailer.MessageTemplate | None | bool = None  # False: this digest cannot have one
+
+
 class Composer:
     """Builds digest messages; holds what is the same for every subscriber of a run."""
+
+    PERSONAL_HEADERS = ("To", "Date", "Message-ID", "List-Unsubscribe")
 
     def __init__(self, settings: MailSettings, signer: Signer | None = None):
         self.settings = settings
@@ -131,51 +144,97 @@ class Composer:
         self.list_id = f"fundwatch veckobrev <veckobrev.{self.domain}>"
         self.fragments = {"text": Fragments(), "html": Fragments()}
         token = secrets.token_hex(8)  # unguessable: scraped text cannot contain a marker
-        self.markers = {k: f"fwmarker{token}{k}" for k in ("org", "email", "manage", "unsubscribe", "filters")}
+        keys = ("org", "email", "manage", "unsubscribe", "filters")
+        self.markers = {k: f"fwmarker{token}{k}" for k in keys}
         self._marker_pattern = re.compile("(" + "|".join(self.markers.values()) + ")")
-        self._rendered: dict[int, tuple] = {}
+        # in a message template the HTML part has markers of its own: its values are escaped
+        self._html_markers = {self.markers[k]: f"fwmarker{token}html{k}" for k in keys}
+        self._rendered: dict[int, _Rendered] = {}  # by id(digest), least recently used first
 
     def links(self, sub: Subscriber) -> dict[str, str]:
         return links(sub, self.settings.public_url, self.signer)
 
-    def render(self, d: Digest, sub: Subscriber) -> tuple[str, str, str, dict[str, str]]:
-        """(subject, text, html, links). A digest shared by many subscribers is rendered once with
-        random markers in place of what is personal (organisation, address, links, filters) and
-        cut at the markers; each message joins the pieces with its own values (escaped for
-        HTML), instead of scanning the whole text once per marker. The HTML goes out in lines of
-        up to 990 octets (mailer.join_html_lines): a third of the lines a mail server reads."""
-        filters = Filters.of(sub)
-        lk = self.links(sub)
-        personal = {"org": " ".join(sub.org.split()), "email": sub.email, "manage": lk["manage"],
-                    "unsubscribe": lk["unsubscribe"], "filters": filters_sv(filters, self.agency_names)}
-        cached = self._rendered.get(id(d))
-        if cached is None or cached[0] is not d:
+    def _render(self, d: Digest) -> _Rendered:
+        """D rendered once per run while it is in use: a digest shared by many subscribers is
+        rendered with random markers in place of what is personal (organisation, address, links,
+        filters) and cut at the markers, and each message joins the pieces with its own values,
+        instead of scanning the whole text once per marker. The HTML goes out in lines of up to
+        990 octets (mailer.join_html_lines): a third of the lines a mail server reads."""
+        hit = self._rendered.pop(id(d), None)
+        if hit is None or hit.digest is not d:
             m = self.markers
             subject, text, html = render_digest(
                 d, org=m["org"], email=m["email"], links={"manage": m["manage"], "unsubscribe": m["unsubscribe"]},
                 filters_text=m["filters"], fragments=self.fragments)
             html = mailer.join_html_lines(html, apart=self._marker_pattern)  # personal lines keep their own
-            cached = (d, subject, self._marker_pattern.split(text), self._marker_pattern.split(html))
-            self._rendered[id(d)] = cached
-            if len(self._rendered) > RENDER_CACHE:
+            hit = _Rendered(d, subject, self._marker_pattern.split(text), self._marker_pattern.split(html))
+            if len(self._rendered) >= RENDER_CACHE:
                 self._rendered.pop(next(iter(self._rendered)))
-        _, subject, text_pieces, html_pieces = cached
-        by_marker = {marker: personal[key] for key, marker in self.markers.items()}
-        escaped = {marker: str(escape(value)) for marker, value in by_marker.items()}
-        # split() with a group: even pieces are the digest's own text, odd ones are markers
-        text = "".join([by_marker[piece] if n % 2 else piece for n, piece in enumerate(text_pieces)])
-        html = "".join([escaped[piece] if n % 2 else piece for n, piece in enumerate(html_pieces)])
-        return subject, text, html, lk
+        self._rendered[id(d)] = hit
+        return hit
 
-    def message(self, d: Digest, sub: Subscriber, date: dt.datetime | None = None):
-        subject, text, html, lk = self.render(d, sub)
+    def _personal(self, d: Digest, sub: Subscriber) -> tuple[dict[str, str], dict[str, str]]:
+        """(values for the body markers, by marker; headers) of SUB's message."""
+        lk = self.links(sub)
+        values = {"org": " ".join(sub.org.split()), "email": sub.email, "manage": lk["manage"],
+                  "unsubscribe": lk["unsubscribe"], "filters": filters_sv(Filters.of(sub), self.agency_names)}
+        headers = {"Message-ID": mailer.message_id(f"digest.{d.week}.{sub.id}", self.domain),
+                   "List-Unsubscribe": f"<{lk['unsubscribe']}>"}
+        return {self.markers[k]: v for k, v in values.items()}, headers
+
+    def render(self, d: Digest, sub: Subscriber) -> tuple[str, str, str, dict[str, str]]:
+        """(subject, text, html, headers): SUB's digest D, and its headers of its own."""
+        r = self._render(d)
+        by_marker, headers = self._personal(d, sub)
+        escaped = {marker: str(escape(value)) for marker, value in by_marker.items()}
+        text = "".join([by_marker[piece] if n % 2 else piece for n, piece in enumerate(r.text)])
+        html = "".join([escaped[piece] if n % 2 else piece for n, piece in enumerate(r.html)])
+        return r.subject, text, html, headers
+
+    def message(self, d: Digest, sub: Subscriber, date: dt.datetime | None = None, *,
+                boundary: str | None = None):
+        subject, text, html, headers = self.render(d, sub)
+        return self._build(sub, subject, text, html, headers, date, boundary)
+
+    def _build(self, sub, subject, text, html, headers, date, boundary):
         return mailer.build_message(
             to=mailer.address(sub.email, sub.org), subject=subject, text=text, html=html, mail_from=self.sender,
-            msg_id=mailer.message_id(f"digest.{d.week}.{sub.id}", self.domain), date=date,
-            headers={"List-Id": self.list_id},
-            raw_headers={"List-Unsubscribe": f"<{lk['unsubscribe']}>",
+            msg_id=headers["Message-ID"], date=date, headers={"List-Id": self.list_id},
+            raw_headers={"List-Unsubscribe": headers["List-Unsubscribe"],
                          "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"},
-        )
+            boundary=boundary)
+
+    def prepared(self, d: Digest, sub: Subscriber, date: dt.datetime | None = None) -> mailer.Prepared:
+        """message(d, sub) as it goes on the wire: the same bytes, filled into a template built
+        once per digest (the 8bit encoding of 100 KB of digest is then done once, not once per
+        subscriber). A message the template cannot take is built by message()."""
+        r = self._render(d)
+        if r.template is None:
+            r.template = self._template(r, sub)
+        by_marker, headers = self._personal(d, sub)
+        to = mailer.address(sub.email, sub.org)
+        data = None
+        if r.template:
+            values = {**by_marker, **{self._html_markers[m]: str(escape(v)) for m, v in by_marker.items()}}
+            data = r.template.fill({"To": mailer.format_address(to), "Date": mailer.date_header(date), **headers},
+                                   values)
+        if data is None:
+            return mailer.Prepared(self.message(d, sub, date))
+        return mailer.Prepared.filled(data, sender=self.sender.addr_spec, recipients=[to.addr_spec],
+                                      name=headers["Message-ID"].strip("<>").split("@")[0],
+                                      rebuild=lambda: self.message(d, sub, date))
+
+    def _template(self, r: _Rendered, sub: Subscriber) -> mailer.MessageTemplate | bool:
+        by_marker, headers = self._personal(r.digest, sub)
+        text = "".join(r.text)  # the markers in place
+        html = "".join([self._html_markers[piece] if n % 2 else piece for n, piece in enumerate(r.html)])
+        msg = self._build(sub, r.subject, text, html, headers, None, None)
+        try:
+            return mailer.MessageTemplate(msg, self.PERSONAL_HEADERS,
+                                          {**{m: m for m in self.markers.values()},
+                                           **{m: m for m in self._html_markers.values()}})
+        except ValueError:  # a part is not 8bit (e.g. base64 for a line too long): built per message
+            return False
 
 
 # -- planning -------------------------------------------------------------------------------------
@@ -312,13 +371,20 @@ def _send_rows(engine, data: WeekData, composer: Composer, settings: MailSetting
     done_stmt = (update(deliveries).where(deliveries.c.id == bindparam("did"))
                  .values(**{k: bindparam(f"v_{k}") for k in result_keys}))
 
+    # Subscribers with the same digest go out one after another, so each digest is rendered and
+    # encoded once (the composer keeps the last few); otherwise in the order they were planned.
+    digests = [data.build(Filters.of(sub), after_id=delivery.after_change_id, upto_id=delivery.upto_change_id,
+                          first=delivery.first) for delivery, sub in due]
+    group = {}
+    for n, digest in enumerate(digests):
+        group.setdefault(id(digest), n)
+    order = sorted(range(len(due)), key=lambda n: group[id(digests[n])])
+    due, digests = [due[n] for n in order], [digests[n] for n in order]
+
     def prepare(index: int):
         if index >= len(due):
             return None
-        delivery, sub = due[index]
-        digest = data.build(Filters.of(sub), after_id=delivery.after_change_id,
-                            upto_id=delivery.upto_change_id, first=delivery.first)
-        return mailer.Prepared(composer.message(digest, sub))
+        return composer.prepared(digests[index], due[index][1])
 
     unrecorded: list[tuple] = []  # (delivery, subscriber, values) of the message sent last
 

@@ -96,6 +96,65 @@ def test_message_id_is_fixed_per_week_and_subscriber(sqlite_url, digest_env):
     assert a["Message-ID"] == b["Message-ID"]
 
 
+ORGS = ["Föreningen Åkervägen", 'Föreningen <Öst> & "Väst"', ".Punkt först", "Ö" * 200, "Kör 🎶 tillsammans"]
+
+
+def test_a_digest_filled_from_its_template_is_the_message_built_for_each_subscriber(sqlite_url, digest_env):
+    """A digest shared by many subscribers is encoded once and filled with each one's own values
+    (name, address, links, filters): the bytes are those build_message gives that subscriber,
+    also for a name with HTML specials or at the start of a line, and for a footer too long for
+    one SMTP line (that message is built the usual way, its text part base64)."""
+    from digest.builder import WeekData
+    from digest.models import Subscriber
+    from digest.sending import Composer
+    from digest.subscribers import Filters
+    from fundwatch.config import MailSettings
+    from storage.db import session_scope
+
+    crawl(get_engine(sqlite_url), "migrationsverket",
+          [make_item("migrationsverket", f"Stöd <{n}> & råd", deadline=SOON) for n in range(3)])
+    ids = [add_subscriber(f"s{n}@example.org", org=org) for n, org in enumerate(ORGS)]
+    keywords = [f"{'stöd' * 14}{n:02d}" for n in range(30)]  # a footer line of about 2,000 octets
+    ids.append(add_subscriber("k@example.org", keywords=keywords))
+    composer, date = Composer(MailSettings.from_env()), dt.datetime(2026, 11, 27, 7, 30, tzinfo=dt.UTC)
+    with session_scope() as s:
+        upto = WeekData.max_change_id(s)
+        data = WeekData.load(s, after_id=0, upto_id=upto)
+        for sid in ids:
+            sub = s.get(Subscriber, sid)
+            d = data.build(Filters.of(sub), after_id=0, upto_id=upto, first=True)
+            fast = composer.prepared(d, sub, date)
+            boundary = parse(fast.data).get_boundary()
+            slow = mailer.Prepared(composer.message(d, sub, date, boundary=boundary))
+            assert (fast.data, fast.name, fast.sender, fast.recipients, fast.eight_bit) == \
+                   (slow.data, slow.name, slow.sender, slow.recipients, slow.eight_bit)
+            msg = parse(fast.data)
+            assert msg["To"].addresses[0].addr_spec == sub.email
+            encodings = {p.get_content_type(): p["Content-Transfer-Encoding"] for p in msg.iter_parts()}
+            if sub.email == "k@example.org":
+                assert encodings == {"text/plain": "base64", "text/html": "base64"}
+                assert keywords[-1] in text_part(msg)
+            else:
+                assert encodings == {"text/plain": "8bit", "text/html": "8bit"}
+                assert f"nytt för {sub.org}" in text_part(msg)
+    shared = [d for d in composer._rendered.values() if d.template]
+    assert shared, "no digest was filled from a template"
+
+
+def test_a_digest_goes_out_base64_to_a_server_without_8bitmime(sqlite_url, digest_env, smtp):
+    smtp.offer_8bitmime = False
+    crawl(get_engine(sqlite_url), "migrationsverket", [make_item("migrationsverket", "Stöd till föreningar", deadline=SOON)])
+    for n in range(3):
+        add_subscriber(f"s{n}@example.org", org=f"Förening {n}")
+    assert send().sent == 3
+    for _, raw in smtp.messages:
+        msg = parse(raw)
+        assert raw.isascii()
+        assert {p["Content-Transfer-Encoding"] for p in msg.iter_parts()} == {"base64"}
+        assert "Stöd till föreningar" in text_part(msg)
+        assert f"nytt för {str(msg['To']).split(' <')[0]}" in text_part(msg)
+
+
 def test_smtp_one_connection_for_many_messages(sqlite_url, digest_env, smtp):
     crawl(get_engine(sqlite_url), "brottsoffermyndigheten", [make_item("brottsoffermyndigheten", "Projektmedel", deadline=SOON)])
     for n in range(12):
