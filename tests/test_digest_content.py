@@ -108,7 +108,8 @@ def test_week_digest_for_everything(week18):
     assert "Stöd till våldsutsatta kvinnor" in s["ÄNDRADE"]
     soon = s["SISTA ANSÖKNINGSDAG INOM 14 DAGAR"]
     assert soon.index("Brottsofferinriktade projekt") < soon.index("Stöd till våldsutsatta kvinnor")
-    assert "Sista ansökningsdag: 12 maj 2027" in soon
+    # a reminder, a line each (what is new or changed is shown in full above)
+    assert "* Brottsofferinriktade projekt (Brottsoffermyndigheten, sista ansökningsdag 12 maj 2027)\n" in soon
     assert "Gammal utlysning" in s["STÄNGDA ELLER BORTTAGNA"]
     assert "ÖPPNA JUST NU" not in text  # not a first digest
     assert "Källor: 2 av 3 källor kunde kontrolleras denna vecka. Arbetsförmedlingen: sidan svarade 503." in text
