@@ -46,7 +46,6 @@ BACKOFF = (dt.timedelta(minutes=5), dt.timedelta(minutes=15), dt.timedelta(minut
            dt.timedelta(hours=2), dt.timedelta(hours=6))
 STALE_CLAIM = dt.timedelta(hours=2)  # a claim this old, by a process we cannot check, is dead
 CONNECT_FAILURES_BEFORE_STOP = 3
-INSERT_BATCH = 500
 RENDER_CACHE = 8  # rendered digests kept for reuse (sending goes digest by digest)
 
 
@@ -260,9 +259,10 @@ def _insert_ignore(session: Session, rows: list[dict]) -> None:
             except Exception:  # noqa: BLE001
                 pass
         return
-    for i in range(0, len(rows), INSERT_BATCH):
-        session.execute(dialect_insert(Delivery).values(rows[i:i + INSERT_BATCH])
-                        .on_conflict_do_nothing(index_elements=["week", "subscriber_id"]))
+    # one statement, many parameter sets (executemany): a multi-row VALUES clause is compiled
+    # anew for every batch, about a quarter of a millisecond per row
+    session.execute(dialect_insert(Delivery.__table__).on_conflict_do_nothing(index_elements=["week", "subscriber_id"]),
+                    rows)
 
 
 def _due_query(week: str, now: dt.datetime, subscriber_ids: list[int] | None):
