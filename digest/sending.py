@@ -151,7 +151,7 @@ class Composer:
         self._rendered: dict[int, _Rendered] = {}  # by id(digest), least recently used first
 
     def links(self, sub: Subscriber) -> dict[str, str]:
-        return links(sub, self.settings.public_url, self.signer)
+        return links(sub, self.settings.public_url, self.signer, names=("manage", "unsubscribe"))
 
     def _render(self, d: Digest) -> _Rendered:
         """D rendered once per run while it is in use: a digest shared by many subscribers is
