@@ -180,25 +180,25 @@ def join_html_lines(html: str, apart: re.Pattern | None = None, limit: int = MAX
     costs it; in HTML a line break and a space are the same whitespace (our mail has no <pre>).
     Lines matching APART (placeholders filled in later with values of unknown length) stay alone."""
     ending = "\n" if html.endswith("\n") else ""
-    out: list[str] = []
-    run: list[str] = []
+    apart_bytes = re.compile(apart.pattern.encode()) if apart is not None else None
+    out: list[bytes] = []
+    run: list[bytes] = []
     size = 0
-    for line in html[:len(html) - len(ending)].split("\n"):
-        octets = len(line.encode())
-        if apart is not None and apart.search(line):
+    for line in html[:len(html) - len(ending)].encode().split(b"\n"):  # octets, without encoding each line
+        if apart_bytes is not None and apart_bytes.search(line):
             if run:
-                out.append(" ".join(run))
+                out.append(b" ".join(run))
                 run, size = [], 0
             out.append(line)
             continue
-        if run and size + 1 + octets > limit:
-            out.append(" ".join(run))
+        if run and size + 1 + len(line) > limit:
+            out.append(b" ".join(run))
             run, size = [], 0
-        size += octets + (1 if run else 0)
+        size += len(line) + (1 if run else 0)
         run.append(line)
     if run:
-        out.append(" ".join(run))
-    return "\n".join(out) + ending
+        out.append(b" ".join(run))
+    return b"\n".join(out).decode() + ending
 
 
 def _body(content: str) -> tuple[str, bytes]:

@@ -93,7 +93,7 @@ class Fragments:
         self._cache: dict[tuple, str] = {}
 
     def __call__(self, macro, item, fields=(), reason=None):
-        key = (macro.name, item.id, tuple(tuple(f) for f in fields), reason)
+        key = (macro.name, item.id, tuple(map(tuple, fields)) if fields else (), reason)
         hit = self._cache.get(key)
         if hit is None:
             hit = self._cache[key] = macro(item, fields, reason)

@@ -224,9 +224,11 @@ class Composer:
                                       rebuild=lambda: self.message(d, sub, date))
 
     def _template(self, r: _Rendered, sub: Subscriber) -> mailer.MessageTemplate | bool:
-        by_marker, headers = self._personal(r.digest, sub)
         text = "".join(r.text)  # the markers in place
         html = "".join([self._html_markers[piece] if n % 2 else piece for n, piece in enumerate(r.html)])
+        # each message has its own values of these headers: any valid ones do here
+        headers = {"Message-ID": mailer.message_id("template", self.domain),
+                   "List-Unsubscribe": f"<{self.settings.public_url}>"}
         msg = self._build(sub, r.subject, text, html, headers, None, None)
         try:
             return mailer.MessageTemplate(msg, self.PERSONAL_HEADERS,
