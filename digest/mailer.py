@@ -418,15 +418,18 @@ class MessageTemplate:
 
 # -- transports ----------------------------------------------------------------------------------
 class Prepared:
-    """A message serialised for the wire ahead of sending (while the server reads the last one).
+    """A message serialised for the wire ahead of sending (while the server reads the last one):
+    `data` (CRLF line ends) and `smtp_data` (dot-stuffed and ended for DATA, so nothing is left to
+    do between the server's 354 and the message going out).
     `eight_bit`: a body part is 8bit, so it needs BODY=8BITMIME (or seven_bit())."""
 
-    __slots__ = ("msg", "sender", "recipients", "data", "name", "eight_bit", "_rebuild")
+    __slots__ = ("msg", "sender", "recipients", "data", "smtp_data", "name", "eight_bit", "_rebuild")
 
     def __init__(self, msg: EmailMessage):
         self.msg, self._rebuild = msg, None
         self.sender, self.recipients = envelope(msg)
         self.data = to_bytes(msg, WIRE_POLICY)
+        self.smtp_data = dot_stuffed(self.data) + b".\r\n"
         wire: _Wire | None = getattr(msg, "_fw_wire", None)
         if wire is not None:
             self.name, self.eight_bit = wire.name, wire.eight_bit
@@ -441,6 +444,7 @@ class Prepared:
         for seven_bit()."""
         self = cls.__new__(cls)
         self.msg, self._rebuild, self.data = None, rebuild, data
+        self.smtp_data = dot_stuffed(data) + b".\r\n"
         self.sender, self.recipients, self.name, self.eight_bit = sender, recipients, name, True
         return self
 
@@ -652,7 +656,7 @@ class SmtpTransport(Transport):
                     continue
                 raise TemporaryFailure(f"connection to {self.host} lost before the message was sent: {exc}") from None
             try:
-                smtp.send(dot_stuffed(prepared.data) + b".\r\n")
+                smtp.send(prepared.smtp_data)
             except (OSError, smtplib.SMTPServerDisconnected) as exc:
                 self._drop()
                 raise UncertainDelivery(f"connection to {self.host} lost while the message data was sent: {exc}") from None
