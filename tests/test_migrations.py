@@ -41,6 +41,27 @@ def test_downgrade_to_nothing_and_back(db_url):
     engine.dispose()
 
 
+def test_a_database_behind_the_newest_migration_is_migrated_when_opened(tmp_path):
+    """get_engine() skips alembic for a database already at SCHEMA_HEAD, so SCHEMA_HEAD must be
+    the newest migration, and an older database is still migrated when opened."""
+    from alembic import command
+    from alembic.script import ScriptDirectory
+
+    from storage.db import SCHEMA_HEAD, alembic_config, dispose_engines, schema_revision
+
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    engine = make_engine(url)
+    assert ScriptDirectory.from_config(alembic_config(engine)).get_current_head() == SCHEMA_HEAD
+    assert schema_revision(engine) is None  # a new database
+    command.upgrade(alembic_config(engine), "0003")
+    assert schema_revision(engine) == "0003"
+    engine.dispose()
+    try:
+        assert schema_revision(get_engine(url)) == SCHEMA_HEAD
+    finally:
+        dispose_engines()
+
+
 def upgrade_to_base(engine) -> None:
     from alembic import command
 
