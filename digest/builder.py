@@ -245,6 +245,7 @@ class WeekData:
         self._match_cache: dict[tuple, frozenset[str]] = {}
         self._coverage_cache: dict[tuple, Coverage] = {}
         self._digest_cache: dict[tuple, Digest] = {}
+        self._fold_cache: dict[tuple[int, int], dict[str, tuple[str, Any]]] = {}
         self._current = sorted((v for v in items.values() if v.status != "removed"), key=lambda v: v.sort_key)
 
     # -- loading --------------------------------------------------------------------------------
@@ -339,27 +340,28 @@ class WeekData:
             hit = self._digest_cache[key] = self._build(filters, after_id=after_id, upto_id=upto_id, first=first)
         return hit
 
-    def _build(self, filters: Filters, *, after_id: int, upto_id: int, first: bool) -> Digest:
-        wanted = self.matching(filters)
-        # changes in (after_id, upto_id] of wanted items, folded per item in order
+    def _fold(self, after_id: int, upto_id: int) -> dict[str, tuple[str, Any]]:
+        """{item id: (section, entry)} of the changes in (after_id, upto_id], folded per item in
+        order: ("closed", Closed) | ("new", ItemView) | ("changed", Changed). The same for every
+        digest of that range (most subscribers share one), so cached per range."""
+        hit = self._fold_cache.get((after_id, upto_id))
+        if hit is not None:
+            return hit
         per_item: dict[str, list[ChangeView]] = {}
         for change in self.changes:
-            if after_id < change.id <= upto_id and change.item_id in wanted:
+            if after_id < change.id <= upto_id:
                 per_item.setdefault(change.item_id, []).append(change)
-        new, changed, closed = [], [], []
-        listed: set[str] = set()
+        folded: dict[str, tuple[str, Any]] = {}
         for item_id, changes in per_item.items():
             view = self.items.get(item_id)
             if view is None:
                 continue
             last = changes[-1].change
             if last == "removed" or view.status == "removed":
-                closed.append(Closed(view, "borttagen från myndighetens webbplats"))
-                listed.add(item_id)
+                folded[item_id] = ("closed", Closed(view, "borttagen från myndighetens webbplats"))
                 continue
             if any(c.change in ("new", "reappeared") for c in changes):
-                new.append(view)
-                listed.add(item_id)
+                folded[item_id] = ("new", view)
                 continue
             merged: dict[str, list[Any]] = {}
             for c in changes:
@@ -372,10 +374,25 @@ class WeekData:
             if not merged:
                 continue
             if view.status == "closed":
-                closed.append(Closed(view, _closed_reason(view)))
+                folded[item_id] = ("closed", Closed(view, _closed_reason(view)))
             else:
-                changed.append(Changed(view, field_changes(merged)))
-            listed.add(item_id)
+                folded[item_id] = ("changed", Changed(view, field_changes(merged)))
+        # each section in the order a digest shows it, so a digest's share of it is in order too
+        rank = {"new": lambda v: (0, v.sort_key), "changed": lambda c: (1, c.item.sort_key),
+                "closed": lambda c: (2, c.item.agency_name, c.item.title)}
+        folded = dict(sorted(folded.items(), key=lambda kv: rank[kv[1][0]](kv[1][1])))
+        self._fold_cache[(after_id, upto_id)] = folded
+        return folded
+
+    def _build(self, filters: Filters, *, after_id: int, upto_id: int, first: bool) -> Digest:
+        wanted = self.matching(filters)
+        sections: dict[str, list] = {"new": [], "changed": [], "closed": []}
+        listed: set[str] = set()
+        for item_id, (section, entry) in self._fold(after_id, upto_id).items():
+            if item_id in wanted:
+                sections[section].append(entry)
+                listed.add(item_id)
+        new, changed, closed = sections["new"], sections["changed"], sections["closed"]
         since = self.today - dt.timedelta(days=7)
         soon_until = self.today + dt.timedelta(days=SOON_DAYS)
         soon, open_now = [], []
@@ -389,9 +406,7 @@ class WeekData:
             if first and view.status == "open" and view.id not in listed:
                 open_now.append(view)
         soon.sort(key=lambda v: (v.deadline, v.agency_name, v.title))
-        new.sort(key=lambda v: v.sort_key)
-        changed.sort(key=lambda c: c.item.sort_key)
-        closed.sort(key=lambda c: (c.item.agency_name, c.item.title))
+        closed.sort(key=lambda c: (c.item.agency_name, c.item.title))  # with those closed by their deadline
         return Digest(self.week, first, after_id, upto_id, new, changed, soon, closed, open_now,
                       self.coverage(filters.agencies))
 
