@@ -298,10 +298,10 @@ def db():
 def upgrade():
     """Apply the database migrations (also done automatically on first use)."""
     from fundwatch import config
-    from storage.db import current_revision, get_engine
+    from storage.db import get_engine, schema_revision
 
     engine = get_engine(migrate=True)
-    click.echo(f"{config.database_url()}: schema at revision {current_revision(engine)}")
+    click.echo(f"{config.database_url()}: schema at revision {schema_revision(engine)}")
 
 
 if __name__ == "__main__":

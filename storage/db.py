@@ -88,20 +88,14 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
 
 def schema_revision(engine: Engine) -> str | None:
     """The database's migration revision, read without alembic (a third of a second to import);
-    None for a new database or one that cannot be read (upgrade() then says why)."""
+    None for a new database (or one emptied by a downgrade to base) or one that cannot be read
+    (upgrade() then says why)."""
     try:
         with engine.connect() as conn:
             rows = conn.exec_driver_sql("SELECT version_num FROM alembic_version").all()
     except Exception:  # noqa: BLE001 - no table yet, or no database: upgrade() creates or explains
         return None
     return rows[0][0] if len(rows) == 1 else None
-
-
-def current_revision(engine: Engine) -> str | None:
-    from alembic.runtime.migration import MigrationContext
-
-    with engine.connect() as conn:
-        return MigrationContext.configure(conn).get_current_revision()
 
 
 def has_schema(engine: Engine) -> bool:

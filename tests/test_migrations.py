@@ -10,7 +10,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect
 
-from storage.db import current_revision, get_engine, make_engine, upgrade
+from storage.db import get_engine, make_engine, schema_revision, upgrade
 from storage.models import Base
 
 # Modules that add tables to the shared metadata, when they exist.
@@ -32,12 +32,12 @@ def test_models_and_migrations_agree(db_url):
 def test_downgrade_to_nothing_and_back(db_url):
     engine = make_engine(db_url)
     upgrade(engine)
-    head = current_revision(engine)
+    head = schema_revision(engine)
     upgrade_to_base(engine)
-    assert current_revision(engine) is None
+    assert schema_revision(engine) is None
     assert not inspect(engine).has_table("items")
     upgrade(engine)
-    assert current_revision(engine) == head
+    assert schema_revision(engine) == head
     engine.dispose()
 
 
@@ -47,7 +47,7 @@ def test_a_database_behind_the_newest_migration_is_migrated_when_opened(tmp_path
     from alembic import command
     from alembic.script import ScriptDirectory
 
-    from storage.db import SCHEMA_HEAD, alembic_config, dispose_engines, schema_revision
+    from storage.db import SCHEMA_HEAD, alembic_config, dispose_engines
 
     url = f"sqlite:///{tmp_path / 'old.db'}"
     engine = make_engine(url)
