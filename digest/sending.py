@@ -118,6 +118,12 @@ def retry(session: Session, subscriber: Subscriber, week: str | None = None) -> 
 
 
 # -- one message ----------------------------------------------------------------------------------
+def _filled(pieces: list[str], values: dict[str, str]) -> str:
+    """Text cut at its markers (a split() with a group: odd pieces are markers), joined again with
+    each marker's value."""
+    return "".join([values[piece] if n % 2 else piece for n, piece in enumerate(pieces)])
+
+
 @dataclass
 class _Rendered:
     """A digest rendered with markers in place of what is personal, cut at the markers (even
@@ -186,9 +192,7 @@ class Composer:
         r = self._render(d)
         by_marker, headers = self._personal(d, sub)
         escaped = {marker: str(escape(value)) for marker, value in by_marker.items()}
-        text = "".join([by_marker[piece] if n % 2 else piece for n, piece in enumerate(r.text)])
-        html = "".join([escaped[piece] if n % 2 else piece for n, piece in enumerate(r.html)])
-        return r.subject, text, html, headers
+        return r.subject, _filled(r.text, by_marker), _filled(r.html, escaped), headers
 
     def message(self, d: Digest, sub: Subscriber, date: dt.datetime | None = None, *,
                 boundary: str | None = None):
@@ -225,7 +229,7 @@ class Composer:
 
     def _template(self, r: _Rendered, sub: Subscriber) -> mailer.MessageTemplate | bool:
         text = "".join(r.text)  # the markers in place
-        html = "".join([self._html_markers[piece] if n % 2 else piece for n, piece in enumerate(r.html)])
+        html = _filled(r.html, self._html_markers)
         # each message has its own values of these headers: any valid ones do here
         headers = {"Message-ID": mailer.message_id("template", self.domain),
                    "List-Unsubscribe": f"<{self.settings.public_url}>"}
