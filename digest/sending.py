@@ -359,9 +359,9 @@ def send_due(*, dry_run: bool = False, send_empty: bool | None = None, settings:
 def _send_rows(engine, data: WeekData, composer: Composer, settings: MailSettings, due, report: Report,
                now_utc: dt.datetime, echo) -> None:
     """Claim, send and record each due row in order. A claim is committed before its message goes
-    out (over SMTP while the server answers its MAIL FROM; RSET if the claim fails). A message's
-    result is committed with the next claim, or over SMTP while the server reads the next
-    message, and on any way out of the loop."""
+    out (while the server answers its MAIL FROM; RSET if the claim fails); a message's result is
+    committed together with the next claim (one short transaction per message), and on any way
+    out of the loop."""
     me = claimer()
     deliveries = Delivery.__table__
     subscribers = Subscriber.__table__
@@ -416,8 +416,7 @@ def _send_rows(engine, data: WeekData, composer: Composer, settings: MailSetting
                     except mailer.TemporaryFailure as exc:
                         unreachable = exc
                 with conn.begin():
-                    if not overlap:
-                        record(conn)
+                    record(conn)
                     claimed = conn.execute(claim_stmt, {"did": delivery.id, "now": now_utc,
                                                         "claimed_at": utcnow()}).rowcount
                 if claimed != 1:
@@ -432,9 +431,7 @@ def _send_rows(engine, data: WeekData, composer: Composer, settings: MailSetting
                         raise unreachable
                     if overlap:
                         transport.start(prepared)
-                        upcoming = prepare(index + 1)  # the server reads this message meanwhile,
-                        with conn.begin():  # and the last one's result is written
-                            record(conn)
+                        upcoming = prepare(index + 1)  # the server reads this message meanwhile
                         reply = transport.finish()
                     else:
                         reply = transport.send(prepared)
