@@ -267,7 +267,10 @@ def test_ctrl_c_of_fundwatch_crawl_stops_its_crawl_and_closes_the_run(sqlite_url
         monkeypatch.setenv("FUNDWATCH_MIRROR", hung.url)
         proc = subprocess.Popen([sys.executable, "-m", "fundwatch.cli", *crawl_args("mucf", sources=sources),
                                  "--set", "DOWNLOAD_TIMEOUT=2", "--set", "RETRY_TIMES=0"],
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                # Ctrl-C as at a terminal: a suite started in the background (`cmd &`)
+                                # hands its children SIGINT ignored, and the crawl would never see it
+                                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
         try:
             wait_for(lambda: hung.conns, timeout=30, what="the crawl's first request")
             proc.send_signal(signal.SIGINT)
