@@ -4,6 +4,7 @@ and the transport against a real SMTP server on 127.0.0.1 (aiosmtpd), never a mo
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 import pytest
 from click.testing import CliRunner
@@ -192,7 +193,7 @@ def test_the_html_part_goes_out_in_few_long_lines(sqlite_url, digest_env, smtp):
 
 
 def test_joined_html_lines_keep_the_html_and_the_placeholders_apart():
-    marker = __import__("re").compile("PLACEHOLDER")
+    marker = re.compile("PLACEHOLDER")
     html = "<!DOCTYPE html>\n<p>a</p>\n" + "<p>" + "å" * 600 + "</p>\n" + "<p>PLACEHOLDER</p>\n<p>b</p>\n<p>c</p>\n"
     joined = mailer.join_html_lines(html, apart=marker, limit=990)
     assert joined.split("\n") == ["<!DOCTYPE html> <p>a</p>", "<p>" + "å" * 600 + "</p>",  # 1,207 octets: its own line
