@@ -71,14 +71,14 @@ def populate(n_items: int, n_subscribers: int, returning: float = 0.9, seed: int
     from sqlalchemy import func, insert, select, update
     from sqlalchemy.orm import Session
 
-    from digest.builder import iso_week
-    from digest.models import Delivery, Subscriber
-    from spiders.items import FundItem, item_id
-    from storage.db import get_engine
-    from storage.models import Change, ItemVersion, utcnow
-    from storage.queries import now_local
-    from storage.outcome import RunOutcome
-    from storage.runs import finish_run, start_run
+    from fundwatch.digest.builder import iso_week
+    from fundwatch.digest.models import Delivery, Subscriber
+    from fundwatch.items import FundItem, item_id
+    from fundwatch.storage.db import get_engine
+    from fundwatch.storage.models import Change, ItemVersion, utcnow
+    from fundwatch.storage.outcome import RunOutcome
+    from fundwatch.storage.queries import now_local
+    from fundwatch.storage.runs import finish_run, start_run
 
     rng = random.Random(seed)
     engine = get_engine()

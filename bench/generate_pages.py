@@ -1,5 +1,4 @@
-"""A generated mirror of N Sitevision-style pages (the markup of Migrationsverket's rebuilt site, see
-/work/shared/sites/README.md): cookie banner, header, menu, breadcrumbs, `main` with
+"""A generated mirror of N Sitevision-style pages (the markup of Migrationsverket's rebuilt site): cookie banner, header, menu, breadcrumbs, `main` with
 `sv-text-portlet` blocks, a facts table or definition list, collapsed accordions, footer, about
 10 kB each. Deterministic for a given N and seed.
 
@@ -47,7 +46,7 @@ def page_html(i: int, seed: int = 6) -> str:
     crumbs = (f'<li><a href="/">Startsida</a></li><li><a href="/andra-aktorer">Andra aktörer</a></li>'
               f'<li><a href="/{SECTION}">Utlysningar</a></li><li aria-current="page">{title}</li>')
     paras = "\n".join(
-        f'<p class="mv-font-normal">' + FILLER.format(topic=topic, who1=rng.choice(WHO), who2=rng.choice(WHO)) * 2 + "</p>"
+        '<p class="mv-font-normal">' + FILLER.format(topic=topic, who1=rng.choice(WHO), who2=rng.choice(WHO)) * 2 + "</p>"
         for _ in range(6))
     facts_rows = [("Tillgängliga medel", f"Ca {rng.randint(2, 500)} MSEK"),
                   ("Finansieringsalternativ", rng.choice(["Förenklade kostnader", "Klumpsumma", "Faktiska kostnader"])),

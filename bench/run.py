@@ -1,8 +1,8 @@
 """fundwatch benchmarks (issue 6). Not part of the test suite: prints figures and their targets.
 
-    /work/.venv/bin/python bench/run.py                 # everything (about 5 minutes on 2 cores)
-    /work/.venv/bin/python bench/run.py --only crawl,recheck --runs 5
-    /work/.venv/bin/python bench/run.py --quick         # smaller N, for a smoke test
+    .venv/bin/python bench/run.py                 # everything (about 5 minutes on 2 cores)
+    .venv/bin/python bench/run.py --only crawl,recheck --runs 5
+    .venv/bin/python bench/run.py --quick         # smaller N, for a smoke test
 
 Sections: crawl (fundwatch vs urlwatch), recheck (unchanged site), storage (100-crawl growth),
 digest (bench/digest_send.py), dates (bench/swedish_dates.py), startup, memory (10,000 pages).
@@ -26,7 +26,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -35,6 +34,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 import generate_pages  # noqa: E402
+
 from fundwatch.mirror_server import MirrorServer, _Handler  # noqa: E402
 
 SECTIONS = ("crawl", "recheck", "storage", "digest", "dates", "startup", "memory")
@@ -178,7 +178,7 @@ def warm_up(ctx) -> None:
 
 def use_db(work: Path, tag: str) -> str:
     """Point this process (and so its crawl children) at a fresh, migrated SQLite DB and HTTP cache."""
-    from storage.db import dispose_engines, get_engine
+    from fundwatch.storage.db import dispose_engines, get_engine
 
     db = work / f"{tag}.db"
     for p in (db, Path(f"{db}-wal"), Path(f"{db}-shm")):
@@ -380,8 +380,8 @@ def bench_recheck(ctx) -> None:
 def page_items(ctx) -> list:
     """The items the page spider stores for the generated pages (real extraction, computed once)."""
     if ctx.items is None:
-        from spiders.extract import main_text, title_of
-        from spiders.items import FundItem, item_id
+        from fundwatch.items import FundItem, item_id
+        from fundwatch.spiders.extract import main_text, title_of
 
         items = []
         for i, url in enumerate(ctx.urls):
@@ -397,9 +397,9 @@ def page_items(ctx) -> list:
 def one_run(sessions, items: list, urls: list[str], spool_path: Path) -> None:
     """What a crawl does: begin the run, spool the items, apply them with the outcome built by the
     spider side's RunHealth from every page answering 200 (storage/recorder.py, storage/spool.py)."""
-    from spiders.health import RunHealth
-    from storage.recorder import apply_run, begin_run
-    from storage.spool import Spool, read_spool
+    from fundwatch.spiders.health import RunHealth
+    from fundwatch.storage.recorder import apply_run, begin_run
+    from fundwatch.storage.spool import Spool, read_spool
 
     health = RunHealth(must_carry=tuple(urls))
     health.robots(generate_pages.HOST, 200)
@@ -427,7 +427,7 @@ def db_size(engine, path: Path) -> int:
 def bench_storage(ctx) -> None:
     import copy
 
-    from storage.db import dispose_engines, get_engine, session_factory
+    from fundwatch.storage.db import dispose_engines, get_engine, session_factory
 
     crawls = ctx.storage_crawls
     say(f"\n3. Storage growth: {crawls} crawls of {ctx.n} page items through storage.runs "
@@ -530,10 +530,10 @@ def fill_calls(url: str, n: int) -> None:
     """N funding calls in one run (dates, amounts, deadline texts), through storage.runs."""
     import datetime as dt
 
-    from spiders.health import RunHealth
-    from spiders.items import FundItem, item_id
-    from storage.db import get_engine, session_factory
-    from storage.runs import finish_run, start_run
+    from fundwatch.items import FundItem, item_id
+    from fundwatch.spiders.health import RunHealth
+    from fundwatch.storage.db import get_engine, session_factory
+    from fundwatch.storage.runs import finish_run, start_run
 
     sessions = session_factory(get_engine(url))
     origin = f"https://{generate_pages.HOST}/{generate_pages.SECTION}"

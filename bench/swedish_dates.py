@@ -13,11 +13,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from spiders.swedish import parse_date  # noqa: E402
+from fundwatch.swedish import parse_date  # noqa: E402
 
 TARGET = 20_000
 
-# As written on the agencies' pages (see /work/shared/sites/README.md).
+# As written on the agencies' pages.
 STRINGS = [
     "15 december 2021",
     "den 1 april 2024",
@@ -71,7 +71,7 @@ def main() -> None:
     seconds = float(sys.argv[1]) if len(sys.argv) > 1 else 2.0
     r = rate(parse_date, STRINGS, seconds)
     verdict = "OK" if r >= TARGET else "BELOW TARGET"
-    print(f"spiders.swedish.parse_date: {r:,.0f} strings/s ({len(STRINGS)} distinct strings, "
+    print(f"fundwatch.spiders.swedish.parse_date: {r:,.0f} strings/s ({len(STRINGS)} distinct strings, "
           f"{seconds:g} s) — target >= {TARGET:,}/s: {verdict}")
     try:
         import dateparser

@@ -18,13 +18,22 @@ from typing import Any, Iterable
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from digest.subscribers import Filters, fold
-from spiders.swedish import format_date_sv, parse_date
-from storage.models import Change, Item
-from storage.queries import (
-    call_json, change_fields_json, closes_at, last_runs, list_changes, list_items, now_local, parse_rule,
-    run_reason_sv, shown_deadline,
+from fundwatch.digest.filters import Filters
+from fundwatch.sources import load_sources
+from fundwatch.storage.models import Change, Item
+from fundwatch.storage.queries import (
+    call_json,
+    change_fields_json,
+    item_closes_at,
+    last_runs,
+    list_changes,
+    list_items,
+    now_local,
+    parse_rule,
+    run_reason_sv,
+    shown_deadline,
 )
+from fundwatch.swedish import MONTHS_SV, fold_case, format_date_sv, parse_date
 
 SOON_DAYS = 14
 FIRST_DIGEST_DAYS = 7
@@ -43,8 +52,6 @@ FIELD_SV = {
 }
 FIELD_ORDER = ("title", "status", "opens", "deadline", "deadline_text", "deadline_rule", "amount_text",
                "amount_sek", "competitive", "published", "url", "details", "text")
-MONTHS_SV = ("januari", "februari", "mars", "april", "maj", "juni", "juli", "augusti", "september",
-             "oktober", "november", "december")
 
 
 def iso_week(now: dt.datetime | None = None) -> str:
@@ -263,7 +270,6 @@ class WeekData:
     @classmethod
     def load(cls, session: Session, *, after_id: int, upto_id: int, now: dt.datetime | None = None,
              first_after_id: int | None = None) -> "WeekData":
-        from fundwatch.sources import load_sources
 
         now = now or now_local()
         sources = load_sources()
@@ -296,7 +302,7 @@ class WeekData:
 
     # -- matching -------------------------------------------------------------------------------
     def _keyword(self, word: str) -> frozenset[str]:
-        key = fold(word)
+        key = fold_case(word)
         hit = self._keyword_cache.get(key)
         if hit is None:
             hit = frozenset(v.id for v in self.items.values() if key in v.haystack)
@@ -429,7 +435,7 @@ def _item_view(item: Item, now: dt.datetime, agency_name: str) -> ItemView:
     deadline_sv = None
     if deadline:
         deadline_sv = format_date_sv(deadline)
-        closing = closes_at(item, deadline)
+        closing = item_closes_at(item, deadline)
         if item.deadline_text and (closing.hour, closing.minute) != (23, 59) and parse_date(item.deadline_text).time:
             deadline_sv += f" kl. {closing:%H.%M}"
     elif item.deadline_text:
@@ -440,5 +446,5 @@ def _item_view(item: Item, now: dt.datetime, agency_name: str) -> ItemView:
         status=data["status"], deadline=deadline, deadline_sv=deadline_sv,
         amount_sv=amount_sv(item.amount_text, item.amount_sek),
         opens_sv=format_date_sv(item.opens) if item.opens else None, competitive=item.competitive,
-        haystack=fold(f"{item.title}\n{item.text}"),
+        haystack=fold_case(f"{item.title}\n{item.text}"),
     )

@@ -7,6 +7,13 @@ import os
 import secrets
 from pathlib import Path
 
+from fundwatch.config import MailSettings
+from fundwatch.digest import subscribers as subs
+from fundwatch.digest.builder import iso_week
+from fundwatch.digest.filters import Filters
+from fundwatch.digest.sending import send_due
+from fundwatch.storage.db import session_scope
+
 DEMO_EMAIL = "demo@example.org"
 DEMO_ORG = "Demoföreningen"
 
@@ -14,11 +21,6 @@ DEMO_ORG = "Demoföreningen"
 def send_demo_digest() -> str | None:
     """Creates (or keeps) the confirmed demo subscriber and writes this week's digest for it to
     the outbox (never SMTP). Returns the .eml path, or None when nothing was written."""
-    from digest import subscribers as subs
-    from digest.builder import iso_week
-    from digest.sending import send_due
-    from fundwatch.config import MailSettings
-    from storage.db import session_scope
 
     if not os.environ.get("FUNDWATCH_SECRET_KEY", "").strip():
         os.environ["FUNDWATCH_SECRET_KEY"] = secrets.token_urlsafe(32)  # demo only: links will not verify later
@@ -26,7 +28,7 @@ def send_demo_digest() -> str | None:
     with session_scope() as session:
         sub = subs.get_by_email(session, DEMO_EMAIL)
         if sub is None:
-            sub = subs.subscribe(session, DEMO_EMAIL, DEMO_ORG, subs.Filters(), consent="import",
+            sub = subs.subscribe(session, DEMO_EMAIL, DEMO_ORG, Filters(), consent="import",
                                  imported_by="fundwatch demo").subscriber
         elif sub.status != "confirmed":
             sub.status = "confirmed"

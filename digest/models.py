@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from storage.models import Base, utcnow
+from fundwatch.storage.models import Base, utcnow
 
 # Subscriber states. Only `confirmed` receives digests; the others receive at most a confirmation.
 UNCONFIRMED, CONFIRMED, UNSUBSCRIBED, SUPPRESSED = "unconfirmed", "confirmed", "unsubscribed", "suppressed"

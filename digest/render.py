@@ -8,13 +8,14 @@ import logging
 from functools import lru_cache
 from pathlib import Path
 
-import digest_templates
-from markupsafe import Markup
 from jinja2 import BaseLoader, Environment, StrictUndefined, TemplateNotFound, select_autoescape
+from markupsafe import Markup
+from premailer import Premailer
 
-from digest.builder import Changed, Closed, Digest
-from digest.mailer import header_text
-from digest.subscribers import Filters
+from fundwatch import digest_templates
+from fundwatch.digest.builder import KIND_SV, Changed, Closed, Digest
+from fundwatch.digest.filters import Filters
+from fundwatch.mail import header_text
 
 TEMPLATES = Path(digest_templates.__file__).parent
 STYLE_INCLUDE = '{% include "_mail_style.html" %}'
@@ -22,7 +23,6 @@ MAIL_HTML = ("digest.html", "confirmation.html")
 
 
 def inline_css(source: str) -> str:
-    from premailer import Premailer
 
     return Premailer(source, remove_classes=False, disable_validation=True, allow_network=False,
                      cssutils_logging_level=logging.CRITICAL,
@@ -74,7 +74,6 @@ def subject_for(d: Digest) -> str:
 
 
 def filters_sv(filters: Filters, agency_names: dict[str, str]) -> str:
-    from digest.builder import KIND_SV
 
     parts = [", ".join(agency_names.get(a, a) for a in filters.agencies) if filters.agencies else "alla myndigheter"]
     parts.append(", ".join(KIND_SV.get(k, k).lower() for k in filters.kinds) if filters.kinds else "alla slag")

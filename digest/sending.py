@@ -24,22 +24,32 @@ from typing import Callable, Iterable
 
 from markupsafe import escape
 from sqlalchemy import and_, bindparam, exists, func, insert, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from digest import mailer
 from fundwatch import config
-from digest.builder import Digest, WeekData, iso_week
-from digest.models import (
-    CONFIRMED, DEFERRED, FAILED, PENDING, SENDING, SENT, UNKNOWN, Delivery, Subscriber,
-)
-from digest.render import Fragments, filters_sv, render_digest
-from digest.subscribers import Filters, known_agencies, links, record_hard_bounce
-from digest.tokens import Signer, secret_key
+from fundwatch import mail as mailer
 from fundwatch.config import MailSettings
-from storage.db import get_engine, session_scope
-from storage.models import utcnow
-from storage.queries import now_local
-from storage.runs import process_alive
+from fundwatch.digest.builder import Digest, WeekData, iso_week
+from fundwatch.digest.filters import Filters, known_agencies
+from fundwatch.digest.models import (
+    CONFIRMED,
+    DEFERRED,
+    FAILED,
+    PENDING,
+    SENDING,
+    SENT,
+    UNKNOWN,
+    Delivery,
+    Subscriber,
+)
+from fundwatch.digest.render import Fragments, filters_sv, render_digest
+from fundwatch.digest.subscribers import links, normalize_email, record_hard_bounce, require
+from fundwatch.digest.tokens import Signer, secret_key
+from fundwatch.storage.db import get_engine, session_scope
+from fundwatch.storage.models import utcnow
+from fundwatch.storage.queries import iso, now_local
+from fundwatch.storage.runs import process_alive
 
 MAX_ATTEMPTS = 6  # a deferred delivery is given up (failed) after this many tries
 BACKOFF = (dt.timedelta(minutes=5), dt.timedelta(minutes=15), dt.timedelta(minutes=45),
@@ -254,9 +264,9 @@ def _insert_ignore(session: Session, rows: list[dict]) -> None:
         return
     dialect = session.get_bind().dialect.name
     if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as dialect_insert
+        dialect_insert = postgresql.insert
     elif dialect == "sqlite":
-        from sqlalchemy.dialects.sqlite import insert as dialect_insert
+        dialect_insert = sqlite.insert
     else:  # pragma: no cover - other engines: one by one, the unique constraint decides
         for row in rows:
             try:
@@ -303,7 +313,6 @@ def send_due(*, dry_run: bool = False, send_empty: bool | None = None, settings:
             report.recovered = recover_interrupted(session, now_utc)
         ids = None
         if emails is not None:
-            from digest.subscribers import normalize_email
 
             wanted = [normalize_email(e) for e in emails]
             ids = list(session.scalars(select(Subscriber.id).where(Subscriber.email.in_(wanted))))
@@ -484,7 +493,6 @@ def _send_rows(engine, data: WeekData, composer: Composer, settings: MailSetting
 
 # -- status ---------------------------------------------------------------------------------------
 def status_rows(session: Session, week: str | None = None) -> list[dict]:
-    from storage.queries import iso
 
     query = (select(Delivery, Subscriber.email).outerjoin(Subscriber, Subscriber.id == Delivery.subscriber_id)
              .order_by(Delivery.id))
@@ -499,7 +507,6 @@ def status_rows(session: Session, week: str | None = None) -> list[dict]:
 
 def preview(email: str, settings: MailSettings | None = None, now: dt.datetime | None = None):
     """(digest, message) that would be sent to EMAIL now (nothing is stored)."""
-    from digest.subscribers import require
 
     settings = settings or MailSettings.from_env()
     composer = Composer(settings)

@@ -8,27 +8,34 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import secrets
-import unicodedata
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from digest.models import (
-    CONFIRMED, SUPPRESSED, UNCONFIRMED, UNSUBSCRIBED, Delivery, Subscriber, Suppression,
+from fundwatch.config import MailSettings
+from fundwatch.digest import tokens
+from fundwatch.digest.filters import Filters, SubscriptionError
+from fundwatch.digest.models import (
+    CONFIRMED,
+    SUPPRESSED,
+    UNCONFIRMED,
+    UNSUBSCRIBED,
+    Delivery,
+    Subscriber,
+    Suppression,
 )
-from spiders.items import KINDS
-from storage.models import utcnow
+from fundwatch.digest.render import render_confirmation
+from fundwatch.items import KINDS
+from fundwatch.mail import address, build_message, open_transport
+from fundwatch.storage.models import utcnow
+from fundwatch.storage.queries import iso
 
 HARD_BOUNCE_LIMIT = 3  # consecutive hard bounces before an address is suppressed
 CONFIRMATION_RESEND_AFTER = dt.timedelta(minutes=10)  # the web form cannot be used to flood an inbox
-MAX_KEYWORDS, MAX_KEYWORD_LEN, MAX_ORG_LEN = 30, 60, 200
+MAX_ORG_LEN = 200
 DIGEST_KINDS = tuple(k for k in KINDS)
-
-
-class SubscriptionError(ValueError):
-    pass
 
 
 def normalize_email(raw: str) -> str:
@@ -42,67 +49,6 @@ def normalize_email(raw: str) -> str:
 
 def email_hash(email: str) -> str:
     return hashlib.sha256(email.strip().lower().encode()).hexdigest()
-
-
-def fold(text: str) -> str:
-    """Swedish case folding for keyword matching: NFC then casefold; å, ä, ö stay themselves."""
-    return unicodedata.normalize("NFC", text).casefold()
-
-
-@dataclass
-class Filters:
-    agencies: list[str] = field(default_factory=list)
-    kinds: list[str] = field(default_factory=list)
-    keywords: list[str] = field(default_factory=list)
-    include_noncompetitive: bool = False
-
-    @classmethod
-    def of(cls, sub: Subscriber) -> "Filters":
-        return cls(list(sub.agencies or []), list(sub.kinds or []), list(sub.keywords or []), bool(sub.include_noncompetitive))
-
-    def key(self) -> tuple:
-        return (tuple(sorted(self.agencies)), tuple(sorted(self.kinds)), tuple(sorted(fold(k) for k in self.keywords)),
-                self.include_noncompetitive)
-
-
-def known_agencies() -> dict[str, str]:
-    from fundwatch.sources import load_sources
-
-    sources = load_sources()
-    slugs = {s.agency for s in sources} | set(sources.agencies)
-    return {slug: sources.agency_name(slug) for slug in sorted(slugs)}
-
-
-def clean_filters(agencies=(), kinds=(), keywords=(), include_noncompetitive: bool = False,
-                  agencies_known: dict[str, str] | None = None) -> Filters:
-    known = agencies_known if agencies_known is not None else known_agencies()
-    by_name = {name.casefold(): slug for slug, name in known.items()}
-    chosen_agencies: list[str] = []
-    for a in agencies:
-        a = (a or "").strip()
-        slug = a if a in known else by_name.get(a.casefold())
-        if slug is None:
-            raise SubscriptionError(f"unknown agency {a!r} (known: {', '.join(known)})")
-        if slug not in chosen_agencies:
-            chosen_agencies.append(slug)
-    chosen_kinds: list[str] = []
-    for k in kinds:
-        if k not in KINDS:
-            raise SubscriptionError(f"unknown kind {k!r} (known: {', '.join(KINDS)})")
-        if k not in chosen_kinds:
-            chosen_kinds.append(k)
-    words: list[str] = []
-    for w in keywords:
-        w = " ".join(unicodedata.normalize("NFC", w or "").split())
-        if not w:
-            continue
-        if len(w) > MAX_KEYWORD_LEN:
-            raise SubscriptionError(f"keyword too long (at most {MAX_KEYWORD_LEN} characters): {w[:20]!r}…")
-        if fold(w) not in {fold(x) for x in words}:
-            words.append(w)
-    if len(words) > MAX_KEYWORDS:
-        raise SubscriptionError(f"at most {MAX_KEYWORDS} keywords")
-    return Filters(chosen_agencies, chosen_kinds, words, bool(include_noncompetitive))
 
 
 def clean_org(org: str) -> str:
@@ -233,7 +179,6 @@ def record_hard_bounce(session: Session, sub: Subscriber) -> bool:
 
 
 def subscriber_json(sub: Subscriber) -> dict:
-    from storage.queries import iso
 
     return {
         "id": sub.id, "email": sub.email, "org": sub.org, "status": sub.status,
@@ -250,7 +195,6 @@ LINK_PATHS = {"confirm": "bekrafta", "unsubscribe": "avregistrera", "manage": "i
 
 def links(sub: Subscriber, public_url: str, signer=None, names=tuple(LINK_PATHS)) -> dict[str, str]:
     """{name: signed link} for the NAMES wanted (a token costs about 50 µs: a digest signs two)."""
-    from digest import tokens
 
     signer = signer or tokens.Signer()
     base = public_url.rstrip("/")
@@ -259,9 +203,6 @@ def links(sub: Subscriber, public_url: str, signer=None, names=tuple(LINK_PATHS)
 
 
 def confirmation_message(sub: Subscriber, settings=None):
-    from digest.mailer import address, build_message
-    from digest.render import render_confirmation
-    from fundwatch.config import MailSettings
 
     settings = settings or MailSettings.from_env()
     link = links(sub, settings.public_url)
@@ -272,8 +213,6 @@ def confirmation_message(sub: Subscriber, settings=None):
 
 def send_confirmation(session: Session, sub: Subscriber, settings=None) -> str:
     """Send (or write to the outbox) the confirmation mail; never to a suppressed address."""
-    from digest.mailer import open_transport
-    from fundwatch.config import MailSettings
 
     if sub.status != UNCONFIRMED:
         raise SubscriptionError(f"{sub.email} is {sub.status}: no confirmation sent")

@@ -8,7 +8,9 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from fundwatch.errors import UserError
 
 # name -> (default, what it is); the README's configuration table is this list.
 VARIABLES: dict[str, tuple[str | None, str]] = {
@@ -46,8 +48,18 @@ def database_url() -> str:
     return env("FUNDWATCH_DATABASE_URL")  # type: ignore[return-value]
 
 
-def timezone() -> ZoneInfo:
-    return ZoneInfo(env("FUNDWATCH_TIMEZONE"))  # type: ignore[arg-type]
+class ConfigError(UserError, ValueError):
+    """An environment value that cannot be used."""
+
+
+def timezone(name: str | None = None) -> ZoneInfo:
+    """The zone of deadlines, schedules and digest weeks: NAME, else FUNDWATCH_TIMEZONE."""
+    name = name or env("FUNDWATCH_TIMEZONE")
+    try:
+        return ZoneInfo(name)  # type: ignore[arg-type]
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(f"unknown time zone {name!r} (FUNDWATCH_TIMEZONE takes an IANA name, "
+                          "e.g. Europe/Stockholm)") from None
 
 
 def cache_dir() -> Path:

@@ -17,6 +17,12 @@ from typing import Any
 
 from fundwatch import config
 from fundwatch.sources import Source
+from fundwatch.storage import locks
+from fundwatch.storage.db import get_engine, session_factory
+from fundwatch.storage.outcome import RunOutcome
+from fundwatch.storage.reasons import reason_en
+from fundwatch.storage.recorder import abandon_run, apply_run, begin_run
+from fundwatch.storage.spool import new_spool_file, read_spool
 
 # Settings for crawling loopback mirrors (tests, demo, benchmarks): no politeness delays.
 FAST_SETTINGS = {"DOWNLOAD_DELAY": "0", "AUTOTHROTTLE_ENABLED": "0", "FUNDWATCH_BACKOFF_BASE": "0",
@@ -75,10 +81,6 @@ def crawl_source(source: Source, sources_path: str, *, timeout: float | None = N
     """Begin the source's run here, crawl it in a `scrapy crawl` child that spools its items and
     reports its outcome, then apply both here. The child never imports the database layer (about
     0.2 s of every crawl), and only this process writes the run."""
-    from storage import locks
-    from storage.db import get_engine, session_factory
-    from storage.recorder import abandon_run, begin_run
-    from storage.spool import new_spool_file
 
     timeout = timeout if timeout is not None else float(config.env("FUNDWATCH_CRAWL_TIMEOUT"))
     sessions = session_factory(get_engine())  # migrated here, once per process
@@ -93,7 +95,7 @@ def crawl_source(source: Source, sources_path: str, *, timeout: float | None = N
     spool_file = new_spool_file(source.id)
     settings = {**(settings or {}), "FUNDWATCH_RUN_ID": str(run_id), "FUNDWATCH_SPOOL_FILE": spool_file}
     child_env = dict(os.environ)
-    child_env.setdefault("SCRAPY_SETTINGS_MODULE", "spiders.settings")  # works from any folder
+    child_env.setdefault("SCRAPY_SETTINGS_MODULE", "fundwatch.spiders.settings")  # works from any folder
     try:
         with open(log_file, "w", encoding="utf-8") as log:
             try:
@@ -126,10 +128,6 @@ def _close_run(sessions, run_id: int, source: Source, proc: subprocess.Popen, re
                settings: dict[str, str], timeout: int | None = None) -> dict[str, Any]:
     """Apply what the ended child reported, or fail the run when it reported nothing. TIMEOUT:
     the child was stopped after that many seconds."""
-    from storage.outcome import RunOutcome
-    from storage.reasons import reason_en
-    from storage.recorder import abandon_run, apply_run
-    from storage.spool import read_spool
 
     reported = _read(result_file).get("outcome")
     if reported is None:  # the child died before its spider closed: nothing is applied

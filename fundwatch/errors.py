@@ -1,15 +1,6 @@
-"""Errors that are the user's to fix: shown as one line, exit 1, no traceback."""
+"""The base of errors that are the user's to fix: the CLI shows them as one line, exit 1, no
+traceback. A leaf, so catching them never imports the heavy layers."""
 
 
-def USER_ERRORS() -> tuple[type[BaseException], ...]:  # noqa: N802 - a tuple for `except`
-    from fundwatch.sources import SourcesError
-    from storage.db import DatabaseError
-
-    errors: list[type[BaseException]] = [SourcesError, DatabaseError]
-    try:
-        from storage.locks import SourceLocked
-
-        errors.append(SourceLocked)
-    except ImportError:
-        pass
-    return tuple(errors)
+class UserError(Exception):
+    """A mistake or condition the user can fix (a bad sources file, an unreachable database, …)."""

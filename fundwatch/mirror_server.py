@@ -1,4 +1,4 @@
-"""A static server for a mirror of the agency sites (the convention of shared/sites/README.md):
+"""A static server for a mirror of the agency sites (the convention in the README, `FUNDWATCH_MIRROR`):
 `/HOST/PATH` is served from `ROOT/HOST/PATH`; a folder from its index.html, with or without a
 trailing slash; a file without an extension is HTML; the query string is ignored.
 
@@ -73,7 +73,7 @@ class MirrorServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
     # socketserver's listen backlog is 5: a crawler opening more connections at once has the
-    # rest dropped and retried after the 1 s SYN timeout (TcpExtListenOverflows).
+    # rest dropped and retried after the SYN timeout.
     request_queue_size = 128
 
     def __init__(self, root: Path, host: str = "127.0.0.1", port: int = 0, validators: bool = False):
@@ -153,7 +153,5 @@ class MirrorServer(ThreadingHTTPServer):
 
 
 def mirror_root() -> Path:
-    """The project's own mirror (tests/mirror, installed as package data `fundwatch_mirror`)."""
-    from importlib import resources
-
-    return Path(str(resources.files("fundwatch_mirror")))
+    """The project's own mirror of the agency sites (package data of fundwatch, read by the tests too)."""
+    return Path(__file__).parent / "mirror"

@@ -9,10 +9,12 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
+from fundwatch.errors import UserError
+
 SHIPPED = "sources.toml"
 
 
-class SourcesError(ValueError):
+class SourcesError(UserError, ValueError):
     """The sources file is missing, malformed or names an unknown source."""
 
 

@@ -24,9 +24,15 @@ from typing import Callable
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
-from scheduler.models import FAILING, OK, SILENT, AlertState
-from scheduler.schedule import ScheduleError, int_setting
-from storage.models import Run, utcnow
+from fundwatch import config
+from fundwatch.config import MailSettings
+from fundwatch.mail import build_message, send_all
+from fundwatch.scheduler.models import FAILING, OK, SILENT, AlertState
+from fundwatch.scheduler.schedule import ScheduleError, int_setting
+from fundwatch.storage.db import get_engine, session_scope
+from fundwatch.storage.models import Run, utcnow
+from fundwatch.storage.queries import iso
+from fundwatch.storage.reasons import reason_en
 
 log = logging.getLogger("fundwatch.alerts")
 
@@ -53,13 +59,11 @@ def thresholds() -> tuple[int, int]:
 
 
 def _when(value: dt.datetime | None) -> str:
-    from fundwatch import config
 
     return value.astimezone(config.timezone()).strftime("%Y-%m-%d %H:%M %Z") if value else "?"
 
 
 def _reason(run: Run) -> str:
-    from storage.reasons import reason_en
 
     return reason_en(run.reason_code, run.reason_params) or ""
 
@@ -127,13 +131,11 @@ def compose(source_id: str, old: str, new: Condition, old_since: dt.datetime | N
 
 def mailer_sender(msg: EmailMessage) -> object:
     """Send through the digest's mailer (SMTP, or the outbox folder without FUNDWATCH_SMTP_URL)."""
-    from digest.mailer import send_all
 
     return send_all([msg], links=False)[0]
 
 
 def build(to: str, subject: str, text: str) -> EmailMessage:
-    from digest.mailer import build_message
 
     return build_message(to=to, subject=subject, text=text)
 
@@ -171,8 +173,6 @@ def evaluate_source(source_id: str, *, sender: Sender | None = None, now: dt.dat
                     engine=None) -> str | None:
     """Evaluate one source; on a change of state, alert the operator once. Returns the alert sent
     ('failing', 'silent', 'recovered') or None."""
-    from fundwatch.config import MailSettings
-    from storage.db import get_engine, session_scope
 
     engine = engine or get_engine()
     failures, silent_days = thresholds()
@@ -224,8 +224,6 @@ def evaluate_source(source_id: str, *, sender: Sender | None = None, now: dt.dat
 
 
 def alert_states(source_ids: list[str], engine=None) -> list[dict]:
-    from storage.db import get_engine, session_scope
-    from storage.queries import iso
 
     with session_scope(engine or get_engine()) as session:
         rows = {r.source_id: r for r in session.scalars(select(AlertState))}

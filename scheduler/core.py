@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import os
+import socket
 import threading
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,14 +29,20 @@ from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.base import STATE_RUNNING
+from sqlalchemy import delete, update
 
-from scheduler import jobs
-from scheduler.schedule import SchedulerSettings, cron_trigger, trigger_key
+from fundwatch.scheduler import jobs
+from fundwatch.scheduler.models import JOBS_TABLE as TABLE
+from fundwatch.scheduler.schedule import SchedulerSettings, cron_trigger, trigger_key
+from fundwatch.storage import locks
+from fundwatch.storage.db import session_factory, session_scope
+from fundwatch.storage.locks import holder
+from fundwatch.storage.models import SourceLock, utcnow
 
 log = logging.getLogger("fundwatch.scheduler")
 
-CRAWL_FUNC = "scheduler.jobs:crawl"
-DIGEST_FUNC = "scheduler.jobs:send_digests"
+CRAWL_FUNC = "fundwatch.scheduler.jobs:crawl"
+DIGEST_FUNC = "fundwatch.scheduler.jobs:send_digests"
 DIGEST_ID = "digest"
 JOB_OPTIONS: dict[str, Any] = {"misfire_grace_time": None, "coalesce": True, "max_instances": 1}
 SCHEDULER_LOCK = "@scheduler"  # a row in source_locks: one scheduler per database
@@ -42,7 +50,6 @@ SCHEDULER_LOCK = "@scheduler"  # a row in source_locks: one scheduler per databa
 # long is stale even when it names another host, whose processes cannot be checked (a container
 # recreated under a new hostname after a crash would otherwise never get its scheduler back).
 HEARTBEAT_STALE = dt.timedelta(minutes=5)
-TABLE = "apscheduler_jobs"
 
 
 class SchedulerRunning(RuntimeError):
@@ -201,8 +208,6 @@ def list_jobs(engine, specs: list[JobSpec], tz, now: dt.datetime | None = None) 
 
 def scheduler_holder(engine) -> dict | None:
     """The running scheduler's pid, host and start time, if one holds the database."""
-    from storage.db import session_scope
-    from storage.locks import holder
 
     with session_scope(engine) as session:
         row = holder(session, SCHEDULER_LOCK)
@@ -221,13 +226,8 @@ class SchedulerService:
         self._locked = False
 
     def _take_lock(self) -> None:
-        import socket
 
-        from sqlalchemy import delete
 
-        from storage import locks
-        from storage.db import session_factory, session_scope
-        from storage.models import SourceLock, utcnow
 
         with session_scope(self.engine) as session:  # a scheduler elsewhere that stopped beating
             gone = session.execute(delete(SourceLock).where(
@@ -243,8 +243,6 @@ class SchedulerService:
         self._locked = True
 
     def _release_lock(self) -> None:
-        from storage import locks
-        from storage.db import session_scope
 
         if self._locked:
             with session_scope(self.engine) as session:
@@ -276,13 +274,8 @@ class SchedulerService:
             raise
 
     def heartbeat(self) -> None:
-        import os
-        import socket
 
-        from sqlalchemy import update
 
-        from storage.db import session_scope
-        from storage.models import SourceLock, utcnow
 
         try:
             with session_scope(self.engine) as session:

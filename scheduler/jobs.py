@@ -1,5 +1,5 @@
 """The scheduler's job functions. APScheduler keeps jobs in the database by reference, so each is
-a plain module-level function named "scheduler.jobs:<name>", with JSON-like arguments.
+a plain module-level function named "fundwatch.scheduler.jobs:<name>", with JSON-like arguments.
 
 A crawl job is `fundwatch crawl` for one source: `fundwatch.crawl.crawl_source` runs `scrapy crawl`
 in a child process with a timeout, and the run is recorded even when the child hangs or dies.
@@ -23,6 +23,16 @@ import threading
 import time
 from pathlib import Path
 
+from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
+from apscheduler.schedulers.background import BackgroundScheduler
+
+from fundwatch.crawl import crawl_source
+from fundwatch.digest.sending import send_due
+from fundwatch.scheduler.alerts import evaluate_source
+from fundwatch.scheduler.models import JOBS_TABLE as TABLE
+from fundwatch.sources import SourcesError, load_sources
+from fundwatch.storage.db import get_engine
+
 log = logging.getLogger("fundwatch.scheduler")
 
 STOPPING = threading.Event()
@@ -35,11 +45,7 @@ DIGEST_WAIT_MAX = 2 * 3600.0  # the digest waits at most this long for crawls in
 def postpone(job_id: str) -> None:
     """Mark a stored job due again (it was to run just as the scheduler stopped): the next start
     runs it. Written to the job store directly: the stopping scheduler no longer looks jobs up."""
-    from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
-    from apscheduler.schedulers.background import BackgroundScheduler
 
-    from scheduler.core import TABLE
-    from storage.db import get_engine
 
     try:
         store = SQLAlchemyJobStore(engine=get_engine(), tablename=TABLE)
@@ -56,8 +62,6 @@ def postpone(job_id: str) -> None:
 def crawl(source_id: str, sources_file: str | None = None, timeout: float | None = None,
           settings: dict[str, str] | None = None) -> str:
     """Crawl one source in a child process and record its run; then evaluate its alerts."""
-    from fundwatch.crawl import crawl_source
-    from fundwatch.sources import SourcesError, load_sources
 
     if STOPPING.is_set():
         postpone(f"crawl:{source_id}")
@@ -88,7 +92,6 @@ def crawl(source_id: str, sources_file: str | None = None, timeout: float | None
         postpone(f"crawl:{source_id}")  # stopped by us, not by the site: crawl again at the next start
         return result.status
     try:
-        from scheduler.alerts import evaluate_source
 
         evaluate_source(source_id)
     except Exception:  # noqa: BLE001 - an alert problem must not hide the crawl's own outcome
@@ -99,7 +102,6 @@ def crawl(source_id: str, sources_file: str | None = None, timeout: float | None
 def send_digests():
     """The weekly digest: `digest.sending.send_due()` sends what is due; its delivery records make a
     repeated (catch-up) run send nothing twice."""
-    from digest.sending import send_due  # imported here: the digest may be installed later
 
     waited = 0.0
     if not STOPPING.is_set():

@@ -8,7 +8,9 @@ import datetime as dt
 from sqlalchemy import String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from storage.models import Base, utcnow
+from fundwatch.storage.models import Base, utcnow
+
+JOBS_TABLE = "apscheduler_jobs"  # created and owned by APScheduler's SQLAlchemyJobStore
 
 OK, FAILING, SILENT = "ok", "failing", "silent"
 ALERT_STATES = (OK, FAILING, SILENT)

@@ -14,20 +14,19 @@ fires a fixed-hour schedule once, at the first occurrence, as cron does.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
 
 from fundwatch import config
 
-
 _DAY_NAMES = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")  # cron numbering: 0 = Sunday
 _ALIASES = {"@hourly": "0 * * * *", "@daily": "0 0 * * *", "@midnight": "0 0 * * *",
             "@weekly": "0 0 * * 0", "@monthly": "0 0 1 * *", "@yearly": "0 0 1 1 *", "@annually": "0 0 1 1 *"}
 
 
-class ScheduleError(ValueError):
+class ScheduleError(config.ConfigError):
     """A cron expression, time zone or number that cannot be used; the message says which."""
 
 
@@ -44,14 +43,6 @@ def int_setting(name: str, minimum: int = 0) -> int:
     if value < minimum:
         raise ScheduleError(f"{name} must be at least {minimum}, not {value}")
     return value
-
-
-def timezone(name: str | None = None) -> ZoneInfo:
-    name = name or config.env("FUNDWATCH_TIMEZONE") or "Europe/Stockholm"
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ScheduleError(f"unknown time zone {name!r} (FUNDWATCH_TIMEZONE takes an IANA name, e.g. Europe/Stockholm)") from None
 
 
 def _day_number(token: str) -> int:
@@ -144,7 +135,7 @@ class SchedulerSettings:
     def from_env(cls, *, tz: str | None = None, crawl_schedule: str | None = None,
                  digest_schedule: str | None = None, jitter: int | None = None) -> "SchedulerSettings":
         settings = cls(
-            tz=timezone(tz),
+            tz=config.timezone(tz),
             crawl_schedule=crawl_schedule or setting("FUNDWATCH_CRAWL_SCHEDULE"),
             digest_schedule=digest_schedule or setting("FUNDWATCH_DIGEST_SCHEDULE"),
             jitter=jitter if jitter is not None else int_setting("FUNDWATCH_CRAWL_JITTER"),

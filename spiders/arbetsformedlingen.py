@@ -1,4 +1,4 @@
-"""Arbetsförmedlingen: procurements for suppliers (shared/sites/README.md, "Arbetsförmedlingen").
+"""Arbetsförmedlingen: procurements for suppliers.
 
 The hub links to the current-procurements page (one `procurement` per heading with label/value
 pairs) and to the planned-procurements PDF, whose URL changes with every replacement (one
@@ -13,11 +13,11 @@ from urllib.parse import urlsplit
 
 from pypdf import PdfReader
 
-from spiders.base import FundSpider
-from spiders.items import slugify
-from spiders.labels import clean
-from spiders.sitevision import blocks, channel_items, content_root, sections
-from spiders.swedish import parse_date
+from fundwatch.items import slugify
+from fundwatch.labels import clean
+from fundwatch.spiders.base import FundSpider
+from fundwatch.spiders.sitevision import blocks, channel_items, content_root, sections
+from fundwatch.swedish import parse_date
 
 CURRENT_LABELS = {
     "form": ("Upphandlingsform", "Upphandlingsförfarande"),

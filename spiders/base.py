@@ -10,10 +10,10 @@ import scrapy
 from scrapy import signals
 from scrapy.spidermiddlewares.httperror import HttpError
 
+from fundwatch.items import FundItem
 from fundwatch.sources import Source, load_sources
-from spiders.health import RunHealth
-from spiders.httpcache import REVALIDATED
-from spiders.items import FundItem
+from fundwatch.spiders.health import RunHealth
+from fundwatch.spiders.httpcache import REVALIDATED
 
 
 class FundSpider(scrapy.Spider):

@@ -12,11 +12,11 @@ from __future__ import annotations
 import re
 from urllib.parse import urlsplit
 
-from spiders import sitevision
-from spiders.base import FundSpider
-from spiders.extract import block_text, main_text
-from spiders.labels import clean
-from spiders.swedish import find_dates, parse_date, parse_deadline_rule
+from fundwatch.labels import clean
+from fundwatch.spiders import sitevision
+from fundwatch.spiders.base import FundSpider
+from fundwatch.spiders.extract import block_text, main_text
+from fundwatch.swedish import find_dates, parse_date, parse_deadline_rule
 
 NEWS_PATH = "/om-oss/aktuellt/nyheter/"
 SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-ZÅÄÖ])")

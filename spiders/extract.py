@@ -122,7 +122,7 @@ def block_text(el) -> str:
             parts.append(node.tail)
 
     walk(el, tail=False)
-    # " ".join(line.split()) is _WS.sub(" ", line).strip(), 3x faster (the same whitespace set)
+    # " ".join(line.split()) is _WS.sub(" ", line).strip(), faster (the same whitespace set)
     lines = (" ".join(line.split()) for line in "".join(parts).split("\n"))
     return "\n".join(line for line in lines if line)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from storage.outcome import RunOutcome
+from fundwatch.storage.outcome import RunOutcome
 
 
 @dataclass

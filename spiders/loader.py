@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from importlib import import_module, util
+
+from scrapy.spiderloader import SpiderLoader
+from scrapy.utils.spider import iter_spider_classes
+
 
 class OneModuleSpiderLoader:
     """Scrapy's SpiderLoader imports every module under SPIDER_MODULES (and what they import, such
@@ -19,18 +24,15 @@ class OneModuleSpiderLoader:
 
     def _all(self):
         if self._walked is None:
-            from scrapy.spiderloader import SpiderLoader
 
             self._walked = SpiderLoader(self.settings)
         return self._walked
 
     def load(self, spider_name):
         if spider_name.isidentifier():
-            from importlib import import_module, util
 
-            from scrapy.utils.spider import iter_spider_classes
 
-            module_name = f"spiders.{spider_name}"
+            module_name = f"fundwatch.spiders.{spider_name}"
             if util.find_spec(module_name) is not None:
                 for cls in iter_spider_classes(import_module(module_name)):
                     if cls.name == spider_name:

@@ -17,10 +17,10 @@ from urllib.parse import urlsplit
 from scrapy.utils.gz import gunzip
 from scrapy.utils.sitemap import Sitemap
 
-from spiders import sitevision
-from spiders.base import FundSpider
-from spiders.labels import clean
-from spiders.swedish import parse_amount, parse_date
+from fundwatch.labels import clean
+from fundwatch.spiders import sitevision
+from fundwatch.spiders.base import FundSpider
+from fundwatch.swedish import parse_amount, parse_date
 
 LABELS = {
     "amount": ("Tillgängliga medel",),

@@ -1,4 +1,4 @@
-"""The mirror convention (shared/sites/README.md): with FUNDWATCH_MIRROR set, https://HOST/PATH?Q
+"""The mirror convention (README, `FUNDWATCH_MIRROR`): with FUNDWATCH_MIRROR set, https://HOST/PATH?Q
 is fetched from $FUNDWATCH_MIRROR/HOST/PATH?Q and the spider gets a response carrying the real URL.
 
 It is a download handler rather than a downloader middleware on purpose: a middleware that

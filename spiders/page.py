@@ -3,8 +3,8 @@ page of any site is one [[source]] with spider = "page" in the sources file."""
 
 from __future__ import annotations
 
-from spiders.base import FundSpider
-from spiders.extract import main_text, title_of
+from fundwatch.spiders.base import FundSpider
+from fundwatch.spiders.extract import main_text, title_of
 
 
 class PageSpider(FundSpider):

@@ -18,8 +18,11 @@ from collections import Counter
 from scrapy import signals
 from scrapy.exceptions import DropItem
 
-from spiders.items import KINDS, FundItem, item_id
-from storage.spool import Spool, new_spool_file, read_spool
+from fundwatch.items import KINDS, FundItem, item_id
+from fundwatch.storage import locks
+from fundwatch.storage.db import get_engine, session_factory
+from fundwatch.storage.recorder import apply_run, begin_run
+from fundwatch.storage.spool import Spool, new_spool_file, read_spool
 
 logger = logging.getLogger(__name__)
 DEADLINE_COVERAGE_MIN = 0.9
@@ -67,15 +70,10 @@ class StoragePipeline:
         if self.result_file:
             # A `fundwatch crawl` child: everything imported and built so far lives until the
             # process exits. Out of the collector's way, the crawl's collections stay small
-            # (GC time of a 1,000-page crawl 0.31-0.37 s -> 0.14-0.16 s, bench/run.py).
+            # (its figure is in bench/README.md).
             gc.freeze()
 
     def _begin(self, spider) -> bool:
-        # Imported here: a `fundwatch crawl` child never gets this far, and never imports SQLAlchemy.
-        from storage import locks
-        from storage.db import get_engine, session_factory
-        from storage.recorder import begin_run
-
         self.sessions = session_factory(get_engine())
         try:
             self.run_id = begin_run(self.sessions, spider.source_id, spider.agency, spider.name)
@@ -116,7 +114,6 @@ class StoragePipeline:
                         self.spool.count)
             gc.freeze()  # the interpreter's collections at exit would traverse the whole heap for nothing
             return
-        from storage.recorder import apply_run
 
         try:
             summary = apply_run(self.sessions, self.run_id, spider.source_id, outcome, read_spool(self.spool_path),

@@ -10,7 +10,7 @@ from fundwatch import __version__, config
 BOT_NAME = "fundwatch"
 SPIDER_MODULES = ["spiders"]
 NEWSPIDER_MODULE = "spiders"
-SPIDER_LOADER_CLASS = "spiders.loader.OneModuleSpiderLoader"  # a crawl imports only spiders/NAME.py
+SPIDER_LOADER_CLASS = "fundwatch.spiders.loader.OneModuleSpiderLoader"  # a crawl imports only spiders/NAME.py
 
 # Be polite to the agencies: say who we are, obey robots.txt (5xx or unreachable = disallow,
 # RFC 9309), one request at a time per site, a delay that grows when the site slows down.
@@ -37,28 +37,28 @@ DOWNLOAD_WARNSIZE = 5 * 1024 * 1024
 # Change detection needs every page every run: revalidate with ETag/Last-Modified (a 304 hands
 # the spider the cached body), never serve a cached copy without asking, never on an error.
 HTTPCACHE_ENABLED = True
-HTTPCACHE_POLICY = "spiders.httpcache.AlwaysRevalidatePolicy"
-HTTPCACHE_STORAGE = "scrapy.extensions.httpcache.DbmCacheStorage"  # filesystem storage: 2-3x slower
+HTTPCACHE_POLICY = "fundwatch.spiders.httpcache.AlwaysRevalidatePolicy"
+HTTPCACHE_STORAGE = "scrapy.extensions.httpcache.DbmCacheStorage"  # the filesystem storage writes several files a page
 HTTPCACHE_DIR = str(config.cache_dir())  # FUNDWATCH_CACHE_DIR, default .fundwatch/httpcache
 HTTPCACHE_EXPIRATION_SECS = 0
 
 DOWNLOADER_MIDDLEWARES = {
     "scrapy.downloadermiddlewares.robotstxt.RobotsTxtMiddleware": None,
-    "spiders.middlewares.StrictRobotsTxtMiddleware": 100,
+    "fundwatch.spiders.middlewares.StrictRobotsTxtMiddleware": 100,
     "scrapy.downloadermiddlewares.retry.RetryMiddleware": None,
-    "spiders.middlewares.BackoffRetryMiddleware": 550,
-    "spiders.middlewares.CharsetCheckMiddleware": 560,
+    "fundwatch.spiders.middlewares.BackoffRetryMiddleware": 550,
+    "fundwatch.spiders.middlewares.CharsetCheckMiddleware": 560,
     "scrapy.downloadermiddlewares.httpcache.HttpCacheMiddleware": None,
-    "spiders.httpcache.RevalidatingCacheMiddleware": 900,
+    "fundwatch.spiders.httpcache.RevalidatingCacheMiddleware": 900,
 }
 # FUNDWATCH_MIRROR: fetch https://HOST/PATH from $FUNDWATCH_MIRROR/HOST/PATH below everything
 # else, so robots.txt, redirects and the cache all see the real URL (spiders/mirror.py).
 DOWNLOAD_HANDLERS = {
-    "http": "spiders.mirror.MirrorDownloadHandler",
-    "https": "spiders.mirror.MirrorDownloadHandler",
+    "http": "fundwatch.spiders.mirror.MirrorDownloadHandler",
+    "https": "fundwatch.spiders.mirror.MirrorDownloadHandler",
 }
 
-ITEM_PIPELINES = {"spiders.pipelines.StoragePipeline": 800}
+ITEM_PIPELINES = {"fundwatch.spiders.pipelines.StoragePipeline": 800}
 FUNDWATCH_REMOVE_AFTER_MISSES = int(config.env("FUNDWATCH_REMOVE_AFTER_MISSES"))  # counted misses before `removed`
 CONCURRENT_ITEMS = 10  # the default 100 costs an asyncio task per slot per response
 
@@ -71,7 +71,7 @@ TELNETCONSOLE_ENABLED = False
 # none is not tracked), HTTP auth (no agency needs it), depth and URL-length bookkeeping, the
 # off-site filter (no spider sets allowed_domains; each follows only the links it is written
 # for), Scrapy's meta-copy warning (a development aid), and the proxy middleware unless the
-# environment names a proxy. About 0.4 s of a 1,000-page crawl. The Referer middleware stays: the
+# environment names a proxy (bench/README.md has what it saves). The Referer middleware stays: the
 # redirect middlewares look for it and warn on every crawl without it.
 COOKIES_ENABLED = False
 _UNUSED = {"scrapy.extensions.remote_control.RemoteControl", "scrapy.extensions.telnet.TelnetConsole",

@@ -1,5 +1,5 @@
 """Reading Sitevision pages (Migrationsverket, Arbetsförmedlingen): content sections under their
-headings, accordions, news lists and file links. See shared/sites/README.md, "Migrationsverket".
+headings, accordions, news lists and file links.
 
 Sitevision markup as seen: content in `div.sv-text-portlet-content` (inside `main` on the new
 sites); accordions `div.sv-collapsible-content` with the header `a.env-collapse-header` and the
@@ -21,13 +21,14 @@ import copy
 import datetime as dt
 import re
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 
 from lxml import html as lxml_html
 from parsel import Selector, SelectorList
 
-from spiders.extract import block_text
-from spiders.labels import clean, find_labels, label_pairs
-from spiders.swedish import parse_date
+from fundwatch.labels import clean, find_labels, label_pairs
+from fundwatch.spiders.extract import block_text
+from fundwatch.swedish import parse_date
 
 CONTENT = "div.sv-text-portlet-content"
 ACCORDION = "div.sv-collapsible-content"
@@ -216,7 +217,6 @@ class FileLink:
 
 
 def is_download_url(url: str) -> bool:
-    from urllib.parse import urlsplit
 
     return bool(DOWNLOAD_PATH.search(urlsplit(url).path))
 

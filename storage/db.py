@@ -7,19 +7,22 @@ import threading
 from contextlib import contextmanager
 from typing import Iterator
 
+from alembic import command
+from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event, inspect
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from fundwatch import config
+from fundwatch.errors import UserError
 
 BUSY_TIMEOUT_MS = 30_000
-SCHEMA_HEAD = "0004"  # the newest migration in storage/migrations/versions (a test holds them equal)
+SCHEMA_HEAD = "0005"  # the newest migration in storage/migrations/versions (a test holds them equal)
 _engines: dict[str, Engine] = {}
 _lock = threading.Lock()
 
 
-class DatabaseError(RuntimeError):
+class DatabaseError(UserError, RuntimeError):
     """The database cannot be opened or migrated; the message says why in one line."""
 
 
@@ -69,16 +72,14 @@ def dispose_engines() -> None:
 
 
 def alembic_config(engine: Engine):
-    from alembic.config import Config
 
     cfg = Config()
-    cfg.set_main_option("script_location", "storage:migrations")
+    cfg.set_main_option("script_location", "fundwatch.storage:migrations")
     cfg.attributes["engine"] = engine
     return cfg
 
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
-    from alembic import command
 
     try:
         command.upgrade(alembic_config(engine), revision)

@@ -13,11 +13,12 @@ from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from storage.models import SourceLock
-from storage.runs import fail_run, process_alive
+from fundwatch.errors import UserError
+from fundwatch.storage.models import SourceLock
+from fundwatch.storage.runs import fail_run, process_alive
 
 
-class SourceLocked(RuntimeError):
+class SourceLocked(UserError, RuntimeError):
     def __init__(self, source_id: str, pid: int, hostname: str):
         super().__init__(f"a crawl of {source_id} is already running (pid {pid} on {hostname})")
         self.source_id, self.pid, self.hostname = source_id, pid, hostname

@@ -11,10 +11,10 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from fundwatch import config
-from spiders.swedish import next_rule_date, parse_date
-from storage.models import Change, Item, Run, SourceRow
-from storage.reasons import reason_en, reason_sv
-from storage.runs import text_value
+from fundwatch.storage.models import Change, Item, Run, SourceRow
+from fundwatch.storage.reasons import reason_en, reason_sv
+from fundwatch.storage.runs import text_value
+from fundwatch.swedish import closes_at, next_rule_date, parse_date
 
 CALL_KEYS = ("id", "agency", "kind", "title", "url", "opens", "deadline", "deadline_text", "published",
              "amount_text", "amount_sek", "competitive", "status", "details", "first_seen", "last_seen")
@@ -49,10 +49,9 @@ def shown_deadline(item: Item, today: dt.date) -> dt.date | None:
     return next_rule_date(rule, today) if rule else item.deadline
 
 
-def closes_at(item: Item, deadline: dt.date) -> dt.datetime:
-    """Deadlines are in the configured zone; without a time written they close at 23:59."""
-    written = parse_date(item.deadline_text).time if item.deadline_text else None
-    return dt.datetime.combine(deadline, written or dt.time(23, 59), tzinfo=config.timezone())
+def item_closes_at(item: Item, deadline: dt.date) -> dt.datetime:
+    """DEADLINE at the time the item's deadline text gives, if any."""
+    return closes_at(deadline, parse_date(item.deadline_text).time if item.deadline_text else None)
 
 
 def effective_status(item: Item, now: dt.datetime | None = None) -> str:
@@ -61,7 +60,7 @@ def effective_status(item: Item, now: dt.datetime | None = None) -> str:
     now = now or now_local()
     today = now.date()
     deadline = shown_deadline(item, today)
-    if deadline and closes_at(item, deadline) < now:
+    if deadline and item_closes_at(item, deadline) < now:
         return "closed"
     if item.opens and item.opens > today:
         return "upcoming"

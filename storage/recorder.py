@@ -11,11 +11,11 @@ from __future__ import annotations
 import logging
 from typing import Any, Iterable
 
-from spiders.items import FundItem
-from storage import locks
-from storage.outcome import RunOutcome
-from storage.reasons import reason_en
-from storage.runs import REMOVE_AFTER_MISSES, fail_run, finish_run, recover_interrupted, start_run
+from fundwatch.items import FundItem
+from fundwatch.storage import locks
+from fundwatch.storage.outcome import RunOutcome
+from fundwatch.storage.reasons import reason_en
+from fundwatch.storage.runs import REMOVE_AFTER_MISSES, fail_run, finish_run, recover_interrupted, start_run
 
 logger = logging.getLogger(__name__)
 

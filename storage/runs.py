@@ -20,9 +20,9 @@ from typing import Any, Iterable
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session, defer
 
-from spiders.items import CONTENT_FIELDS, FundItem, item_to_dict
-from storage.models import Change, ChangeField, Item, ItemVersion, Run, SourceRow, utcnow
-from storage.outcome import RunOutcome
+from fundwatch.items import CONTENT_FIELDS, FundItem, item_to_dict
+from fundwatch.storage.models import Change, ChangeField, Item, ItemVersion, Run, SourceRow, utcnow
+from fundwatch.storage.outcome import RunOutcome
 
 REMOVE_AFTER_MISSES = 2
 FINISH_CHUNK = 500  # items are compared, and new items written, this many at a time

@@ -11,7 +11,7 @@ import tempfile
 from typing import Iterator
 
 from fundwatch import config
-from spiders.items import FundItem, item_from_dict, item_to_dict
+from fundwatch.items import FundItem, item_from_dict, item_to_dict
 
 
 def new_spool_file(source_id: str) -> str:

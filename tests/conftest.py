@@ -5,15 +5,15 @@ from __future__ import annotations
 
 import os
 import uuid
-from pathlib import Path
 
 import pytest
+from aiosmtpd.controller import Controller
 from sqlalchemy import create_engine, text
 
-from storage.db import dispose_engines, get_engine
+from fundwatch.mirror_server import MirrorServer
+from fundwatch.storage.db import dispose_engines, get_engine
+from helpers import MAIL_FROM, PUBLIC_URL, SOURCES_TOML, STATE1, Handler, HungServer, free_port
 
-TESTS = Path(__file__).parent
-MIRROR = TESTS / "mirror"
 POSTGRES_URL = os.environ.get("FUNDWATCH_TEST_POSTGRES_URL", "").strip()
 
 
@@ -65,3 +65,67 @@ def sqlite_url(tmp_path, monkeypatch):
 @pytest.fixture
 def engine(db_url):
     return get_engine(db_url)
+
+
+@pytest.fixture
+def crawl_env(tmp_path, monkeypatch):
+    """Cache and logs in tmp_path; children inherit os.environ."""
+    monkeypatch.setenv("FUNDWATCH_CACHE_DIR", str(tmp_path / "cache" / "httpcache"))
+    monkeypatch.delenv("FUNDWATCH_SOURCES", raising=False)
+    return tmp_path
+
+
+@pytest.fixture
+def mirror(crawl_env, monkeypatch):
+    server = MirrorServer(STATE1).start()
+    monkeypatch.setenv("FUNDWATCH_MIRROR", server.url)
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def hung():
+    server = HungServer()
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def digest_env(tmp_path, monkeypatch):
+    """The environment every digest test runs in (outbox mode; tests that want SMTP set the URL)."""
+    sources = tmp_path / "sources.toml"
+    sources.write_text(SOURCES_TOML, encoding="utf-8")
+    outbox = tmp_path / "outbox"
+    monkeypatch.setenv("FUNDWATCH_SOURCES", str(sources))
+    monkeypatch.setenv("FUNDWATCH_SECRET_KEY", "test-secret-key-not-for-production")
+    monkeypatch.setenv("FUNDWATCH_OUTBOX", str(outbox))
+    monkeypatch.setenv("FUNDWATCH_PUBLIC_URL", PUBLIC_URL)
+    monkeypatch.setenv("FUNDWATCH_MAIL_FROM", MAIL_FROM)
+    monkeypatch.setenv("FUNDWATCH_TIMEZONE", "Europe/Stockholm")
+    for name in ("FUNDWATCH_SMTP_URL", "FUNDWATCH_SMTP_USER", "FUNDWATCH_SMTP_PASSWORD", "FUNDWATCH_SEND_EMPTY_DIGEST"):
+        monkeypatch.delenv(name, raising=False)
+    return outbox
+
+
+@pytest.fixture
+def smtp(monkeypatch):
+    """A real SMTP server on 127.0.0.1; FUNDWATCH_SMTP_URL points at it."""
+    handler = Handler()
+    port = free_port()
+    controller = Controller(handler, hostname="127.0.0.1", port=port)
+    controller.start()
+    handler.port = port
+    monkeypatch.setenv("FUNDWATCH_SMTP_URL", f"smtp://127.0.0.1:{port}")
+    yield handler
+    handler.blocking = False
+    controller.stop()
+
+
+SERVER_FIXTURES = {"smtp", "mirror", "hung"}
+
+
+def pytest_collection_modifyitems(items):
+    """A test that uses a server fixture is slow by definition, marked or not."""
+    for item in items:
+        if SERVER_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)

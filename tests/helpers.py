@@ -1,15 +1,37 @@
 """Test helpers: saved pages as Scrapy responses (City Scrapers' file_response), spiders bound to
-a source without a crawl."""
+a source without a crawl, sources files, the CLI in a child process, a site that hangs, waiting for
+a condition. Fixtures live in conftest.py."""
 
 from __future__ import annotations
 
+import asyncio
+import datetime as dt
+import email
+import email.policy
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
 from pathlib import Path
 
-from scrapy.http import HtmlResponse, Request, TextResponse, XmlResponse
-from scrapy.http import Response
+from scrapy.http import HtmlResponse, Request, Response, TextResponse, XmlResponse
+from sqlalchemy.orm import Session
+
+from fundwatch.digest.filters import clean_filters
+from fundwatch.items import FundItem, item_id, slugify
+from fundwatch.mirror_server import mirror_root
+from fundwatch.storage.models import Run
+from fundwatch.storage.outcome import RunOutcome
+from fundwatch.storage.runs import finish_run, start_run
 
 TESTS = Path(__file__).parent
-MIRROR = TESTS / "mirror"
+MIRROR = mirror_root()
+STATE1 = MIRROR / "state1"
+MUCF = "mucf-statsbidrag"
+MUCF_URL = "https://www.mucf.se/bidrag/statsbidrag"
+SOCIALSTYRELSEN = "socialstyrelsen-statsbidrag"
 
 
 def file_response(path: str | Path, url: str, meta: dict | None = None) -> Response:
@@ -64,8 +86,6 @@ def write_sources(path: Path, entries: list[dict]) -> Path:
 def run_cli(*args: str, env: dict | None = None, timeout: float = 120):
     """`fundwatch ARGS` in a child process, as a user runs it."""
     import os
-    import subprocess
-    import sys
 
     full_env = dict(os.environ, **(env or {}))
     return subprocess.run([sys.executable, "-m", "fundwatch.cli", *args], env=full_env, capture_output=True,
@@ -82,3 +102,211 @@ def crawl_args(*source_ids: str, sources: Path | None = None) -> list[str]:
     for key, value in FAST_SETTINGS.items():
         args += ["--set", f"{key}={value}"]
     return args
+
+
+def write_page_sources(folder: Path, sources: list[dict], name: str = "sources.toml") -> str:
+    """A sources file of page sources: [{"id": ..., "url": ..., "schedule": ...}]."""
+    lines = []
+    for s in sources:
+        lines += ["[[source]]", f'id = "{s["id"]}"', f'agency = "{s.get("agency", s["id"].split("-")[0])}"',
+                  'spider = "page"', f'urls = ["{s.get("url", MUCF_URL)}"]']
+        if s.get("schedule"):
+            lines.append(f'schedule = "{s["schedule"]}"')
+        lines.append("")
+    path = folder / name
+    path.write_text("\n".join(lines), "utf-8")
+    return str(path)
+
+
+class HungServer:
+    """Accepts TCP connections and never answers: a site that hangs."""
+
+    def __init__(self):
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(64)
+        self.conns: list[socket.socket] = []
+        self._thread = threading.Thread(target=self._accept, daemon=True)
+        self._thread.start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.sock.getsockname()[1]}"
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            self.conns.append(conn)
+
+    def close(self) -> None:
+        for conn in self.conns:
+            conn.close()
+        self.sock.close()
+
+
+def wait_for(predicate, timeout: float = 15.0, interval: float = 0.05, what: str = "condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+def env_with(**values: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(values)
+    return env
+
+
+SOURCES_TOML = """
+[agencies]
+migrationsverket = "Migrationsverket"
+brottsoffermyndigheten = "Brottsoffermyndigheten"
+arbetsformedlingen = "Arbetsförmedlingen"
+
+[[source]]
+id = "migrationsverket"
+agency = "migrationsverket"
+spider = "migrationsverket"
+urls = ["https://www.migrationsverket.se/sitemap1.xml.gz"]
+
+[[source]]
+id = "brottsoffermyndigheten"
+agency = "brottsoffermyndigheten"
+spider = "brottsoffermyndigheten"
+urls = ["https://www.brottsoffermyndigheten.se/sok-projektmedel/"]
+
+[[source]]
+id = "arbetsformedlingen"
+agency = "arbetsformedlingen"
+spider = "arbetsformedlingen"
+urls = ["https://arbetsformedlingen.se/for-leverantorer/upphandlingar-och-regelverk"]
+"""
+PUBLIC_URL = "https://fundwatch.example.org"
+MAIL_FROM = "fundwatch <veckobrev@example.org>"
+STOCKHOLM = dt.timezone(dt.timedelta(hours=2))  # CEST, for pinned times in May
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+AGENCY_PAGES = {
+    "migrationsverket": ("migrationsverket", "https://www.migrationsverket.se/utlysningar"),
+    "brottsoffermyndigheten": ("brottsoffermyndigheten", "https://www.brottsoffermyndigheten.se/sok-projektmedel/"),
+    "arbetsformedlingen": ("arbetsformedlingen", "https://arbetsformedlingen.se/for-leverantorer/upphandlingar-och-regelverk"),
+}
+
+
+def make_item(agency: str, key: str, kind: str = "funding_call", **kw) -> FundItem:
+    source, page = AGENCY_PAGES[agency]
+    kw.setdefault("title", key)
+    kw.setdefault("url", f"{page}/{slugify(key)}")
+    kw.setdefault("origin", page)
+    kw.setdefault("status", "open")
+    item = FundItem(agency=agency, kind=kind, key=key, **kw)
+    item.id, item.source = item_id(agency, kind, key), source
+    return item
+
+
+def crawl(engine, agency: str, items: list[FundItem], status: str = "ok", reason_code: str | None = None,
+          reason_params: dict | None = None, remove_after: int = 1) -> Run:
+    source, page = AGENCY_PAGES[agency]
+    with Session(engine, expire_on_commit=False) as s:
+        with s.begin():
+            run_id = start_run(s, source, agency, source).id
+        with s.begin():
+            outcome = RunOutcome(status=status, reason_code=reason_code, reason_params=reason_params,
+                                 fetched_pages={page} if status == "ok" else set())
+            return finish_run(s, run_id, outcome, items, remove_after=remove_after)
+
+
+def add_subscriber(email_addr: str, org: str = "Föreningen Exempel", confirmed: bool = True, **filters) -> int:
+    from fundwatch.digest import subscribers as subs
+    from fundwatch.storage.db import session_scope
+
+    with session_scope() as session:
+        f = clean_filters(filters.get("agencies", ()), filters.get("kinds", ()), filters.get("keywords", ()),
+                               filters.get("include_noncompetitive", False))
+        outcome = subs.subscribe(session, email_addr, org, f, consent="import" if confirmed else "cli",
+                                 imported_by="test" if confirmed else None)
+        return outcome.subscriber.id
+
+
+def parse(raw: bytes) -> email.message.EmailMessage:
+    return email.message_from_bytes(raw, policy=email.policy.default)
+
+
+def read_outbox(outbox: Path) -> dict[str, email.message.EmailMessage]:
+    """{recipient address: message} of every .eml in the outbox."""
+    out = {}
+    for path in sorted(Path(outbox).glob("*.eml")):
+        msg = parse(path.read_bytes())
+        out[msg["To"].addresses[0].addr_spec] = msg
+    return out
+
+
+def text_part(msg) -> str:
+    return msg.get_body(("plain",)).get_content()
+
+
+def html_part(msg) -> str:
+    return msg.get_body(("html",)).get_content()
+
+
+class Handler:
+    """aiosmtpd handler. `replies[address] = (stage, "450 ...")` answers RCPT or DATA for that
+    address; `drop[address]` closes the connection after the DATA of that address without a reply;
+    `block_after=n` holds the n-th accepted message's reply until `blocking` is cleared;
+    `offer_8bitmime = False` leaves 8BITMIME out of the EHLO reply. `mail_options` holds the
+    MAIL FROM parameters of each accepted message (e.g. BODY=8BITMIME)."""
+
+    def __init__(self):
+        self.messages: list[tuple[list[str], bytes]] = []
+        self.mail_options: list[list[str]] = []
+        self.offer_8bitmime = True
+        self.sessions: set[int] = set()
+        self.replies: dict[str, tuple[str, str]] = {}
+        self.drop: set[str] = set()
+        self.block_after: int | None = None
+        self.blocking = True
+        self.delay = 0.0
+
+    async def handle_EHLO(self, server, session, envelope, hostname, responses):
+        session.host_name = hostname  # this hook's duty in aiosmtpd
+        return [r for r in responses if self.offer_8bitmime or "8BITMIME" not in r]
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        stage, reply = self.replies.get(address, ("", ""))
+        if stage == "rcpt":
+            return reply
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope):
+        self.sessions.add(id(session))
+        for address in envelope.rcpt_tos:
+            stage, reply = self.replies.get(address, ("", ""))
+            if stage == "data":
+                return reply
+        self.messages.append((list(envelope.rcpt_tos), envelope.content))
+        self.mail_options.append(list(envelope.mail_options))
+        if self.delay:
+            await asyncio.sleep(self.delay)
+        if any(a in self.drop for a in envelope.rcpt_tos):
+            server.transport.close()
+            return "250 never seen"
+        if self.block_after is not None and len(self.messages) >= self.block_after:
+            while self.blocking:
+                await asyncio.sleep(0.05)
+        return "250 Message accepted for delivery"
+
+    def recipients(self) -> list[str]:
+        return [r for rcpts, _ in self.messages for r in rcpts]

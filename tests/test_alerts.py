@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import socket
 import threading
 import time
 
@@ -13,11 +12,11 @@ import pytest
 from click.testing import CliRunner
 
 from fundwatch.cli import main
-from scheduler.alerts import evaluate_source
-from scheduler.models import AlertState
-from storage.db import get_engine, session_scope
-from storage.models import Run, SourceRow
-from tests.test_scheduler_helpers import MUCF, write_sources
+from fundwatch.scheduler.alerts import evaluate_source
+from fundwatch.scheduler.models import AlertState
+from fundwatch.storage.db import get_engine, session_scope
+from fundwatch.storage.models import Run, SourceRow
+from helpers import MUCF, free_port, write_page_sources
 
 DAY0 = dt.datetime(2027, 3, 1, 6, 0, tzinfo=dt.UTC)
 
@@ -62,6 +61,7 @@ def add_run(engine, status: str, items: int, when: dt.datetime, source: str = MU
 TIMEOUT = ("timeout", {"seconds": 1800})
 
 
+@pytest.mark.slow
 def test_one_alert_per_change_of_state_failing_then_recovered(engine, admin):
     sent = Outbox()
 
@@ -94,6 +94,7 @@ def test_one_alert_per_change_of_state_failing_then_recovered(engine, admin):
         assert row.state == "failing" and row.notified_at is not None
 
 
+@pytest.mark.slow
 def test_silent_source_alerts_once_after_d_days_and_recovers(engine, admin):
     sent = Outbox()
     add_run(engine, "ok", 3, DAY0)
@@ -120,7 +121,7 @@ def test_thresholds_come_from_the_environment(engine, admin, monkeypatch):
 
 
 def test_an_alert_that_cannot_be_sent_is_tried_again_once(engine, admin):
-    from digest.mailer import TemporaryFailure
+    from fundwatch.mail import TemporaryFailure
 
     attempts = []
 
@@ -141,6 +142,7 @@ def test_an_alert_that_cannot_be_sent_is_tried_again_once(engine, admin):
     assert len(attempts) == 2
 
 
+@pytest.mark.slow
 def test_two_evaluations_at_once_send_one_alert(engine, admin):
     sent = Outbox()
 
@@ -171,11 +173,6 @@ def test_without_an_admin_address_the_alert_is_logged(engine, admin, monkeypatch
     assert evaluate_source(MUCF, now=DAY0 + dt.timedelta(days=2), engine=engine) is None
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
 
 def test_alerts_go_out_through_the_digest_mailer_over_smtp(sqlite_url, admin, monkeypatch, tmp_path):
     from aiosmtpd.controller import Controller
@@ -195,7 +192,7 @@ def test_alerts_go_out_through_the_digest_mailer_over_smtp(sqlite_url, admin, mo
         engine = get_engine(sqlite_url)
         for day in range(2):
             add_run(engine, "failed", 0, DAY0 + dt.timedelta(days=day))
-        sources = write_sources(tmp_path, [{"id": MUCF}])
+        sources = write_page_sources(tmp_path, [{"id": MUCF}])
         result = CliRunner().invoke(main, ["scheduler", "alerts", "--check", "--sources", sources, "--format", "json"])
         assert result.exit_code == 0, result.output
         again = CliRunner().invoke(main, ["scheduler", "alerts", "--check", "--sources", sources])

@@ -16,10 +16,10 @@ import pytest
 import time_machine
 from scrapy.http import HtmlResponse, Request, Response
 
+from fundwatch.items import FundItem
 from fundwatch.mirror_server import MirrorServer
-from spiders.arbetsformedlingen import ArbetsformedlingenSpider
-from spiders.items import FundItem
-from tests.helpers import MIRROR, file_response, make_spider, mirror_response
+from fundwatch.spiders.arbetsformedlingen import ArbetsformedlingenSpider
+from helpers import MIRROR, file_response, make_spider, mirror_response
 
 SITE = "https://arbetsformedlingen.se"
 HUB = f"{SITE}/for-leverantorer/upphandlingar-och-regelverk"
@@ -249,6 +249,7 @@ def test_empty_news_list_is_flagged(spider):
 
 
 # -- real crawls over HTTP ------------------------------------------------------------------------
+@pytest.mark.slow
 def test_crawls_through_the_mirror_server(tmp_path):
     env = dict(os.environ, FUNDWATCH_DATABASE_URL=f"sqlite:///{tmp_path / 'fundwatch.db'}",
                FUNDWATCH_CACHE_DIR=str(tmp_path / "cache"))

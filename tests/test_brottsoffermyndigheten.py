@@ -15,8 +15,8 @@ import time_machine
 from scrapy.http import HtmlResponse
 
 from fundwatch.mirror_server import MirrorServer
-from spiders.brottsoffermyndigheten import BrottsoffermyndighetenSpider
-from tests.helpers import MIRROR, make_spider, mirror_response
+from fundwatch.spiders.brottsoffermyndigheten import BrottsoffermyndighetenSpider
+from helpers import MIRROR, make_spider, mirror_response
 
 NOW = "2026-11-26 10:00 +01:00"
 SITE = "https://www.brottsoffermyndigheten.se"
@@ -223,6 +223,7 @@ def summary(result: dict) -> dict:
     return {k: result[k] for k in ("status", "pages", "items", "new", "updated", "removed", "reappeared")}
 
 
+@pytest.mark.slow
 def test_crawl_state1_then_state2(tmp_path):
     with MirrorServer(MIRROR / "state1") as server:
         first = crawl(server, tmp_path)
@@ -236,6 +237,7 @@ def test_crawl_state1_then_state2(tmp_path):
                                    "reappeared": 0}
 
 
+@pytest.mark.slow
 def test_crawl_broken(tmp_path):
     with MirrorServer(MIRROR / "broken") as server:
         result = crawl(server, tmp_path)

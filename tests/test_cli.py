@@ -14,12 +14,12 @@ import time_machine
 from click.testing import CliRunner
 
 from fundwatch.cli import main
-from spiders.items import FundItem, item_id
-from storage.db import get_engine, session_scope
-from storage.queries import CALL_KEYS, HISTORY_KEYS, RUN_KEYS
-from storage.outcome import RunOutcome
-from storage.runs import finish_run, start_run
-from tests.helpers import TESTS, run_cli
+from fundwatch.items import FundItem, item_id
+from fundwatch.storage.db import get_engine, session_scope
+from fundwatch.storage.outcome import RunOutcome
+from fundwatch.storage.queries import CALL_KEYS, HISTORY_KEYS, RUN_KEYS
+from fundwatch.storage.runs import finish_run, start_run
+from helpers import TESTS, run_cli
 
 NOW = "2026-11-26 10:00 +01:00"
 ISO_UTC = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$")
@@ -86,6 +86,7 @@ def test_calls_json_has_exactly_the_documented_keys_and_derived_status(filled):
     assert sorted(r["title"] for r in opened) == ["Brottsofferfonden", "Specifikt mål 1"]
 
 
+@pytest.mark.slow
 def test_history_and_runs_json_shapes(filled):
     history = json.loads(invoke("history", "--format", "json").output)
     assert all(tuple(h) == HISTORY_KEYS for h in history)
@@ -100,6 +101,7 @@ def test_history_and_runs_json_shapes(filled):
         ("failed", f"{ORIGIN} answered HTTP 503"), ("ok", None)]
 
 
+@pytest.mark.slow
 def test_history_json_fields_are_typed_old_new_pairs(db_url):
     engine = get_engine(db_url)
     record(engine, [call("X", deadline=dt.date(2027, 5, 3), amount_sek=100, competitive=True)])
@@ -114,6 +116,7 @@ def test_history_json_fields_are_typed_old_new_pairs(db_url):
     assert "deadline: 2027-05-03 → 2027-05-17" in text
 
 
+@pytest.mark.slow
 def test_csv_and_table_formats(filled):
     csv_out = invoke("calls", "--format", "csv").output.splitlines()
     assert csv_out[0] == ",".join(CALL_KEYS) and len(csv_out) == 5
@@ -121,6 +124,7 @@ def test_csv_and_table_formats(filled):
     assert "Specifikt mål 1" in table and "DEADLINE" in table
 
 
+@pytest.mark.slow
 def test_user_errors_are_one_line_with_exit_1_and_usage_errors_exit_2(sqlite_url, tmp_path):
     unknown = run_cli("crawl", "no-such-source")
     assert unknown.returncode == 1
@@ -154,6 +158,7 @@ def test_sources_lists_configured_sources_with_last_status(filled):
     assert by_id["arbetsformedlingen"]["last_status"] is None
 
 
+@pytest.mark.slow
 def test_scrapy_list_works_at_the_repository_root():
     result = subprocess.run([sys.executable, "-m", "scrapy", "list"], cwd=TESTS.parent, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr

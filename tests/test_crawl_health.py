@@ -15,10 +15,10 @@ import pytest
 from sqlalchemy import func, select
 
 from fundwatch.mirror_server import MirrorServer
-from spiders.mirror import from_mirror, to_mirror
-from storage.db import get_engine, session_scope
-from storage.models import Item, Run, SourceLock
-from tests.helpers import MIRROR, crawl_args, run_cli, write_sources
+from fundwatch.spiders.mirror import from_mirror, to_mirror
+from fundwatch.storage.db import get_engine, session_scope
+from fundwatch.storage.models import Item, Run, SourceLock
+from helpers import MIRROR, crawl_args, run_cli, write_sources
 
 PAGE = "https://www.mucf.se/bidrag/statsbidrag"
 OTHER = "https://statsbidrag.socialstyrelsen.se/organisationer/"
@@ -75,6 +75,7 @@ def test_mirror_url_mapping_keeps_query_and_encoding():
     assert from_mirror("https://elsewhere.se/a", base) == "https://elsewhere.se/a"
 
 
+@pytest.mark.slow
 def test_redirect_from_the_mirror_maps_back_to_the_real_host(sqlite_url, mirror, tmp_path):
     old = "https://www.mucf.se/gammal-sida"
     override(mirror, {"www.mucf.se/gammal-sida": {"status": 301, "location": "/www.mucf.se/bidrag/statsbidrag"}})
@@ -85,6 +86,7 @@ def test_redirect_from_the_mirror_maps_back_to_the_real_host(sqlite_url, mirror,
     assert item["url"] == PAGE  # the redirect target, on the real host
 
 
+@pytest.mark.slow
 def test_robots_txt_answering_503_fails_the_run_and_fetches_nothing(db_url, mirror, sources):
     override(mirror, {"www.mucf.se/robots.txt": {"status": 503}})
     result = crawl(sources)
@@ -95,6 +97,7 @@ def test_robots_txt_answering_503_fails_the_run_and_fetches_nothing(db_url, mirr
     assert not any(r.path == "/www.mucf.se/bidrag/statsbidrag" for r in mirror.log)
 
 
+@pytest.mark.slow
 def test_robots_txt_disallow_is_obeyed_and_fails_the_run(sqlite_url, mirror, sources):
     (mirror.root / "www.mucf.se" / "robots.txt").write_text("User-agent: *\nDisallow: /bidrag/\n")
     crawl(sources)
@@ -103,6 +106,7 @@ def test_robots_txt_disallow_is_obeyed_and_fails_the_run(sqlite_url, mirror, sou
     assert not any(r.path.startswith("/www.mucf.se/bidrag") for r in mirror.log)
 
 
+@pytest.mark.slow
 def test_404_on_a_start_page_fails_the_run_and_removes_nothing(db_url, mirror, sources):
     assert crawl(sources).returncode == 0
     override(mirror, {"www.mucf.se/bidrag/statsbidrag": {"status": 404}})
@@ -116,6 +120,7 @@ def test_404_on_a_start_page_fails_the_run_and_removes_nothing(db_url, mirror, s
     assert [c["change"] for c in json.loads(run_cli("history", "--format", "json").stdout)] == ["new"]
 
 
+@pytest.mark.slow
 def test_503_is_retried_with_retry_after_then_fails_the_run(sqlite_url, mirror, sources):
     override(mirror, {"statsbidrag.socialstyrelsen.se/organisationer": {"status": 503, "headers": {"Retry-After": "1"}}})
     started = time.monotonic()
@@ -129,6 +134,7 @@ def test_503_is_retried_with_retry_after_then_fails_the_run(sqlite_url, mirror, 
     assert time.monotonic() - started >= 1.0  # two waits of Retry-After, capped at 0.5 s each
 
 
+@pytest.mark.slow
 def test_revalidation_yields_every_item_from_304_responses(db_url, tmp_path, monkeypatch, sources):
     root = tmp_path / "etag-mirror"
     shutil.copytree(MIRROR / "state1", root, ignore=shutil.ignore_patterns("_responses.toml"))
@@ -146,11 +152,12 @@ def test_revalidation_yields_every_item_from_304_responses(db_url, tmp_path, mon
     assert len(calls) == 2  # a quiet week is not an empty site: nothing removed
 
 
+@pytest.mark.slow
 def test_killed_crawl_leaves_no_half_state_and_is_recorded_as_interrupted(db_url, mirror, sources, tmp_path):
     override(mirror, {"statsbidrag.socialstyrelsen.se/organisationer": {"delay": 60}})
     spools = tmp_path / "spool"  # beside the cache (FUNDWATCH_CACHE_DIR) and the logs
     # A `scrapy crawl` on its own records its run itself.
-    env = dict(os.environ, SCRAPY_SETTINGS_MODULE="spiders.settings")
+    env = dict(os.environ, SCRAPY_SETTINGS_MODULE="fundwatch.spiders.settings")
     cmd = [sys.executable, "-m", "scrapy", "crawl", "page", "-a", "source=two", "-a", f"sources_file={sources}",
            "-s", "DOWNLOAD_DELAY=0", "-s", "AUTOTHROTTLE_ENABLED=0"]
     child = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -179,6 +186,7 @@ def test_killed_crawl_leaves_no_half_state_and_is_recorded_as_interrupted(db_url
     assert statuses[1] == ("failed", "the crawl process ended without closing its run")
 
 
+@pytest.mark.slow
 def test_page_over_the_size_limit_fails_alone_and_the_run_goes_on(sqlite_url, mirror, sources):
     big = mirror.root / "statsbidrag.socialstyrelsen.se" / "organisationer" / "index.html"
     big.write_text(big.read_text("utf-8").replace("</body>", "<p>" + "utfyllnad " * 10_000 + "</p></body>"), "utf-8")
@@ -188,6 +196,7 @@ def test_page_over_the_size_limit_fails_alone_and_the_run_goes_on(sqlite_url, mi
     assert run["reason"].startswith(f"{OTHER} could not be fetched: ") and "50000" in run["reason"]
 
 
+@pytest.mark.slow
 def test_wrong_charset_is_read_with_the_pages_own_or_fails_clearly(sqlite_url, mirror, sources):
     page = mirror.root / "www.mucf.se" / "bidrag" / "statsbidrag" / "index.html"
     html = page.read_text("utf-8").replace('<meta charset="utf-8">', '<meta charset="iso-8859-1">')
@@ -206,6 +215,7 @@ def test_wrong_charset_is_read_with_the_pages_own_or_fails_clearly(sqlite_url, m
     assert [c["change"] for c in json.loads(run_cli("history", "--format", "json").stdout)] == ["new"]
 
 
+@pytest.mark.slow
 def test_agency_crawl_revalidated_with_etags_yields_every_item(sqlite_url, tmp_path, monkeypatch):
     monkeypatch.setenv("FUNDWATCH_CACHE_DIR", str(tmp_path / "cache"))
     with MirrorServer(MIRROR / "state1", validators=True) as server:
@@ -218,11 +228,12 @@ def test_agency_crawl_revalidated_with_etags_yields_every_item(sqlite_url, tmp_p
     assert [c["change"] for c in json.loads(run_cli("history", "--format", "json").stdout)] == ["new"] * 14
 
 
+@pytest.mark.slow
 def test_few_calls_with_a_deadline_is_a_warning_on_a_healthy_run(sqlite_url):
-    from spiders.items import FundItem
-    from spiders.page import PageSpider
-    from spiders.pipelines import StoragePipeline
-    from tests.helpers import make_spider
+    from fundwatch.items import FundItem
+    from fundwatch.spiders.page import PageSpider
+    from fundwatch.spiders.pipelines import StoragePipeline
+    from helpers import make_spider
 
     spider = make_spider(PageSpider, "mucf-statsbidrag")
     pipeline = StoragePipeline.from_crawler(spider.crawler)
@@ -240,6 +251,7 @@ def test_few_calls_with_a_deadline_is_a_warning_on_a_healthy_run(sqlite_url):
     assert "warning: only 8 of 10 funding calls have a deadline" in run_cli("runs").stdout
 
 
+@pytest.mark.slow
 def test_hung_crawl_is_stopped_at_the_timeout_and_recorded_as_such(sqlite_url, mirror, sources):
     override(mirror, {"www.mucf.se/bidrag/statsbidrag": {"delay": 30}})
     result = crawl(sources, "mucf", "--timeout", "3")
@@ -251,6 +263,7 @@ def test_hung_crawl_is_stopped_at_the_timeout_and_recorded_as_such(sqlite_url, m
         assert s.get(SourceLock, "mucf") is None
 
 
+@pytest.mark.slow
 def test_a_start_page_that_errors_fails_the_run_even_when_not_must_carry(sqlite_url, mirror, sources):
     override(mirror, {"statsbidrag.socialstyrelsen.se/organisationer": {"status": 404}})
     crawl(sources, "two")  # OTHER is a start page of "two", though not a must-carry page
@@ -258,8 +271,9 @@ def test_a_start_page_that_errors_fails_the_run_even_when_not_must_carry(sqlite_
     assert (run["status"], run["reason"]) == ("failed", f"{OTHER} answered HTTP 404")
 
 
+@pytest.mark.slow
 def test_ctrl_c_of_fundwatch_crawl_stops_its_crawl_and_closes_the_run(sqlite_url, sources, tmp_path, monkeypatch):
-    from tests.test_scheduler_helpers import HungServer, wait_for
+    from helpers import HungServer, wait_for
 
     monkeypatch.setenv("FUNDWATCH_CACHE_DIR", str(tmp_path / "cache"))
     hung = HungServer()  # the download in flight gives up after DOWNLOAD_TIMEOUT, then Scrapy closes
@@ -287,6 +301,7 @@ def test_ctrl_c_of_fundwatch_crawl_stops_its_crawl_and_closes_the_run(sqlite_url
         assert s.scalar(select(func.count()).select_from(SourceLock)) == 0
 
 
+@pytest.mark.slow
 def test_a_healthy_crawl_logs_no_warning(sqlite_url, mirror, sources, tmp_path):
     """The crawl log is what an operator reads when a run fails: a healthy run leaves nothing there
     that looks like a problem (Scrapy warns, for one, when its redirects find no Referer middleware)."""

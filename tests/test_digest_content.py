@@ -12,11 +12,9 @@ import pytest
 import time_machine
 from sqlalchemy import select
 
-from digest.models import Delivery
-from storage.db import get_engine, session_scope
-from test_digest_helpers import (  # noqa: F401 - fixtures
-    add_subscriber, crawl, digest_env, html_part, make_item, read_outbox, text_part,
-)
+from fundwatch.digest.models import Delivery
+from fundwatch.storage.db import get_engine, session_scope
+from helpers import add_subscriber, crawl, html_part, make_item, read_outbox, text_part
 
 TZ = ZoneInfo("Europe/Stockholm")
 T0 = dt.datetime(2027, 4, 26, 9, 0, tzinfo=TZ)  # Monday, week 17
@@ -47,7 +45,7 @@ def week17_items():
 
 
 def send(**kw):
-    from digest.sending import send_due
+    from fundwatch.digest.sending import send_due
 
     return send_due(**kw)
 
@@ -219,7 +217,7 @@ def test_empty_digest_sent_when_configured(sqlite_url, digest_env, monkeypatch):
 
 
 def test_iso_week_is_taken_in_stockholm(sqlite_url, digest_env):
-    from digest.builder import iso_week
+    from fundwatch.digest.builder import iso_week
 
     # Sunday 23:30 UTC is already Monday in Stockholm: the next ISO week
     sunday_night = dt.datetime(2027, 5, 9, 22, 30, tzinfo=dt.UTC)
@@ -229,7 +227,7 @@ def test_iso_week_is_taken_in_stockholm(sqlite_url, digest_env):
 
 
 def test_field_labels_in_swedish():
-    from digest.builder import field_changes
+    from fundwatch.digest.builder import field_changes
 
     got = field_changes({"deadline": ["2027-05-03", "2027-05-17"], "deadline_text": ["3 maj", "17 maj"],
                          "amount_text": [None, "Ca 2 MSEK"], "amount_sek": [None, 2000000],
@@ -259,7 +257,7 @@ def test_preview_writes_html_and_prints_text(week18, tmp_path):
 
 
 def test_procurements_show_their_tender_deadline_and_planned_ones_say_so():
-    from digest.builder import ItemView
+    from fundwatch.digest.builder import ItemView
 
     def view(kind, status, deadline_sv):
         return ItemView(id="a/b/c", agency="arbetsformedlingen", agency_name="Arbetsförmedlingen", kind=kind,

@@ -11,22 +11,21 @@ import subprocess
 import sys
 from collections import Counter
 
+import pytest
 import time_machine
 from click.testing import CliRunner
 from sqlalchemy import select
 
-from digest.models import Delivery, Subscriber, Suppression
 from fundwatch.cli import main
-from storage.db import get_engine, session_scope
-from test_digest_helpers import (  # noqa: F401 - fixtures
-    add_subscriber, crawl, digest_env, make_item, smtp, wait_for,
-)
+from fundwatch.digest.models import Delivery, Subscriber, Suppression
+from fundwatch.storage.db import get_engine, session_scope
+from helpers import add_subscriber, crawl, make_item, wait_for
 
 SOON = dt.date.today() + dt.timedelta(days=5)
 
 
 def send(**kw):
-    from digest.sending import send_due
+    from fundwatch.digest.sending import send_due
 
     return send_due(**kw)
 
@@ -47,6 +46,7 @@ def child_send() -> subprocess.Popen:
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
+@pytest.mark.slow
 def test_sent_once_per_week(db_url, digest_env, smtp):
     setup_items(db_url)
     for n in range(5):
@@ -148,6 +148,7 @@ def test_5xx_fails_and_three_hard_bounces_suppress(db_url, digest_env, smtp):
     assert result.exit_code == 1 and "suppressed" in result.output
 
 
+@pytest.mark.slow
 def test_connection_lost_after_data_is_unknown(db_url, digest_env, smtp):
     setup_items(db_url)
     add_subscriber("lost@example.org")
@@ -162,7 +163,7 @@ def test_connection_lost_after_data_is_unknown(db_url, digest_env, smtp):
 
 
 def test_unreachable_server_leaves_the_rest_pending(db_url, digest_env, monkeypatch):
-    from test_digest_helpers import free_port
+    from helpers import free_port
 
     monkeypatch.setenv("FUNDWATCH_SMTP_URL", f"smtp://127.0.0.1:{free_port()}")
     setup_items(db_url)

@@ -9,19 +9,16 @@ import re
 import pytest
 from click.testing import CliRunner
 
-from digest import mailer
+from fundwatch import mail as mailer
 from fundwatch.cli import main
-from storage.db import get_engine
-from test_digest_helpers import (  # noqa: F401 - fixtures
-    PUBLIC_URL, Handler, add_subscriber, crawl, digest_env, free_port, make_item, parse, read_outbox, smtp,
-    text_part,
-)
+from fundwatch.storage.db import get_engine
+from helpers import PUBLIC_URL, add_subscriber, crawl, free_port, make_item, parse, text_part
 
 SOON = dt.date.today() + dt.timedelta(days=5)
 
 
 def send(**kw):
-    from digest.sending import send_due
+    from fundwatch.digest.sending import send_due
 
     return send_due(**kw)
 
@@ -32,7 +29,7 @@ def test_headers_parse_back(sqlite_url, digest_env):
     send()
     path = next(digest_env.glob("*.eml"))
     msg = parse(path.read_bytes())
-    from digest.builder import iso_week
+    from fundwatch.digest.builder import iso_week
 
     week = iso_week()
     assert msg.get_content_type() == "multipart/alternative"
@@ -80,12 +77,12 @@ def test_header_text_collapses_every_separator():
 
 
 def test_message_id_is_fixed_per_week_and_subscriber(sqlite_url, digest_env):
-    from digest.builder import WeekData
-    from digest.sending import Composer
-    from digest.subscribers import Filters
-    from digest.models import Subscriber
     from fundwatch.config import MailSettings
-    from storage.db import session_scope
+    from fundwatch.digest.builder import WeekData
+    from fundwatch.digest.filters import Filters
+    from fundwatch.digest.models import Subscriber
+    from fundwatch.digest.sending import Composer
+    from fundwatch.storage.db import session_scope
 
     sid = add_subscriber("anna@example.org")
     composer = Composer(MailSettings.from_env())
@@ -105,12 +102,12 @@ def test_a_digest_filled_from_its_template_is_the_message_built_for_each_subscri
     (name, address, links, filters): the bytes are those build_message gives that subscriber,
     also for a name with HTML specials or at the start of a line, and for a footer too long for
     one SMTP line (that message is built the usual way, its text part base64)."""
-    from digest.builder import WeekData
-    from digest.models import Subscriber
-    from digest.sending import Composer
-    from digest.subscribers import Filters
     from fundwatch.config import MailSettings
-    from storage.db import session_scope
+    from fundwatch.digest.builder import WeekData
+    from fundwatch.digest.filters import Filters
+    from fundwatch.digest.models import Subscriber
+    from fundwatch.digest.sending import Composer
+    from fundwatch.storage.db import session_scope
 
     crawl(get_engine(sqlite_url), "migrationsverket",
           [make_item("migrationsverket", f"Stöd <{n}> & råd", deadline=SOON) for n in range(3)])

@@ -10,7 +10,9 @@ import json
 import pytest
 
 from fundwatch.mirror_server import MirrorServer
-from tests.helpers import MIRROR, crawl_args, run_cli
+from helpers import MIRROR, crawl_args, run_cli
+
+pytestmark = pytest.mark.slow  # every test here starts a server or crawls in child processes
 
 MV, BO, AF = "migrationsverket", "brottsoffermyndigheten", "arbetsformedlingen"
 
@@ -43,6 +45,7 @@ def by_title(calls, agency, kind="funding_call"):
     return {c["title"]: c for c in calls if c["agency"] == agency and c["kind"] == kind}
 
 
+@pytest.mark.slow
 def test_state1_lists_every_call_procurement_and_news_item(timeline):
     step = timeline["state1"]
     assert step["crawl"].returncode == 0, step["crawl"].stderr

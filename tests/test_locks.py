@@ -17,14 +17,12 @@ import pytest
 from sqlalchemy import select
 
 from fundwatch.crawl import FAST_SETTINGS, crawl_source, scrapy_command
+from fundwatch.scheduler.jobs import child_pids
 from fundwatch.sources import load_sources
-from scheduler.jobs import child_pids
-from storage import locks
-from storage.db import get_engine, session_factory, session_scope
-from storage.models import Run, SourceLock, SourceRow
-from tests.test_scheduler_helpers import (  # noqa: F401 - fixtures
-    MUCF, crawl_env, env_with, hung, mirror, wait_for, write_sources,
-)
+from fundwatch.storage import locks
+from fundwatch.storage.db import get_engine, session_factory, session_scope
+from fundwatch.storage.models import Run, SourceLock, SourceRow
+from helpers import MUCF, env_with, wait_for, write_page_sources
 
 HOST = socket.gethostname()
 
@@ -57,10 +55,11 @@ def in_thread(func, *args, **kwargs):
     return thread, box
 
 
+@pytest.mark.slow
 def test_a_second_crawl_of_a_source_is_refused_with_a_clear_message(db_url, hung, crawl_env, monkeypatch):
     monkeypatch.setenv("FUNDWATCH_MIRROR", hung.url)
     engine = get_engine(db_url)
-    sources = load_sources(write_sources(crawl_env, [{"id": MUCF}]))
+    sources = load_sources(write_page_sources(crawl_env, [{"id": MUCF}]))
     first, box = in_thread(crawl_source, sources.get(MUCF), sources.path, timeout=60, settings=FAST_SETTINGS)
     try:
         _, pid, run_id = wait_for(lambda: held_by_running_run(engine), what="the first crawl's lock")
@@ -86,7 +85,7 @@ def test_crawls_started_at_the_same_instant_run_one_and_refuse_the_others(sqlite
     # SQLite only, to keep the suite fast: the race itself is tested on both databases below.
     monkeypatch.setenv("FUNDWATCH_MIRROR", hung.url)
     engine = get_engine(sqlite_url)
-    sources = load_sources(write_sources(crawl_env, [{"id": MUCF}]))
+    sources = load_sources(write_page_sources(crawl_env, [{"id": MUCF}]))
     started = [in_thread(crawl_source, sources.get(MUCF), sources.path, timeout=60, settings=FAST_SETTINGS)
                for _ in range(3)]
     try:
@@ -104,13 +103,14 @@ def test_crawls_started_at_the_same_instant_run_one_and_refuse_the_others(sqlite
     assert lock_rows(engine) == []
 
 
+@pytest.mark.slow
 def test_a_lock_left_by_a_killed_crawl_is_taken_over(sqlite_url, hung, mirror, crawl_env, tmp_path):
     engine = get_engine(sqlite_url)
-    sources = load_sources(write_sources(crawl_env, [{"id": MUCF}]))
+    sources = load_sources(write_page_sources(crawl_env, [{"id": MUCF}]))
     source = sources.get(MUCF)
     # A `scrapy crawl` on its own (no `fundwatch crawl` parent to clean up after it), SIGKILLed.
     child = subprocess.Popen(scrapy_command(source, sources.path, str(tmp_path / "result.json"), FAST_SETTINGS),
-                             env=env_with(FUNDWATCH_MIRROR=hung.url, SCRAPY_SETTINGS_MODULE="spiders.settings"),
+                             env=env_with(FUNDWATCH_MIRROR=hung.url, SCRAPY_SETTINGS_MODULE="fundwatch.spiders.settings"),
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     try:
         _, pid, dead_run = wait_for(lambda: held_by_running_run(engine), what="the crawl's lock")
@@ -134,6 +134,7 @@ def _dead_pid() -> int:
     return proc.pid
 
 
+@pytest.mark.slow
 def test_lock_rules(db_url):
     engine = get_engine(db_url)
     sessions = session_factory(engine)
@@ -174,6 +175,7 @@ def test_lock_rules(db_url):
 
 
 
+@pytest.mark.slow
 def test_a_stale_lock_taken_over_by_crawls_starting_together_goes_to_one(db_url, monkeypatch):
     """Regression: the stale lock was deleted by key. On SQLite (where the read locks nothing) a
     crawl that had read the lock as stale before another took it over then deleted the new

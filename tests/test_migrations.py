@@ -6,19 +6,21 @@ from __future__ import annotations
 import importlib
 import importlib.util
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect
 
-from storage.db import get_engine, make_engine, schema_revision, upgrade
-from storage.models import Base
+from fundwatch.storage.db import get_engine, make_engine, schema_revision, upgrade
+from fundwatch.storage.models import Base
 
 # Modules that add tables to the shared metadata, when they exist.
-for module in ("digest.models", "scheduler.models"):
+for module in ("fundwatch.digest.models", "fundwatch.scheduler.models"):
     if importlib.util.find_spec(module):
         importlib.import_module(module)
 
 
+@pytest.mark.slow
 def test_models_and_migrations_agree(db_url):
     engine = get_engine(db_url)
     with engine.connect() as conn:
@@ -29,6 +31,7 @@ def test_models_and_migrations_agree(db_url):
     assert {"change_log", "current_items"} <= set(inspect(engine).get_view_names())
 
 
+@pytest.mark.slow
 def test_downgrade_to_nothing_and_back(db_url):
     engine = make_engine(db_url)
     upgrade(engine)
@@ -47,7 +50,7 @@ def test_a_database_behind_the_newest_migration_is_migrated_when_opened(tmp_path
     from alembic import command
     from alembic.script import ScriptDirectory
 
-    from storage.db import SCHEMA_HEAD, alembic_config, dispose_engines
+    from fundwatch.storage.db import SCHEMA_HEAD, alembic_config, dispose_engines
 
     url = f"sqlite:///{tmp_path / 'old.db'}"
     engine = make_engine(url)
@@ -65,6 +68,6 @@ def test_a_database_behind_the_newest_migration_is_migrated_when_opened(tmp_path
 def upgrade_to_base(engine) -> None:
     from alembic import command
 
-    from storage.db import alembic_config
+    from fundwatch.storage.db import alembic_config
 
     command.downgrade(alembic_config(engine), "base")

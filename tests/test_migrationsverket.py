@@ -20,8 +20,8 @@ from scrapy.spidermiddlewares.httperror import HttpError
 from twisted.python.failure import Failure
 
 from fundwatch.mirror_server import MirrorServer
-from spiders.migrationsverket import MigrationsverketSpider
-from tests.helpers import MIRROR, make_spider, mirror_response
+from fundwatch.spiders.migrationsverket import MigrationsverketSpider
+from helpers import MIRROR, make_spider, mirror_response
 
 NOW = "2026-11-26 10:00 +01:00"
 SITE = "https://www.migrationsverket.se"
@@ -304,6 +304,7 @@ def crawl(server: MirrorServer, tmp_path: Path, *settings: str) -> dict:
     return json.loads(result.read_text("utf-8"))
 
 
+@pytest.mark.slow
 def test_crawl_state1_then_state2(tmp_path):
     with MirrorServer(MIRROR / "state1") as server:
         first = crawl(server, tmp_path, "FUNDWATCH_REMOVE_AFTER_MISSES=1")
@@ -316,6 +317,7 @@ def test_crawl_state1_then_state2(tmp_path):
             "status": "ok", "items": 11, "new": 2, "updated": 2, "removed": 1, "reappeared": 0}
 
 
+@pytest.mark.slow
 def test_crawl_sitemap_404_falls_back(tmp_path):
     root = tmp_path / "mirror"
     shutil.copytree(MIRROR / "state1" / "www.migrationsverket.se", root / "www.migrationsverket.se")
@@ -331,7 +333,7 @@ def test_crawl_sitemap_404_falls_back(tmp_path):
 
 # -- the shared Sitevision helpers on the saved page ----------------------------------------------
 def test_sitevision_accordions_and_file_links():
-    from spiders import sitevision
+    from fundwatch.spiders import sitevision
 
     response = mirror_response("state1", PLANNED)
     root = sitevision.content_root(response)

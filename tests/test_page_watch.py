@@ -9,7 +9,7 @@ import shutil
 import pytest
 
 from fundwatch.mirror_server import MirrorServer
-from tests.helpers import MIRROR, crawl_args, run_cli, write_sources
+from helpers import MIRROR, crawl_args, run_cli, write_sources
 
 PAGE = "https://www.mucf.se/bidrag/statsbidrag"
 
@@ -46,6 +46,7 @@ def edit(path, old, new):
     path.write_text(html.replace(old, new), "utf-8")
 
 
+@pytest.mark.slow
 def test_main_text_edit_is_one_update_with_diff_and_nav_edit_is_none(db_url, site):
     page, sources, server = site
     out = crawl(sources)
@@ -71,6 +72,7 @@ def test_main_text_edit_is_one_update_with_diff_and_nav_edit_is_none(db_url, sit
     assert len(history()) == 2
 
 
+@pytest.mark.slow
 def test_page_item_carries_the_real_url_and_main_text_only(sqlite_url, site):
     page, sources, server = site
     crawl(sources)
@@ -89,7 +91,7 @@ def test_page_item_carries_the_real_url_and_main_text_only(sqlite_url, site):
 
 
 def test_extraction_keeps_accordion_titles_and_drops_chrome():
-    from spiders.extract import main_text
+    from fundwatch.spiders.extract import main_text
 
     html = """<html><body><header class="site-header"><nav class="main-nav">Meny</nav></header>
     <div id="cookieConsent">Kakor</div>
@@ -101,6 +103,7 @@ def test_extraction_keeps_accordion_titles_and_drops_chrome():
     assert main_text(html).splitlines() == ["Planerade utlysningar", "Specifikt mål 2", "Stänger: 15 mars 2027"]
 
 
+@pytest.mark.slow
 def test_crawler_keeps_no_cookies(sqlite_url, site):
     """A site that sets a cookie (Sitevision's load balancer does) never gets it back: the crawler
     is not tracked from one request to the next."""
@@ -115,7 +118,7 @@ def test_crawler_keeps_no_cookies(sqlite_url, site):
 
 
 def test_extraction_finds_main_inside_a_page_wide_form_and_stops_at_its_end():
-    from spiders.extract import main_text
+    from fundwatch.spiders.extract import main_text
 
     # ASP.NET-style pages wrap the whole body in a <form>: its main is still the content
     html = """<html><body><form id="aspnetForm"><header>Meny</header>
@@ -124,6 +127,7 @@ def test_extraction_finds_main_inside_a_page_wide_form_and_stops_at_its_end():
     assert main_text(html).splitlines() == ["Utlysning", "Sista ansökningsdag: 3 maj 2027"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("proxy", ["", "http://proxy.example.org:3128"])
 def test_the_proxy_middleware_is_there_when_the_environment_names_a_proxy(proxy):
     """No proxy configured: Scrapy's proxy middleware is left out (it costs every request); an
@@ -133,7 +137,7 @@ def test_the_proxy_middleware_is_there_when_the_environment_names_a_proxy(proxy)
     import sys
 
     env = {k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy")}
-    env.update(SCRAPY_SETTINGS_MODULE="spiders.settings", **({"https_proxy": proxy} if proxy else {}))
+    env.update(SCRAPY_SETTINGS_MODULE="fundwatch.spiders.settings", **({"https_proxy": proxy} if proxy else {}))
     code = ("from scrapy.utils.project import get_project_settings; "
             "d = get_project_settings().get_component_priority_dict_with_base('DOWNLOADER_MIDDLEWARES'); "
             "print([getattr(k, '__name__', k) for k, v in d.items() if v is not None])")

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import re
+
 import click
 from click.testing import CliRunner
 
 from fundwatch.cli import main
 from fundwatch.config import VARIABLES
-from tests.helpers import TESTS
+from helpers import TESTS
 
 README = (TESTS.parent / "README.md").read_text("utf-8")
 
@@ -25,5 +27,14 @@ def test_every_command_is_in_the_readme():
 
 def test_the_two_setup_commands_are_there():
     assert ".venv/bin/fundwatch demo" in README
-    assert ".venv/bin/python -m pytest" in README and "python -m pytest" in (TESTS.parent / ".ci" / "run").read_text()
+    assert ".venv/bin/pytest" in README and "\npytest" in (TESTS.parent / ".ci" / "run").read_text()
     assert CliRunner().invoke(main, ["demo", "--help"]).exit_code == 0
+
+
+def test_the_layout_table_names_every_folder_of_the_tree():
+    table = README.split("## Layout", 1)[1].split("\n## ", 1)[0]
+    named = set(re.findall(r"^\| `([\w/]+)/` \|", table, re.M))
+    tracked = {p.name for p in TESTS.parent.iterdir() if p.is_dir() and not p.name.startswith(".")
+               and p.name not in {"build", "outbox", "fundwatch-demo"} and not p.name.endswith(".egg-info")}
+    assert tracked <= {n.split("/")[0] for n in named}
+    assert all((TESTS.parent / n).is_dir() for n in named)

@@ -7,12 +7,12 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import func, select
 
-from spiders.items import FundItem, item_id
-from storage import locks
-from storage.db import session_factory, session_scope
-from storage.models import Item, Run, SourceLock
-from storage.outcome import RunOutcome
-from storage.recorder import abandon_run, apply_run, begin_run
+from fundwatch.items import FundItem, item_id
+from fundwatch.storage import locks
+from fundwatch.storage.db import session_factory, session_scope
+from fundwatch.storage.models import Item, Run, SourceLock
+from fundwatch.storage.outcome import RunOutcome
+from fundwatch.storage.recorder import abandon_run, apply_run, begin_run
 
 SOURCE, AGENCY = "mucf", "mucf"
 PAGE = "https://www.mucf.se/bidrag"
@@ -52,6 +52,7 @@ def test_a_run_is_begun_once_applied_and_the_source_freed(engine):
     abandon_run(sessions, again, SOURCE, "interrupted", {"pid": 0})
 
 
+@pytest.mark.slow
 def test_a_run_that_cannot_be_stored_fails_with_its_reason_and_applies_nothing(engine):
     sessions = session_factory(engine)
     apply_run(sessions, begin_run(sessions, SOURCE, AGENCY, "page"), SOURCE, healthy(), [page_item("A")])

@@ -9,7 +9,6 @@ import json
 import subprocess
 import sys
 import threading
-import types
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -17,14 +16,20 @@ import time_machine
 from click.testing import CliRunner
 
 from fundwatch.cli import main
-from fundwatch.sources import load_sources
-from scheduler import jobs as job_functions
-from scheduler.core import (
-    CRAWL_FUNC, DIGEST_FUNC, DIGEST_ID, SchedulerService, desired_jobs, make_scheduler, sync_jobs,
+from fundwatch.scheduler import jobs as job_functions
+from fundwatch.scheduler.core import (
+    CRAWL_FUNC,
+    DIGEST_FUNC,
+    DIGEST_ID,
+    SchedulerService,
+    desired_jobs,
+    make_scheduler,
+    sync_jobs,
 )
-from scheduler.schedule import ScheduleError, SchedulerSettings, cron_trigger
-from storage.db import get_engine
-from tests.test_scheduler_helpers import MUCF, SOCIALSTYRELSEN, wait_for, write_sources
+from fundwatch.scheduler.schedule import ScheduleError, SchedulerSettings, cron_trigger
+from fundwatch.sources import load_sources
+from fundwatch.storage.db import get_engine
+from helpers import MUCF, SOCIALSTYRELSEN, wait_for, write_page_sources
 
 TZ = ZoneInfo("Europe/Stockholm")
 
@@ -77,11 +82,11 @@ def test_bad_cron_expressions_are_refused_with_the_reason(expr, message):
 
 
 def test_bad_settings_are_user_errors(sqlite_url, tmp_path, monkeypatch):
-    sources = write_sources(tmp_path, [{"id": MUCF, "schedule": "0 6 * *"}])
+    sources = write_page_sources(tmp_path, [{"id": MUCF, "schedule": "0 6 * *"}])
     result = CliRunner().invoke(main, ["scheduler", "jobs", "--sources", sources])
     assert result.exit_code == 1 and "schedule of source 'mucf-statsbidrag'" in result.output
     monkeypatch.setenv("FUNDWATCH_TIMEZONE", "Europe/Stokholm")
-    result = CliRunner().invoke(main, ["scheduler", "jobs", "--sources", write_sources(tmp_path, [])])
+    result = CliRunner().invoke(main, ["scheduler", "jobs", "--sources", write_page_sources(tmp_path, [])])
     assert result.exit_code == 1 and "unknown time zone 'Europe/Stokholm'" in result.output
 
 
@@ -122,9 +127,10 @@ def jobs_json(*args) -> list[dict]:
     return json.loads(result.stdout)
 
 
+@pytest.mark.slow
 def test_jobs_json_lists_a_crawl_per_source_and_the_digest_across_dst(db_url, tmp_path, monkeypatch):
     monkeypatch.setenv("FUNDWATCH_CRAWL_JITTER", "0")
-    sources = write_sources(tmp_path, [{"id": MUCF}, {"id": SOCIALSTYRELSEN, "schedule": "15 4 * * 1-5"}])
+    sources = write_page_sources(tmp_path, [{"id": MUCF}, {"id": SOCIALSTYRELSEN, "schedule": "15 4 * * 1-5"}])
     with time_machine.travel(at(2027, 3, 27, 12), tick=False):
         rows = jobs_json("--sources", sources)
     assert [(r["id"], r["next_run_time"], r["state"]) for r in rows] == [
@@ -183,8 +189,9 @@ def stored_jobs(db_url) -> dict:
         sched.shutdown(wait=False)
 
 
+@pytest.mark.slow
 def test_start_up_keeps_stored_next_run_times_and_fixes_only_what_changed(db_url, tmp_path):
-    sources = write_sources(tmp_path, [{"id": MUCF}, {"id": SOCIALSTYRELSEN}])
+    sources = write_page_sources(tmp_path, [{"id": MUCF}, {"id": SOCIALSTYRELSEN}])
     with time_machine.travel(at(2027, 3, 22, 5), tick=False):
         assert start_and_stop(db_url, sources)["added"] == [f"crawl:{MUCF}", f"crawl:{SOCIALSTYRELSEN}", "digest"]
     first = stored_jobs(db_url)
@@ -203,7 +210,7 @@ def test_start_up_keeps_stored_next_run_times_and_fixes_only_what_changed(db_url
     # The sources file moved, one source got its own schedule, one was dropped, one added.
     moved = tmp_path / "moved"
     moved.mkdir()
-    sources2 = write_sources(moved, [{"id": MUCF}, {"id": SOCIALSTYRELSEN, "schedule": "0 12 * * *"},
+    sources2 = write_page_sources(moved, [{"id": MUCF}, {"id": SOCIALSTYRELSEN, "schedule": "0 12 * * *"},
                                      {"id": "mucf-extra"}])
     with time_machine.travel(at(2027, 3, 23, 9), tick=False):
         report = start_and_stop(db_url, sources2, digest_schedule="0 7 * * mon")
@@ -214,23 +221,21 @@ def test_start_up_keeps_stored_next_run_times_and_fixes_only_what_changed(db_url
     assert after[f"crawl:{MUCF}"].kwargs["sources_file"] == sources2
     assert after[f"crawl:{SOCIALSTYRELSEN}"].next_run_time == at(2027, 3, 23, 12)
     with time_machine.travel(at(2027, 3, 23, 9), tick=False):
-        report = start_and_stop(db_url, write_sources(moved, [{"id": MUCF}]))
+        report = start_and_stop(db_url, write_page_sources(moved, [{"id": MUCF}]))
     assert sorted(report["removed"]) == ["crawl:mucf-extra", f"crawl:{SOCIALSTYRELSEN}"]
 
 
 # -- missed runs ------------------------------------------------------------------------------------
 @pytest.fixture
 def digest_calls(monkeypatch):
-    """digest.sending.send_due replaced by a counter (the job imports it when it runs)."""
+    """The digest job's send_due replaced by a counter."""
     calls: list[dt.datetime] = []
-    fake = types.ModuleType("digest.sending")
 
     def send_due():
         calls.append(dt.datetime.now(TZ))
         return {"sent": 1}
 
-    fake.send_due = send_due
-    monkeypatch.setitem(sys.modules, "digest.sending", fake)
+    monkeypatch.setattr(job_functions, "send_due", send_due)
     return calls
 
 
@@ -250,8 +255,9 @@ def run_service_for(service: SchedulerService, seconds: float, until=None) -> No
         service.stop()
 
 
+@pytest.mark.slow
 def test_a_digest_missed_during_downtime_runs_once_on_return(db_url, tmp_path, digest_calls):
-    sources = write_sources(tmp_path, [])
+    sources = write_page_sources(tmp_path, [])
     with time_machine.travel(at(2027, 3, 22, 6, 30), tick=True):  # Monday, before the digest
         run_service_for(make_service(db_url, sources), 0.3)
     assert digest_calls == []
@@ -269,8 +275,9 @@ def test_a_digest_missed_during_downtime_runs_once_on_return(db_url, tmp_path, d
     assert len(digest_calls) == 1
 
 
+@pytest.mark.slow
 def test_several_missed_digests_run_once(sqlite_url, tmp_path, digest_calls):
-    sources = write_sources(tmp_path, [])
+    sources = write_page_sources(tmp_path, [])
     with time_machine.travel(at(2027, 3, 20, 12), tick=True):
         run_service_for(make_service(sqlite_url, sources), 0.2)
     with time_machine.travel(at(2027, 4, 14, 12), tick=True):  # three Mondays missed
@@ -280,10 +287,11 @@ def test_several_missed_digests_run_once(sqlite_url, tmp_path, digest_calls):
     assert stored_jobs(sqlite_url)[DIGEST_ID].next_run_time == at(2027, 4, 19, 7)
 
 
+@pytest.mark.slow
 def test_a_digest_due_while_the_machine_slept_runs_on_waking(sqlite_url, tmp_path, digest_calls):
     """APScheduler sleeps on a monotonic clock, which stands still while the machine is suspended;
     the service wakes it regularly so the wall clock is looked at again."""
-    sources = write_sources(tmp_path, [])
+    sources = write_page_sources(tmp_path, [])
     with time_machine.travel(at(2027, 3, 22, 6, 0), tick=True) as traveller:
         service = make_service(sqlite_url, sources)
         stop = threading.Event()
@@ -302,8 +310,9 @@ def test_a_digest_due_while_the_machine_slept_runs_on_waking(sqlite_url, tmp_pat
     assert len(digest_calls) == 1
 
 
+@pytest.mark.slow
 def test_a_second_scheduler_on_the_same_database_is_refused(sqlite_url, tmp_path):
-    sources = write_sources(tmp_path, [])
+    sources = write_page_sources(tmp_path, [])
     service = make_service(sqlite_url, sources)
     service.start()
     try:
@@ -315,13 +324,14 @@ def test_a_second_scheduler_on_the_same_database_is_refused(sqlite_url, tmp_path
     assert "another scheduler is already running on this database" in result.stderr
 
 
+@pytest.mark.slow
 def test_a_scheduler_elsewhere_that_stopped_beating_is_taken_over(db_url, tmp_path):
-    from scheduler.core import SCHEDULER_LOCK, SchedulerRunning, scheduler_holder
-    from storage.db import session_scope
-    from storage.models import SourceLock, utcnow
+    from fundwatch.scheduler.core import SCHEDULER_LOCK, SchedulerRunning, scheduler_holder
+    from fundwatch.storage.db import session_scope
+    from fundwatch.storage.models import SourceLock, utcnow
 
     engine = get_engine(db_url)
-    sources = write_sources(tmp_path, [])
+    sources = write_page_sources(tmp_path, [])
     with session_scope(engine) as session:  # another host (its pid cannot be checked), seen 1 min ago
         session.add(SourceLock(source_id=SCHEDULER_LOCK, pid=4242, hostname="old-container",
                                acquired_at=utcnow() - dt.timedelta(minutes=1)))
@@ -343,7 +353,7 @@ def test_a_scheduler_elsewhere_that_stopped_beating_is_taken_over(db_url, tmp_pa
 
 
 def test_jobs_queued_when_the_scheduler_stops_are_marked_due_for_the_next_start(sqlite_url, tmp_path, digest_calls):
-    sources = write_sources(tmp_path, [{"id": MUCF}])
+    sources = write_page_sources(tmp_path, [{"id": MUCF}])
     start_and_stop(sqlite_url, sources)
     job_functions.STOPPING.set()
     try:
@@ -357,6 +367,7 @@ def test_jobs_queued_when_the_scheduler_stops_are_marked_due_for_the_next_start(
     assert stored[f"crawl:{MUCF}"].next_run_time <= now and stored[DIGEST_ID].next_run_time <= now
 
 
+@pytest.mark.slow
 def test_the_digest_waits_for_the_crawls_in_progress(digest_calls, monkeypatch):
     monkeypatch.setitem(job_functions._active, -1, MUCF)  # a crawl running in another thread
     done = threading.Event()
@@ -368,6 +379,7 @@ def test_the_digest_waits_for_the_crawls_in_progress(digest_calls, monkeypatch):
     worker.join()
 
 
+@pytest.mark.slow
 def test_a_missed_monday_digest_is_sent_once_with_the_real_digest(sqlite_url, tmp_path, monkeypatch):
     """End to end with digest.sending: one confirmed subscriber, mail to the outbox folder."""
     outbox = tmp_path / "outbox"
@@ -375,7 +387,7 @@ def test_a_missed_monday_digest_is_sent_once_with_the_real_digest(sqlite_url, tm
     monkeypatch.setenv("FUNDWATCH_SEND_EMPTY_DIGEST", "1")  # no crawls here: the digest is empty
     monkeypatch.setenv("FUNDWATCH_SECRET_KEY", "test-secret-key-for-links-0123456789")
     monkeypatch.delenv("FUNDWATCH_SMTP_URL", raising=False)
-    sources = write_sources(tmp_path, [])
+    sources = write_page_sources(tmp_path, [])
     added = CliRunner().invoke(main, ["subscribe", "forening@example.org", "--org", "Föreningen", "--confirmed"])
     assert added.exit_code == 0, added.output
 

@@ -15,15 +15,13 @@ from sqlalchemy import select
 
 import fundwatch.crawl as crawl_module
 from fundwatch.crawl import FAST_SETTINGS, crawl_source
+from fundwatch.scheduler.core import SchedulerService, crawl_job_id, desired_jobs, make_scheduler, sync_jobs
+from fundwatch.scheduler.models import AlertState
+from fundwatch.scheduler.schedule import SchedulerSettings
 from fundwatch.sources import load_sources
-from scheduler.core import SchedulerService, crawl_job_id, desired_jobs, make_scheduler, sync_jobs
-from scheduler.models import AlertState
-from scheduler.schedule import SchedulerSettings
-from storage.db import get_engine, session_scope
-from storage.models import Run, SourceLock
-from tests.test_scheduler_helpers import (  # noqa: F401 - fixtures
-    MUCF, crawl_env, hung, mirror, wait_for, write_sources,
-)
+from fundwatch.storage.db import get_engine, session_scope
+from fundwatch.storage.models import Run, SourceLock
+from helpers import MUCF, wait_for, write_page_sources
 
 
 def runs(engine) -> list[Run]:
@@ -36,9 +34,10 @@ def lock_rows(engine) -> list[str]:
         return [r.source_id for r in session.scalars(select(SourceLock))]
 
 
+@pytest.mark.slow
 def test_a_scheduled_crawl_records_its_run_and_evaluates_alerts(sqlite_url, mirror, crawl_env):
     engine = get_engine(sqlite_url)
-    sources = load_sources(write_sources(crawl_env, [{"id": MUCF}]))
+    sources = load_sources(write_page_sources(crawl_env, [{"id": MUCF}]))
     settings = SchedulerSettings.from_env(jitter=0)
     specs = desired_jobs(sources, settings, timeout=60, crawl_settings=FAST_SETTINGS)
     service = SchedulerService(engine, specs, settings.tz, stop_grace=5, wakeup_interval=0.1)
@@ -62,13 +61,14 @@ def alert_state(engine):
         return row.state if row else None
 
 
+@pytest.mark.slow
 def test_a_hung_crawl_is_killed_and_its_run_recorded_as_failed(sqlite_url, hung, crawl_env, monkeypatch):
     """A site that never answers: after the timeout the child gets SIGTERM, then (Scrapy waiting on
     the hung download) SIGKILL; the run is closed as failed with the timeout as its reason."""
     monkeypatch.setenv("FUNDWATCH_MIRROR", hung.url)
     monkeypatch.setattr(crawl_module, "_stop", functools.partial(crawl_module._stop, grace=1.0))  # 10 s in production
     engine = get_engine(sqlite_url)
-    sources = load_sources(write_sources(crawl_env, [{"id": MUCF}]))
+    sources = load_sources(write_page_sources(crawl_env, [{"id": MUCF}]))
     result = crawl_source(sources.get(MUCF), sources.path, timeout=2, settings=FAST_SETTINGS)
     assert result.status == "failed"
     assert result.message == "the crawl was stopped after 2 s (timeout)"
@@ -97,10 +97,11 @@ def seed_due_crawl(engine, sources, **spec_args) -> None:
     # The crawl does not close within the grace: killed, its run closed for it.
     ("killed after the grace", ["--stop-grace", "1"], "crashed"),
 ])
+@pytest.mark.slow
 def test_sigterm_during_a_crawl_stops_cleanly(sqlite_url, hung, crawl_env, monkeypatch, how, options, reason):
     monkeypatch.setenv("FUNDWATCH_MIRROR", hung.url)
     engine = get_engine(sqlite_url)
-    sources = load_sources(write_sources(crawl_env, [{"id": MUCF}]))
+    sources = load_sources(write_page_sources(crawl_env, [{"id": MUCF}]))
     seed_due_crawl(engine, sources)
     proc = subprocess.Popen([sys.executable, "-m", "fundwatch.cli", "scheduler", "run", "--sources", sources.path,
                              "--jitter", "0", *options], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

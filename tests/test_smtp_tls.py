@@ -13,8 +13,8 @@ import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
-from digest import mailer
-from test_digest_helpers import Handler, free_port, parse
+from fundwatch import mail as mailer
+from helpers import Handler, free_port, parse
 
 
 @pytest.fixture(scope="module")

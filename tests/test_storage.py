@@ -15,10 +15,10 @@ from sqlalchemy import func, inspect, select, text
 from sqlalchemy.exc import StatementError
 from sqlalchemy.orm import Session
 
-from spiders.items import FundItem, item_id, slugify
-from storage.models import Base, Change, Item, ItemVersion, Run
-from storage.outcome import RunOutcome
-from storage.runs import fail_run, finish_run, recover_interrupted, start_run
+from fundwatch.items import FundItem, item_id, slugify
+from fundwatch.storage.models import Base, Change, Item, ItemVersion, Run
+from fundwatch.storage.outcome import RunOutcome
+from fundwatch.storage.runs import fail_run, finish_run, recover_interrupted, start_run
 
 SOURCE, AGENCY = "vinnova-calls", "vinnova"
 LIST = "https://www.vinnova.se/utlysningar/"
@@ -88,6 +88,7 @@ def test_new_item(engine):
 
 
 # 2 ------------------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_update_records_changed_fields_and_text_diff(engine):
     iid = call().id
     crawl(engine, [call(deadline=dt.date(2027, 3, 1), amount_sek=5_000_000, text="Rad ett\nRad två")])
@@ -111,6 +112,7 @@ def test_update_records_changed_fields_and_text_diff(engine):
 
 
 # 3 ------------------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_unchanged_recrawl_adds_only_the_run(engine):
     items = [call(deadline=dt.date(2027, 3, 1), details={"Diarienummer": "2026-01234"}), call("Andra")]
     crawl(engine, items)
@@ -123,6 +125,7 @@ def test_unchanged_recrawl_adds_only_the_run(engine):
 
 
 # 4 ------------------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_two_counted_misses_remove_and_a_sighting_resets(engine):
     a, b = call("A"), call("B")
     crawl(engine, [a, b])
@@ -145,6 +148,7 @@ def test_two_counted_misses_remove_and_a_sighting_resets(engine):
 
 
 # 5 ------------------------------------------------------------------------------------------
+@pytest.mark.slow
 @pytest.mark.parametrize("status", ["partial", "failed"])
 def test_miss_on_unhealthy_run_does_not_count(engine, status):
     a, b = call("A"), call("B")
@@ -154,6 +158,7 @@ def test_miss_on_unhealthy_run_does_not_count(engine, status):
     assert (item(engine, b.id).misses, item(engine, b.id).status) == (0, "unknown")
 
 
+@pytest.mark.slow
 def test_miss_when_origin_page_not_fetched_does_not_count(engine):
     a, b = call("A"), call("B", origin="https://www.vinnova.se/utlysningar/?page=2")
     crawl(engine, [a, b])
@@ -199,6 +204,7 @@ def test_reappeared_with_changed_content_carries_the_fields(engine):
 
 
 # 7 ------------------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_news_is_never_removed_by_absence(engine):
     a, news = call("A"), call("Ny utlysning öppnar", kind="news", origin=NEWS)
     crawl(engine, [a, news])
@@ -209,6 +215,7 @@ def test_news_is_never_removed_by_absence(engine):
 
 
 # 8 ------------------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_remove_after_three(engine):
     a, b = call("A"), call("B")
     crawl(engine, [a, b], remove_after=3)
@@ -242,6 +249,7 @@ def test_fail_run_applies_nothing_and_a_failed_run_cannot_be_finished(engine):
     assert {t: after[t] for t in after if t != "runs"} == {t: before[t] for t in before if t != "runs"}
 
 
+@pytest.mark.slow
 def test_recover_interrupted_only_dead_processes(engine):
     child = subprocess.Popen([sys.executable, "-c", "pass"])
     child.wait()
@@ -261,6 +269,7 @@ def test_recover_interrupted_only_dead_processes(engine):
 
 
 # 10 -----------------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_history_is_append_only(engine):
     a, b = call("A", text="eins"), call("B", amount_sek=1)
     crawl(engine, [a, b])
@@ -295,6 +304,7 @@ def test_item_id():
 
 
 # 12 -----------------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_timestamps_read_back_aware_utc(engine):
     t0 = dt.datetime.now(dt.UTC)
     a, b = call("A"), call("B")

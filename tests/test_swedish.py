@@ -1,21 +1,21 @@
-"""spiders.swedish: dates, roles, rules and amounts as the agencies write them."""
+"""fundwatch.spiders.swedish: dates, roles, rules and amounts as the agencies write them."""
 
 from __future__ import annotations
 
 import datetime as dt
 import sys
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
 try:
-    from spiders import swedish
+    from fundwatch import swedish
 except ImportError:  # tests/ is not a package: make the project root importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-    from spiders import swedish
+    from fundwatch import swedish
 
-from spiders.swedish import (  # noqa: E402
-    STOCKHOLM,
+from fundwatch.swedish import (  # noqa: E402
     ParsedDate,
     date_role,
     find_dates,
@@ -196,8 +196,8 @@ def test_parsed_date_is_frozen():
 )
 def test_closes_at(text, expected, offset_hours):
     closes = parse_date(text).closes_at
-    assert closes == expected.replace(tzinfo=STOCKHOLM)
-    assert closes.tzinfo is STOCKHOLM
+    assert closes == expected.replace(tzinfo=ZoneInfo("Europe/Stockholm"))
+    assert closes.tzinfo is ZoneInfo("Europe/Stockholm")
     assert closes.utcoffset() == dt.timedelta(hours=offset_hours)
     assert closes.isoformat().endswith(f"+0{offset_hours}:00")
 

@@ -14,12 +14,12 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import select
 
-from digest.models import Subscriber, Suppression
 from fundwatch.cli import main
-from storage.db import get_engine, session_scope
-from test_digest_helpers import (  # noqa: F401 - fixtures
-    PUBLIC_URL, add_subscriber, crawl, digest_env, free_port, make_item, read_outbox,
-)
+from fundwatch.digest.models import Subscriber, Suppression
+from fundwatch.storage.db import get_engine, session_scope
+from helpers import PUBLIC_URL, add_subscriber, crawl, free_port, make_item, read_outbox
+
+pytestmark = pytest.mark.slow  # every test here starts a server or crawls in child processes
 
 
 class Client:
@@ -65,7 +65,7 @@ class Client:
 def web(sqlite_url, digest_env):
     import uvicorn
 
-    from digest.web import create_app
+    from fundwatch.web.app import create_app
 
     get_engine(sqlite_url)
     port = free_port()
@@ -91,7 +91,7 @@ def path_of(url: str) -> str:
 
 
 def links_for(email: str) -> dict[str, str]:
-    from digest.subscribers import links
+    from fundwatch.digest.subscribers import links
 
     return {k: path_of(v) for k, v in links(sub(email), PUBLIC_URL).items()}
 
@@ -114,6 +114,7 @@ def test_form_shows_privacy_notice(web):
     assert response.status == 200 and "Så hanterar vi personuppgifter" in html
 
 
+@pytest.mark.slow
 def test_subscribe_and_confirm(web, digest_env):
     response, html = subscribe_via_form(web, digest_env)
     assert response.status == 200 and "Kolla din e-post" in html
@@ -204,7 +205,7 @@ def test_one_click_multipart(web, digest_env):
 def test_list_unsubscribe_header_of_a_digest_works(web, digest_env, sqlite_url):
     import datetime as dt
 
-    from digest.sending import send_due
+    from fundwatch.digest.sending import send_due
 
     crawl(get_engine(sqlite_url), "migrationsverket",
           [make_item("migrationsverket", "Utlysning", deadline=dt.date.today() + dt.timedelta(days=3))])

@@ -1,16 +1,25 @@
-"""Alembic environment: the engine comes from storage.db (config.attributes["engine"])."""
+"""Alembic environment: the engine comes from storage.db (config.attributes["engine"]). Every model
+module is imported so autogenerate sees the whole schema; APScheduler's own job table is not ours."""
 
 from alembic import context
 
-from storage.models import Base
+from fundwatch.digest import models as digest_models  # noqa: F401 - registers its tables
+from fundwatch.scheduler import models as scheduler_models
+from fundwatch.storage.models import Base
 
 config = context.config
 engine = config.attributes["engine"]
+
+
+def include_object(obj, name, type_, reflected, compare_to):
+    return not (type_ == "table" and name == scheduler_models.JOBS_TABLE)
+
 
 with engine.begin() as connection:
     context.configure(
         connection=connection,
         target_metadata=Base.metadata,
+        include_object=include_object,
         render_as_batch=connection.dialect.name == "sqlite",  # SQLite needs batch ALTERs
     )
     context.run_migrations()

@@ -4,8 +4,8 @@ Revision ID: 0001
 Revises: 
 Create Date: 2026-11-26 16:18:20.077204
 """
-from alembic import op
 import sqlalchemy as sa
+from alembic import op
 
 # Views for people reading history with plain SQL. Kept inline: a migration never changes.
 CHANGE_LOG = """

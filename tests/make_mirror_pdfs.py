@@ -1,8 +1,8 @@
 """Generate Arbetsförmedlingen's "Planerade upphandlingar 2027" PDFs for the mirror states.
 
-    /work/.venv/bin/python tests/mirror/make_pdfs.py
+    python tests/make_mirror_pdfs.py
 
-The layout follows the site model (shared/sites/README.md, "Arbetsförmedlingen"): every page opens
+The layout follows what Arbetsförmedlingen publishes: every page opens
 with a running header (agency name, title, "Uppdaterad: …") and ends with "Sida N av M"; page 1
 has the big title and a short preamble; then one entry per planned procurement: a title line and
 the lines `Upphandlingsform:`, `Planerad annonsering:`, `Beräknad avtalsstart:`. The plan is laid
@@ -22,7 +22,7 @@ from pathlib import Path
 from reportlab.lib.pagesizes import A4
 from reportlab.pdfgen import canvas
 
-MIRROR = Path(__file__).parent
+MIRROR = Path(__file__).parent.parent / "fundwatch" / "mirror"
 HOST = "arbetsformedlingen.se"
 
 # The download paths the hub links to (Sitevision: /download/18.<hex>/<ms-timestamp>/<name>.pdf).

@@ -1,5 +1,5 @@
 """`fundwatch demo`: the main job end to end with no network. The project's mirror of the agency
-sites (tests/mirror, shipped as package data) is served on 127.0.0.1; the shipped sources are
+sites (package data of fundwatch) is served on 127.0.0.1; the shipped sources are
 crawled in the mirror's state 1 and then state 2, so the history has real changes to show."""
 
 from __future__ import annotations
@@ -10,14 +10,23 @@ from pathlib import Path
 
 import click
 
+from fundwatch.cli.common import crawl_all
 from fundwatch.crawl import FAST_SETTINGS
+from fundwatch.digest.demo import send_demo_digest
 from fundwatch.mirror_server import MirrorServer, mirror_root
 from fundwatch.sources import load_sources
 
 
-def run_demo(folder: str) -> None:
-    from fundwatch.cli import _crawl_all, _send_digests
+@click.command()
+@click.option("--dir", "folder", type=click.Path(file_okay=False), default="fundwatch-demo", show_default=True,
+              help="Folder for the demo database, cache and outbox (emptied first).")
+def demo(folder):
+    """The main job against fundwatch's own mirror of the agency sites, served on 127.0.0.1:
+    no network needed. Crawls the mirror's first state, then its second, into a fresh database."""
+    run_demo(folder)
 
+
+def run_demo(folder: str) -> None:
     home = Path(folder).absolute()
     if home.exists():
         shutil.rmtree(home)
@@ -35,10 +44,10 @@ def run_demo(folder: str) -> None:
         os.environ["FUNDWATCH_MIRROR"] = server.url
         click.echo(f"Mirror of the agency sites: {server.url} (from {root})")
         click.echo("\n== Crawl 1: the sites as first seen")
-        _crawl_all(list(sources), sources.path, 120, FAST_SETTINGS)
+        crawl_all(list(sources), sources.path, 120, FAST_SETTINGS)
         server.set_root(root / "state2")
         click.echo("\n== Crawl 2: a week later (calls added, dates moved, a PDF replaced)")
-        _crawl_all(list(sources), sources.path, 120, FAST_SETTINGS)
+        crawl_all(list(sources), sources.path, 120, FAST_SETTINGS)
     _demo_digest()
     db_env = f"FUNDWATCH_DATABASE_URL=sqlite:///{db_path}"
     click.echo(f"""
@@ -51,13 +60,7 @@ Then point fundwatch at the real sites with `fundwatch run` (see the README)."""
 
 
 def _demo_digest() -> None:
-    """With the digest installed: one confirmed demo subscriber and this week's digest as .eml."""
-    import importlib.util
-
-    if importlib.util.find_spec("digest.demo") is None:
-        return
-    from digest.demo import send_demo_digest
-
+    """One confirmed demo subscriber and this week's digest as .eml."""
     path = send_demo_digest()
     if path:
         click.echo(f"\nThe weekly digest a subscriber would get: {path}")

@@ -20,23 +20,29 @@ from __future__ import annotations
 
 import hmac
 import secrets
+from pathlib import Path
 from typing import Any
 
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-from digest import subscribers as subs
-from digest import tokens
-from digest.builder import KIND_SV
-from digest.models import Subscriber
-from digest.render import template
 from fundwatch.config import MailSettings
-from spiders.items import KINDS
-from storage.db import session_scope
+from fundwatch.digest import filters as filters_mod
+from fundwatch.digest import subscribers as subs
+from fundwatch.digest import tokens
+from fundwatch.digest.builder import KIND_SV
+from fundwatch.digest.filters import Filters, SubscriptionError
+from fundwatch.digest.models import Subscriber
+from fundwatch.items import KINDS
+from fundwatch.storage.db import session_scope
 
+TEMPLATES = Environment(loader=FileSystemLoader(Path(__file__).parent / "templates"),
+                        autoescape=select_autoescape(["html"]), undefined=StrictUndefined,
+                        trim_blocks=True, lstrip_blocks=True)
 CSRF_COOKIE = "fw_csrf"
 ONE_CLICK = ("List-Unsubscribe", "One-Click")
 MAX_FORM_BYTES = 64 * 1024
@@ -53,7 +59,7 @@ class App:
     def __init__(self, settings: MailSettings | None = None):
         self.settings = settings or MailSettings.from_env()
         self.signer = tokens.Signer(tokens.secret_key("`fundwatch serve`"))
-        self.agencies = list(subs.known_agencies().items())
+        self.agencies = list(filters_mod.known_agencies().items())
         self.kinds = [(k, KIND_SV[k]) for k in KINDS]
         self.secure_cookie = self.settings.public_url.startswith("https://")
         self.contact = self.settings.admin_email
@@ -64,10 +70,10 @@ class App:
         if request is not None:
             csrf = request.cookies.get(CSRF_COOKIE) or secrets.token_urlsafe(32)
             context["csrf"] = csrf
-        context.setdefault("title", {"web_subscribe.html": "Prenumerera", "web_manage.html": "Ändra vad du får"}.get(name, "fundwatch"))
+        context.setdefault("title", {"subscribe.html": "Prenumerera", "manage.html": "Ändra vad du får"}.get(name, "fundwatch"))
         context.setdefault("agencies", self.agencies)
         context.setdefault("kinds", self.kinds)
-        response = HTMLResponse(template(name).render(context), status_code=status, headers=SECURITY_HEADERS)
+        response = HTMLResponse(TEMPLATES.get_template(name).render(context), status_code=status, headers=SECURITY_HEADERS)
         if csrf is not None and request.cookies.get(CSRF_COOKIE) != csrf:
             response.set_cookie(CSRF_COOKIE, csrf, httponly=True, samesite="strict", secure=self.secure_cookie, path="/")
         return response
@@ -77,7 +83,7 @@ class App:
         context.setdefault("link", None)
         context.setdefault("hidden", [])
         context.setdefault("danger", False)
-        return self.page("web_message.html", status, title=title, paragraphs=paragraphs, **context)
+        return self.page("message.html", status, title=title, paragraphs=paragraphs, **context)
 
     async def form(self, request: Request):
         length = request.headers.get("content-length")
@@ -115,22 +121,22 @@ class App:
                                 link=("/", "Prenumerera igen"))
         return sub
 
-    def filter_form(self, form) -> tuple[subs.Filters | None, list[str]]:
+    def filter_form(self, form) -> tuple[Filters | None, list[str]]:
         keywords = [w for part in (form.get("keywords") or "").split(",") for w in [part.strip()] if w]
         try:
-            filters = subs.clean_filters(form.getlist("agency"), form.getlist("kind"), keywords,
+            filters = filters_mod.clean_filters(form.getlist("agency"), form.getlist("kind"), keywords,
                                          bool(form.get("include_noncompetitive")), agencies_known=dict(self.agencies))
-        except subs.SubscriptionError as exc:
+        except SubscriptionError as exc:
             text = str(exc)
             if "keyword" in text:
-                return None, [f"Högst {subs.MAX_KEYWORDS} nyckelord med högst {subs.MAX_KEYWORD_LEN} tecken vardera."]
+                return None, [f"Högst {filters_mod.MAX_KEYWORDS} nyckelord med högst {filters_mod.MAX_KEYWORD_LEN} tecken vardera."]
             return None, ["Ogiltigt val av myndighet eller slag."]
         return filters, []
 
     # -- pages --------------------------------------------------------------------------------------
     async def index(self, request: Request) -> Response:
         if request.method == "GET":
-            return self.page("web_subscribe.html", request=request, errors=[], email="", org="", filters=subs.Filters())
+            return self.page("subscribe.html", request=request, errors=[], email="", org="", filters=Filters())
         form = await self.form(request)
         if form is None:
             return PlainTextResponse("Felaktig begäran", status_code=400)
@@ -140,20 +146,20 @@ class App:
         errors = []
         try:
             subs.normalize_email(email)
-        except subs.SubscriptionError:
+        except SubscriptionError:
             errors.append("Ange en giltig e-postadress.")
         try:
             subs.clean_org(org)
-        except subs.SubscriptionError:
+        except SubscriptionError:
             errors.append("Ange organisationens namn (högst 200 tecken).")
         filters, filter_errors = self.filter_form(form)
         errors += filter_errors
         if errors:
-            return self.page("web_subscribe.html", 400, request=request, errors=errors, email=email, org=org,
-                             filters=filters or subs.Filters())
+            return self.page("subscribe.html", 400, request=request, errors=errors, email=email, org=org,
+                             filters=filters or Filters())
         try:
             await run_in_threadpool(self._subscribe, email, org, filters)
-        except subs.SubscriptionError:
+        except SubscriptionError:
             pass  # suppressed after bounces: say the same as always, send nothing
         except Exception:  # noqa: BLE001 - mail could not go out: nothing was stored
             return self.message("Det gick inte att skicka brevet",
@@ -162,14 +168,14 @@ class App:
                             f"Om adressen {email} kan ta emot e-post har vi skickat ett brev med en bekräftelselänk dit.",
                             "Prenumerationen börjar när du har klickat på länken. Kommer inget brev, titta i skräpposten.")
 
-    def _subscribe(self, email: str, org: str, filters: subs.Filters) -> None:
+    def _subscribe(self, email: str, org: str, filters: Filters) -> None:
         with session_scope() as session:
             outcome = subs.subscribe(session, email, org, filters, consent="web")
             if outcome.send_confirmation:
                 subs.send_confirmation(session, outcome.subscriber, self.settings)
 
     async def privacy(self, request: Request) -> Response:
-        return self.page("web_privacy.html", title="Personuppgifter", contact=self.contact)
+        return self.page("privacy.html", title="Personuppgifter", contact=self.contact)
 
     async def confirm(self, request: Request) -> Response:
         token = request.path_params["token"]
@@ -190,7 +196,7 @@ class App:
                                     request=request, action=request.url.path, button="Bekräfta")
             try:
                 changed = subs.confirm(session, sub)
-            except subs.SubscriptionError:
+            except SubscriptionError:
                 return self.message("Det går inte att bekräfta",
                                     "Adressen tar inte emot våra brev (de har studsat flera gånger).", status=409)
             manage = f"/installningar/{self.signer.make(sub.id, sub.token_key, tokens.MANAGE)}"
@@ -216,18 +222,18 @@ class App:
                        "delete_action": f"/radera/{token}",
                        "unsubscribe": f"/avregistrera/{self.signer.make(sub.id, sub.token_key, tokens.UNSUBSCRIBE)}"}
             if form is None:
-                return self.page("web_manage.html", request=request, org=sub.org, filters=subs.Filters.of(sub), **context)
+                return self.page("manage.html", request=request, org=sub.org, filters=Filters.of(sub), **context)
             filters, errors = self.filter_form(form)
             org = (form.get("org") or "").strip()
             try:
                 subs.clean_org(org)
-            except subs.SubscriptionError:
+            except SubscriptionError:
                 errors.append("Ange organisationens namn (högst 200 tecken).")
             if errors:
-                return self.page("web_manage.html", 400, request=request, org=org,
-                                 filters=filters or subs.Filters.of(sub), **{**context, "errors": errors})
+                return self.page("manage.html", 400, request=request, org=org,
+                                 filters=filters or Filters.of(sub), **{**context, "errors": errors})
             subs.update_filters(session, sub, org, filters)
-            return self.page("web_manage.html", request=request, org=sub.org, filters=filters,
+            return self.page("manage.html", request=request, org=sub.org, filters=filters,
                              **{**context, "saved": True})
 
     async def delete(self, request: Request) -> Response:

@@ -9,7 +9,13 @@ import threading
 
 import click
 
-from fundwatch.output import emit, format_option
+from fundwatch.cli.common import parse_overrides
+from fundwatch.cli.output import emit, format_option
+from fundwatch.scheduler.alerts import AlertError, alert_states, evaluate_source
+from fundwatch.scheduler.core import SchedulerRunning, SchedulerService, desired_jobs, list_jobs, scheduler_holder
+from fundwatch.scheduler.schedule import ScheduleError, SchedulerSettings
+from fundwatch.sources import load_sources
+from fundwatch.storage.db import get_engine
 
 
 def _schedule_options(func):
@@ -32,9 +38,6 @@ def _schedule_options(func):
 
 
 def _specs(sources_file, tz, crawl_schedule, digest_schedule, jitter, timeout=None, crawl_settings=None):
-    from fundwatch.sources import load_sources
-    from scheduler.core import desired_jobs
-    from scheduler.schedule import ScheduleError, SchedulerSettings
 
     try:
         settings = SchedulerSettings.from_env(tz=tz, crawl_schedule=crawl_schedule, digest_schedule=digest_schedule,
@@ -66,15 +69,12 @@ def run(sources_file, tz, crawl_schedule, digest_schedule, jitter, timeout, over
     Jobs live in the database (table apscheduler_jobs): a run missed while the scheduler was down
     or the machine slept runs once when it is back. On SIGTERM/SIGINT no new run starts, crawls in
     progress close their runs, and the process exits 0."""
-    from fundwatch.cli import _parse_overrides
-    from scheduler.core import SchedulerRunning, SchedulerService
-    from storage.db import get_engine
 
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("alembic").setLevel(logging.WARNING)
     settings, specs = _specs(sources_file, tz, crawl_schedule, digest_schedule, jitter, timeout,
-                             dict(_parse_overrides(overrides)))
+                             dict(parse_overrides(overrides)))
     stop = threading.Event()
 
     def on_signal(signum, _frame):
@@ -103,8 +103,6 @@ def jobs(sources_file, tz, crawl_schedule, digest_schedule, jitter, fmt):
     Reads the scheduler's stored jobs without changing them; run it with the scheduler's
     environment. STATE: scheduled; due (missed: runs as soon as the scheduler runs); new or changed
     (the time it gets when the scheduler next starts); removed (no longer configured)."""
-    from scheduler.core import list_jobs, scheduler_holder
-    from storage.db import get_engine
 
     settings, specs = _specs(sources_file, tz, crawl_schedule, digest_schedule, jitter)
     engine = get_engine()
@@ -124,8 +122,6 @@ def jobs(sources_file, tz, crawl_schedule, digest_schedule, jitter, fmt):
 @format_option(("table", "json"))
 def alerts(check, sources_file, fmt):
     """Each source's alert state: ok, failing (N failed runs in a row) or silent (no items for D days)."""
-    from fundwatch.sources import load_sources
-    from scheduler.alerts import AlertError, alert_states, evaluate_source
 
     sources = load_sources(sources_file)
     try:

@@ -1,5 +1,4 @@
-"""Swedish dates and amounts as the agencies write them (see /work/shared/sites/README.md,
-"Dates and amounts as written").
+"""Swedish dates and amounts as the agencies write them.
 
 Pure stdlib, regex based, no Scrapy. It accepts exactly the forms listed below and never invents
 a date: a text that names no exact day (a month, a season, a quarter, "3 veckor", "Ej bestämt")
@@ -27,12 +26,13 @@ from __future__ import annotations
 
 import datetime
 import re
+import unicodedata
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
-from zoneinfo import ZoneInfo
+
+from fundwatch import config
 
 __all__ = [
-    "STOCKHOLM",
     "ParsedDate",
     "parse_date",
     "date_role",
@@ -43,7 +43,6 @@ __all__ = [
     "parse_deadline_rule",
 ]
 
-STOCKHOLM = ZoneInfo("Europe/Stockholm")
 
 MONTHS_SV = (
     "januari", "februari", "mars", "april", "maj", "juni",
@@ -65,9 +64,12 @@ class ParsedDate:
     def closes_at(self) -> datetime.datetime | None:
         """The last day (``end`` for a range) at the written time, else 23:59, Europe/Stockholm."""
         day = self.end or self.date
-        if day is None:
-            return None
-        return datetime.datetime.combine(day, self.time or _END_OF_DAY, tzinfo=STOCKHOLM)
+        return closes_at(day, self.time) if day else None
+
+
+def closes_at(day: datetime.date, time: datetime.time | None = None) -> datetime.datetime:
+    """A deadline's moment: DAY at the written TIME, else 23:59, in FUNDWATCH_TIMEZONE."""
+    return datetime.datetime.combine(day, time or _END_OF_DAY, tzinfo=config.timezone())
 
 
 # --------------------------------------------------------------------------------------------
@@ -215,7 +217,7 @@ def _hit(text: str, m: re.Match, default_year: int | None) -> _Hit:
                     hh, mm = int(tz[1:3]), int(tz[-2:])
                     off = sign * datetime.timedelta(hours=hh, minutes=mm)
                 aware = datetime.datetime.combine(day, t, tzinfo=datetime.timezone(off))
-                local = aware.astimezone(STOCKHOLM)
+                local = aware.astimezone(config.timezone())
                 day, t = local.date(), local.time().replace(second=0, microsecond=0)
         return _Hit(m.start(), m.end(), day, None, t, None, m.group(0))
     if g("wd2"):
@@ -475,3 +477,8 @@ def parse_amount(text: str) -> int | None:
     if len(values) != 1:
         return None
     return values.pop()
+
+
+def fold_case(text: str) -> str:
+    """Swedish case folding for keyword matching: NFC then casefold; å, ä, ö stay themselves."""
+    return unicodedata.normalize("NFC", text).casefold()

@@ -1,6 +1,6 @@
 """Mail transport and message building, shared by the digest and operator alerts.
 
-    from digest.mailer import build_message, open_transport
+    from fundwatch.mail import build_message, open_transport
     msg = build_message(to="ops@example.org", subject="...", text="...")
     with open_transport(links=False) as transport:   # links=False: no subscriber links inside
         transport.send(msg)
@@ -33,17 +33,17 @@ import unicodedata
 import uuid
 from email import policy
 from email.generator import BytesGenerator
-from io import BytesIO
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid, parseaddr
+from io import BytesIO
 from pathlib import Path
 from typing import Callable, Iterable
 from urllib.parse import unquote, urlsplit
 
 from fundwatch.config import MailSettings
 
-# policy.default refuses CR/LF in header values (see TRAPS.md). refold_source="none" lets the raw
+# policy.default refuses CR/LF in header values. refold_source="none" lets the raw
 # headers (List-Unsubscribe: one long URL) go out unfolded instead of as RFC 2047 encoded words.
 POLICY = policy.default.clone(refold_source="none")
 WIRE_POLICY = POLICY.clone(linesep="\r\n")

@@ -5,11 +5,25 @@ from __future__ import annotations
 
 import getpass
 import sys
+from collections import Counter
 
 import click
+import uvicorn
+from sqlalchemy import select
 
-from fundwatch.output import emit, format_option
-from spiders.items import KINDS
+from fundwatch.cli.output import emit, format_option
+from fundwatch.digest import subscribers as subs
+from fundwatch.digest.builder import iso_week
+from fundwatch.digest.filters import Filters, SubscriptionError, clean_filters
+from fundwatch.digest.models import Subscriber
+from fundwatch.digest.sending import preview as make_preview
+from fundwatch.digest.sending import retry, send_due, status_rows
+from fundwatch.digest.subscribers import subscriber_json
+from fundwatch.digest.tokens import SecretKeyMissing, secret_key
+from fundwatch.items import KINDS
+from fundwatch.mail import MailError
+from fundwatch.storage.db import get_engine, session_scope
+from fundwatch.web.app import create_app
 
 
 def _fail(exc: Exception) -> click.ClickException:
@@ -17,15 +31,11 @@ def _fail(exc: Exception) -> click.ClickException:
 
 
 def _errors():
-    from digest.mailer import MailError
-    from digest.subscribers import SubscriptionError
-    from digest.tokens import SecretKeyMissing
 
     return (SubscriptionError, SecretKeyMissing, MailError, LookupError)
 
 
 def _filters(agencies, kinds, keywords, include_noncompetitive):
-    from digest.subscribers import clean_filters
 
     return clean_filters(agencies, kinds, keywords, include_noncompetitive)
 
@@ -53,9 +63,6 @@ keyword_option = click.option("--keyword", "keywords", multiple=True, metavar="W
 def subscribe(email, org, agencies, kinds, keywords, include_noncompetitive, confirmed, imported_by):
     """Subscribe EMAIL: stored unconfirmed and sent a confirmation mail (double opt-in); it gets
     nothing else until the link in that mail is followed."""
-    from digest import subscribers as subs
-    from digest.tokens import secret_key
-    from storage.db import session_scope
 
     if imported_by and not confirmed:
         raise click.UsageError("--by records who imported a consent: use it with --confirmed")
@@ -88,11 +95,7 @@ def subscribers(ctx, status_filter, fmt):
     """List subscribers (default), or change or delete one."""
     if ctx.invoked_subcommand is not None:
         return
-    from sqlalchemy import select
 
-    from digest.models import Subscriber
-    from digest.subscribers import subscriber_json
-    from storage.db import session_scope
 
     with session_scope() as session:
         query = select(Subscriber).order_by(Subscriber.id)
@@ -120,13 +123,11 @@ def subscribers(ctx, status_filter, fmt):
               help="Whether calls not open to civil society are included.")
 def update_command(email, org, agencies, all_agencies, kinds, all_kinds, keywords, no_keywords, include_noncompetitive):
     """Change a subscriber's filters: each given filter replaces the stored one."""
-    from digest import subscribers as subs
-    from storage.db import session_scope
 
     try:
         with session_scope() as session:
             sub = subs.require(session, email)
-            current = subs.Filters.of(sub)
+            current = Filters.of(sub)
             filters = _filters(
                 [] if all_agencies else (agencies or current.agencies),
                 [] if all_kinds else (kinds or current.kinds),
@@ -147,8 +148,6 @@ def update_command(email, org, agencies, all_agencies, kinds, all_kinds, keyword
 def delete_command(email, yes):
     """Erase a subscriber (GDPR art. 17): the address is removed everywhere; only a hash stays, so it
     is never mailed or imported again without a new double opt-in."""
-    from digest import subscribers as subs
-    from storage.db import session_scope
 
     try:
         with session_scope() as session:
@@ -165,8 +164,6 @@ def delete_command(email, yes):
 @click.argument("email")
 def unsubscribe(email):
     """Stop sending to EMAIL (the row stays, marked unsubscribed; `subscribers delete` erases it)."""
-    from digest import subscribers as subs
-    from storage.db import session_scope
 
     try:
         with session_scope() as session:
@@ -188,7 +185,6 @@ def digest():
 @click.option("--out", type=click.Path(dir_okay=False, writable=True), help="Write the HTML here (default: digest-preview.html).")
 def preview(email, out):
     """Write the HTML of the digest EMAIL would get now, and print its text part. Stores nothing."""
-    from digest.sending import preview as make_preview
 
     try:
         d, msg, sub = make_preview(email)
@@ -214,7 +210,6 @@ def preview(email, out):
 @click.option("-v", "--verbose", is_flag=True, help="One line per message.")
 def send(dry_run, send_empty, emails, verbose):
     """Send this week's digests that are due: each subscriber gets at most one per ISO week."""
-    from digest.sending import send_due
 
     try:
         report = send_due(dry_run=dry_run, send_empty=send_empty, emails=list(emails) or None,
@@ -235,11 +230,7 @@ def send(dry_run, send_empty, emails, verbose):
 def status(week, all_weeks, fmt):
     """Deliveries and their state. `unknown`: the sender stopped or lost the connection after the
     message went out; check the relay's log, then `fundwatch digest retry EMAIL` if it never arrived."""
-    from collections import Counter
 
-    from digest.builder import iso_week
-    from digest.sending import status_rows
-    from storage.db import session_scope
 
     week = None if all_weeks else (week or iso_week())
     with session_scope() as session:
@@ -256,10 +247,6 @@ def status(week, all_weeks, fmt):
 def retry_command(email):
     """Send this week's digest to EMAIL again after it ended unknown, deferred or failed (an
     operator's decision: an `unknown` message may have arrived)."""
-    from digest import subscribers as subs
-    from digest.builder import iso_week
-    from digest.sending import retry, send_due
-    from storage.db import session_scope
 
     try:
         with session_scope() as session:
@@ -278,16 +265,12 @@ def retry_command(email):
 @click.option("--port", default=8080, show_default=True, type=int)
 def serve(host, port):
     """The subscription web app (Swedish): subscribe, confirm, change filters, unsubscribe."""
-    import uvicorn
 
-    from digest.tokens import SecretKeyMissing, secret_key
-    from storage.db import get_engine
 
     try:
         secret_key("`fundwatch serve`")
     except SecretKeyMissing as exc:
         raise _fail(exc) from None
     get_engine()
-    from digest.web import create_app
 
     uvicorn.run(create_app(), host=host, port=port, log_level="info", proxy_headers=True)

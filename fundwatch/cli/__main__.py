@@ -1,0 +1,3 @@
+from fundwatch.cli import main
+
+main()

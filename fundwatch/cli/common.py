@@ -1,0 +1,62 @@
+"""What several commands share: the sources option, `--set` overrides, crawling a list of sources
+with a line per source, sending the due digests, shortening a value for a table."""
+
+from __future__ import annotations
+
+import click
+
+from fundwatch.crawl import crawl_source
+from fundwatch.digest.sending import send_due
+from fundwatch.storage.db import get_engine, session_scope
+from fundwatch.storage.runs import recover_interrupted
+
+sources_option = click.option("--sources", "sources_file", type=click.Path(dir_okay=False),
+                              help="Sources file (default: $FUNDWATCH_SOURCES or the shipped sources.toml).")
+
+
+def parse_overrides(overrides):
+    for item in overrides:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise click.UsageError(f"--set takes KEY=VALUE, not {item!r}")
+        yield key, value
+
+
+def result_row(result) -> dict:
+    s = result.summary
+    return {"source": result.source_id, "status": result.status, "run_id": result.run_id,
+            "pages": s.get("pages"), "items": s.get("items"), "new": s.get("new"), "updated": s.get("updated"),
+            "removed": s.get("removed"), "reappeared": s.get("reappeared"), "reason": result.message or None}
+
+
+def crawl_all(chosen, sources_path, timeout, settings, echo=True):
+    with session_scope(get_engine()) as session:  # migrate once here, not racing in every child
+        for run_id in recover_interrupted(session):
+            click.echo(f"run {run_id} was left running by a process that is gone: recorded as interrupted", err=True)
+    results = []
+    for source in chosen:
+        result = crawl_source(source, sources_path, timeout=timeout, settings=settings)
+        results.append(result)
+        if echo:
+            row = result_row(result)
+            if result.ran:
+                line = (f"{source.id}: {row['status']} (run {row['run_id']}): {row['pages'] or 0} pages, "
+                        f"{row['items'] or 0} items; {row['new'] or 0} new, {row['updated'] or 0} updated, "
+                        f"{row['removed'] or 0} removed, {row['reappeared'] or 0} reappeared")
+                if result.status != "ok" and result.message:
+                    line += f" — {result.message}"
+            else:
+                line = f"{source.id}: {result.status}: {result.message}"
+            click.echo(line, err=not result.ran)
+    return results
+
+
+def send_digests() -> None:
+    summary = send_due()
+    click.echo(f"digest: {summary}")
+
+
+
+def shorten(value, limit: int = 30) -> str:
+    text = "∅" if value is None else str(value).replace("\n", " ")
+    return text if len(text) <= limit else text[: limit - 1] + "…"
