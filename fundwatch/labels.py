@@ -58,3 +58,29 @@ def find_labels(block: Selector, labels: dict[str, tuple[str, ...]]) -> dict[str
         if name and name not in found:
             found[name] = value
     return found
+
+
+# The label vocabulary of calls: field -> the labels editors write for it (any case, with or
+# without a colon). A source adds its own labels with `vocabulary(...)`.
+CALL_LABELS: dict[str, tuple[str, ...]] = {
+    "opens": ("Öppnar", "Utlysningen öppnar", "Ansökan öppnar", "Ansökningsperioden öppnar", "Utlysningsdatum",
+              "Öppningsdatum", "Öppnas"),
+    "deadline": ("Stänger", "Utlysningen stänger", "Ansökan stänger", "Sista ansökningsdag", "Sista ansökningsdatum",
+                 "Sista dag att ansöka", "Sista dag att söka", "Ansökningstiden går ut", "Stängs", "Stängd"),
+    "amount": ("Tillgängliga medel", "Budget", "Total budget", "Belopp", "Utlyst belopp", "Medel att söka",
+               "Totalt belopp"),
+    "funding": ("Finansieringsalternativ",),
+    "support_rate": ("Stöd från AMIF", "Stödnivå", "Medfinansiering"),
+    "project_start": ("Tidigast projektstart", "Projektstart"),
+    "decision": ("Beslut meddelas", "Beslut", "Besked"),
+}
+# A heading owning one of these is a call.
+KEY_FIELDS = ("opens", "deadline", "amount")
+
+
+def vocabulary(base: dict[str, tuple[str, ...]] = CALL_LABELS, **extra: tuple[str, ...]) -> dict[str, tuple[str, ...]]:
+    """BASE with more spellings per field (a source's own labels)."""
+    merged = dict(base)
+    for name, spellings in extra.items():
+        merged[name] = tuple(dict.fromkeys((*merged.get(name, ()), *spellings)))
+    return merged

@@ -14,6 +14,7 @@ from fundwatch.items import FundItem
 from fundwatch.sources import Source, load_sources
 from fundwatch.spiders.health import RunHealth
 from fundwatch.spiders.httpcache import REVALIDATED
+from fundwatch.spiders.normalise import normalise_text
 
 
 class FundSpider(scrapy.Spider):
@@ -80,6 +81,8 @@ class FundSpider(scrapy.Spider):
 
     # -- items and page checks ------------------------------------------------------------------
     def make_item(self, response, *, kind: str, key: str, title: str, url: str | None = None, **fields: Any) -> FundItem:
+        """The item, its text without volatile phrases (stamps, countdowns, toolbars): compared text."""
+        fields["text"] = normalise_text(fields.get("text"))
         return FundItem(agency=self.agency, kind=kind, key=key, title=title,
                         url=url or response.url, origin=response.url, source=self.source_id, **fields)
 

@@ -1,0 +1,539 @@
+"""One reader of call pages: a page -> sections -> calls with their labelled facts.
+
+How a page becomes calls (the same for every CMS: Sitevision, EPiServer, Drupal):
+
+1. Sections. The page is walked in document order, skipping chrome (navigation, header, footer,
+   cookie banners, breadcrumbs, print/listen/share toolbars). Every heading opens a section: a plain
+   `h1`-`h6`, or an accordion header (Sitevision's `a.env-collapse-header` over `div.env-collapse`,
+   `<summary>` in `<details>`, Bootstrap's `.accordion-header`/`.accordion-button`, any link or
+   button with `aria-expanded`). Plain headings nest by level; an accordion is a section of its own
+   whose body is exactly its panel, inside the section it stands in. A heading whose whole text is
+   a known label ("Öppnar") is a label, not a section.
+2. Facts. Each section's own blocks (up to its first sub-section) are read for label/value facts by
+   the label vocabulary, in any form: table rows (`th`/`td`, or a header row over a value row),
+   definition lists, a bold label with or without a colon, several pairs in one paragraph split by
+   `<br>`, a label paragraph followed by a value paragraph or list, plain "Label: value" lines.
+3. Calls. A section whose own facts include a key field (by default opening date, deadline or
+   amount) is a call, titled by its own heading. Sections without facts are context: their titles
+   travel down (`context`, `closed` under "Avslutade utlysningar"), their text belongs to the call
+   they sit in. A call's facts under a generic sub-heading ("Viktiga datum") belong to the call.
+4. Text. A call's text is its blocks and its non-call sub-sections, one block per line, with
+   volatile text (stamps, countdowns, helper text, toolbars) removed by `normalise_text`.
+
+Public API:
+    read_sections(page, vocabulary=CALL_LABELS) -> [CallSection]     every section
+    read_calls(page, vocabulary=CALL_LABELS, key_fields=KEY_FIELDS) -> [CallSection]
+    competitive_flag(text) -> bool | None
+`page` is a Scrapy response, HTML (str or bytes), a parsel Selector or an lxml element.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from parsel import Selector
+
+from fundwatch.labels import CALL_LABELS, KEY_FIELDS
+from fundwatch.spiders.extract import block_text, parse_html
+from fundwatch.spiders.normalise import normalise_text
+
+__all__ = ["CallSection", "read_sections", "read_calls", "competitive_flag", "CLOSED_CONTEXT"]
+
+_HEADINGS = {"h1": 1, "h2": 2, "h3": 3, "h4": 4, "h5": 5, "h6": 6}
+# Blocks read as a whole (their inline content is lines of text).
+_LINE_BLOCKS = {"p", "blockquote", "pre", "address", "figcaption", "caption", "dd", "dt", "li", "label"}
+_CONTAINERS = {"div", "section", "article", "main", "aside", "figure", "span", "font", "center", "header",
+               "footer", "body", "html", "form", "fieldset", "details", "tbody", "thead"}
+_STRUCTURE = set(_HEADINGS) | _LINE_BLOCKS | {"table", "dl", "ul", "ol", "div", "section", "article",
+                                              "main", "details", "summary", "figure", "aside", "header",
+                                              "footer", "nav", "form"}
+_SKIP_TAGS = {"script", "style", "noscript", "template", "svg", "iframe", "input", "select", "textarea",
+              "object", "embed", "img", "picture", "video", "audio", "canvas", "map", "link", "meta", "head"}
+_ALWAYS_CHROME_TAGS = {"nav", "footer", "aside"}
+_PAGE_CHROME_TAGS = {"header", "form"}  # chrome outside main/article (an article's header holds its title)
+_CHROME_CLASS = re.compile(
+    r"cookie|consent|gdpr|breadcrumb|skip-?link|sv-related|last-?modified|page-?meta|readspeaker"
+    r"|(?:^|[-_\s])(?:share|sharing|social|toolbar|print|listen|tools|page-?tools|site-?(?:header|footer)"
+    r"|(?:global|page|main|top)[-_]?(?:header|footer|nav|navigation|menu)|footer|navigation|nav|menu)(?:[-_\s]|$)",
+    re.I,
+)
+_ACCORDION_HEADER_CLASS = re.compile(
+    r"(?:collapse|collapsible|accordion|expand|expander|toggle|disclosure)[-_]{0,2}"
+    r"(?:header|heading|title|trigger|button|toggle|summary|head)\b|^accordion-button$",
+    re.I,
+)
+_CLOSED = re.compile(r"\b(avslutade|stängda|tidigare|genomförda|arkiv\w*|gamla)\b", re.I)
+CLOSED_CONTEXT = _CLOSED
+# Headings that name a part of a call rather than a call: their facts belong to the call above.
+_GENERIC_FACT_HEADINGS = re.compile(
+    r"^(viktiga datum|datum|tidplan|fakta( om (utlysningen|bidraget))?|kort om (utlysningen|bidraget)"
+    r"|om utlysningen|sammanfattning|översikt|information|detaljer|i korthet)$", re.I)
+_ICKE = re.compile(r"\bicke[-\s]?konkurrerande\b", re.I)
+_KONK = re.compile(r"\bkonkurrerande\b", re.I)
+_LABEL_TAIL = " \t:?–—-"
+
+
+def competitive_flag(text: str) -> bool | None:
+    """True for "konkurrerande", False for "icke-konkurrerande", None when neither or both are said."""
+    icke = bool(_ICKE.search(text))
+    konk = bool(_KONK.search(_ICKE.sub(" ", text)))
+    return konk if icke != konk else None
+
+
+@dataclass
+class CallSection:
+    """A heading and what it owns. `facts` maps a vocabulary field to its value as written (the
+    first one); `labels` maps that field to the label as written; `context` holds the titles of the
+    sections it sits in, outermost first."""
+
+    title: str
+    level: float
+    context: tuple[str, ...] = ()
+    facts: dict[str, str] = field(default_factory=dict)
+    labels: dict[str, str] = field(default_factory=dict)
+    text: str = ""
+    anchor: str | None = None  # the heading's id, for a link to the call on its page
+    links: list[tuple[str, str]] = field(default_factory=list)  # (link text, href as written)
+    is_call: bool = False
+
+    @property
+    def closed(self) -> bool:
+        """Said to be closed by a heading it sits under ("Avslutade utlysningar")."""
+        return any(_CLOSED.search(title) for title in self.context)
+
+    @property
+    def competitive(self) -> bool | None:
+        """From the call's own heading and text; when they say nothing, from the nearest heading it
+        sits under that names one kind ("Icke-konkurrerande utlysningar") — never from another
+        section's text. None when nothing of its own says."""
+        flag = competitive_flag(f"{self.title}\n{self.text}")
+        for title in reversed(self.context):
+            if flag is not None:
+                break
+            flag = competitive_flag(title)
+        return flag
+
+
+# -- the vocabulary -------------------------------------------------------------------------------
+def _norm(text: str) -> str:
+    return " ".join(text.replace("\u00a0", " ").split()).casefold()
+
+
+class _Vocabulary:
+    def __init__(self, vocabulary: dict[str, tuple[str, ...]]):
+        self.exact = {_norm(s).strip(_LABEL_TAIL): name for name, spellings in vocabulary.items() for s in spellings}
+        self.longest_first = sorted(self.exact, key=len, reverse=True)
+
+    def exact_label(self, text: str) -> str | None:
+        return self.exact.get(_norm(text).strip(_LABEL_TAIL))
+
+    def line_label(self, line: str, bold: str) -> tuple[str, str, str] | None:
+        """(field, label as written, rest) when LINE opens with a label: followed by a colon or a
+        question mark, or by nothing, or set in bold ("**Öppnar** 3 mars 2031")."""
+        low = _norm(line)
+        bold_low = _norm(bold).strip(_LABEL_TAIL)
+        for spelling in self.longest_first:
+            if not low.startswith(spelling):
+                continue
+            rest_low = low[len(spelling):]
+            if rest_low and rest_low[0].isalnum():
+                continue  # "Öppnare" is not "Öppnar"
+            stripped = rest_low.lstrip(" ")
+            if not stripped or stripped[0] in ":?" or bold_low == spelling:
+                cut = len(" ".join(line.replace("\u00a0", " ").split())) - len(rest_low)
+                text = " ".join(line.replace("\u00a0", " ").split())
+                return self.exact[spelling], text[:cut], text[cut:].lstrip(_LABEL_TAIL).strip()
+        return None
+
+
+# -- blocks ---------------------------------------------------------------------------------------
+@dataclass
+class _Block:
+    kind: str  # "lines", "table", "dl", "list", "label"
+    element: object | None
+    lines: list[tuple[str, str]] = field(default_factory=list)  # (text, bold prefix)
+
+
+def _inline_lines(el, include_self_text: bool = True) -> list[tuple[str, str]]:
+    """An element's inline content cut at `<br>` and nested blocks: (text, bold prefix) per line."""
+    lines: list[list[tuple[str, bool]]] = [[]]
+
+    def add(text, bold):
+        if text:
+            lines[-1].append((text, bold))
+
+    def walk(node, bold):
+        tag = node.tag
+        if not isinstance(tag, str) or tag in _SKIP_TAGS:
+            return
+        if tag == "br":
+            lines.append([])
+            return
+        breaks = tag in _STRUCTURE or tag == "tr"
+        if breaks:
+            lines.append([])
+        bold = bold or tag in ("strong", "b") or (tag in _HEADINGS)
+        add(node.text, bold)
+        for child in node:
+            walk(child, bold)
+            add(child.tail, bold)
+        if breaks:
+            lines.append([])
+
+    if include_self_text:
+        add(el.text, el.tag in ("strong", "b"))
+    for child in el:
+        walk(child, el.tag in ("strong", "b"))
+        add(child.tail, False)
+    out = []
+    for segments in lines:
+        text = " ".join("".join(t for t, _ in segments).replace("\u00a0", " ").split())
+        if not text:
+            continue
+        prefix = []
+        for t, bold in segments:
+            if bold:
+                prefix.append(t)
+            elif t.strip():
+                break
+        out.append((text, " ".join("".join(prefix).split())))
+    return out
+
+
+def _cell_text(el) -> str:
+    return " ".join(el.text_content().replace("\u00a0", " ").split())
+
+
+def _block_facts(block: _Block, vocab: _Vocabulary, found: list, pending: list) -> None:
+    """Append (field, label, value) to FOUND; PENDING holds a label still waiting for its value
+    (label and value in consecutive paragraphs, or a value given as a list)."""
+    if block.kind == "table":
+        rows = [[c for c in tr if isinstance(c.tag, str) and c.tag in ("th", "td")] for tr in block.element.iter("tr")]
+        for n, cells in enumerate(rows):
+            labels_in_row = sum(1 for c in cells if vocab.exact_label(_cell_text(c)))
+            if labels_in_row >= 2 and n + 1 < len(rows) and len(rows[n + 1]) == len(cells):
+                for head, value in zip(cells, rows[n + 1]):  # a header row of labels over a row of values
+                    name = vocab.exact_label(_cell_text(head))
+                    if name:
+                        found.append((name, _cell_text(head).rstrip(":? "), _cell_text(value)))
+            elif len(cells) >= 2 and labels_in_row and vocab.exact_label(_cell_text(cells[0])):
+                value = " ".join(t for t in (_cell_text(c) for c in cells[1:]) if t)
+                found.append((vocab.exact_label(_cell_text(cells[0])), _cell_text(cells[0]).rstrip(":? "), value))
+        pending.clear()
+        return
+    if block.kind == "dl":
+        label = None
+        for child in block.element.iter("dt", "dd"):
+            if child.tag == "dt":
+                label = _cell_text(child)
+            elif label is not None:
+                name = vocab.exact_label(label)
+                if name:
+                    found.append((name, label.rstrip(":? "), _cell_text(child)))
+                label = None
+        pending.clear()
+        return
+    if block.kind == "list":
+        items = [li for li in block.element if isinstance(li.tag, str) and li.tag == "li"]
+        texts = [t for t in (_cell_text(li) for li in items) if t]
+        if pending and texts:
+            name, label = pending.pop()
+            found.append((name, label, "; ".join(texts)))
+            return
+        for li in items:
+            _line_facts(_inline_lines(li), vocab, found, pending)
+        pending.clear()
+        return
+    _line_facts(block.lines, vocab, found, pending)
+
+
+def _line_facts(lines, vocab: _Vocabulary, found: list, pending: list) -> None:
+    for text, bold in lines:
+        hit = vocab.line_label(text, bold)
+        if hit is None:
+            if pending:
+                name, label = pending.pop()
+                found.append((name, label, text))
+            continue
+        name, label, rest = hit
+        pending.clear()
+        if rest:
+            found.append((name, label, rest))
+        else:
+            pending.append((name, label))
+
+
+# -- sections -------------------------------------------------------------------------------------
+@dataclass
+class _Node:
+    title: str
+    level: float
+    parent: _Node | None = None
+    anchor: str | None = None
+    blocks: list[_Block] = field(default_factory=list)
+    children: list = field(default_factory=list)  # _Node, in order, interleaved with nothing
+    order: list = field(default_factory=list)  # blocks and child nodes in document order
+
+
+_chrome_cache: dict[str, bool] = {}
+
+
+def _is_chrome_class(el) -> bool:
+    marker = f"{el.get('class', '')} {el.get('id', '')}".strip()
+    if not marker:
+        return False
+    chrome = _chrome_cache.get(marker)
+    if chrome is None:
+        chrome = bool(_CHROME_CLASS.search(marker)) and not _ACCORDION_HEADER_CLASS.search(marker)
+        if len(_chrome_cache) < 10_000:
+            _chrome_cache[marker] = chrome
+    return chrome
+
+
+def _is_accordion_header(el) -> bool:
+    tag = el.tag
+    if tag == "summary":
+        return True
+    if tag not in ("a", "button", "div", "span", "h2", "h3", "h4", "h5", "h6", "dt"):
+        return False
+    if tag in ("a", "button") and el.get("aria-expanded") is not None:
+        return True
+    if el.get("data-env-collapse") is not None or el.get("data-toggle") == "collapse" or el.get("data-bs-toggle") == "collapse":
+        return True
+    cls = el.get("class")
+    return bool(cls and _ACCORDION_HEADER_CLASS.search(cls))
+
+
+def _heading_accordion_header(el):
+    """A heading wrapping an accordion header (`<h3><button aria-expanded>…</button></h3>`)."""
+    for inner in el.iter("a", "button", "span"):
+        if inner is not el and _is_accordion_header(inner):
+            return inner
+    return None
+
+
+def _has_structure(el) -> bool:
+    for child in el:
+        if isinstance(child.tag, str) and (child.tag in _STRUCTURE or _is_accordion_header(child)):
+            return True
+    return False
+
+
+class _Walker:
+    def __init__(self, vocab: _Vocabulary):
+        self.vocab = vocab
+        self.root = _Node("", 0)
+
+    def walk(self, el, stack: list[_Node], floor: int, in_content: bool) -> None:
+        children = [c for c in el if isinstance(c.tag, str)]
+        if (el.text or "").strip():
+            self._text_block(el.text, stack)
+        i = 0
+        while i < len(children):
+            child = children[i]
+            i += 1
+            tag = child.tag
+            if tag in _SKIP_TAGS:
+                self._tail(child, stack)
+                continue
+            accordion_header = child if _is_accordion_header(child) else None
+            if accordion_header is None and tag in _HEADINGS:
+                accordion_header = _heading_accordion_header(child)
+                if accordion_header is not None:
+                    accordion_header = child
+            if accordion_header is not None and not self.vocab.exact_label(_cell_text(child)):
+                body = None
+                if tag == "summary":
+                    body = el  # the rest of <details>
+                elif i < len(children):
+                    body = children[i]
+                    i += 1
+                title = _cell_text(child)
+                parent = stack[-1]
+                node = _Node(title, parent.level + 0.5, parent, anchor=child.get("id"))
+                parent.children.append(node)
+                parent.order.append(node)
+                inner = [*stack, node]
+                if tag == "summary":
+                    for rest in children[i:]:
+                        self._element(rest, inner, len(inner), in_content)
+                    i = len(children)
+                elif body is not None:
+                    self._element(body, inner, len(inner), in_content)
+                self._tail(child, stack)
+                continue
+            self._element(child, stack, floor, in_content)
+
+    def _element(self, child, stack, floor, in_content) -> None:
+        tag = child.tag
+        if (tag in _SKIP_TAGS or tag in _ALWAYS_CHROME_TAGS or (tag in _PAGE_CHROME_TAGS and not in_content)
+                or _is_chrome_class(child)):
+            self._tail(child, stack)
+            return
+        if tag in _HEADINGS:
+            text = _cell_text(child)
+            if not text:
+                pass
+            elif self.vocab.exact_label(text):
+                self._add(stack, _Block("lines", child, [(text, text)]))
+            else:
+                level = _HEADINGS[tag]
+                while len(stack) > floor and stack[-1].level >= level:
+                    stack.pop()
+                parent = stack[-1]
+                node = _Node(text, level, parent, anchor=child.get("id"))
+                parent.children.append(node)
+                parent.order.append(node)
+                stack.append(node)
+        elif tag == "table":
+            self._add(stack, _Block("table", child))
+        elif tag == "dl":
+            self._add(stack, _Block("dl", child))
+        elif tag in ("ul", "ol"):
+            if any(isinstance(li.tag, str) and li.tag == "li" and _has_structure(li) for li in child):
+                self.walk(child, stack, floor, in_content)  # a list of sections, not of values
+            else:
+                self._add(stack, _Block("list", child))
+        elif tag in _LINE_BLOCKS or not _has_structure(child):
+            lines = _inline_lines(child)
+            if lines:
+                self._add(stack, _Block("lines", child, lines))
+        else:
+            self.walk(child, stack, floor, in_content or tag in ("main", "article") or child.get("role") == "main")
+        self._tail(child, stack)
+
+    def _tail(self, child, stack) -> None:
+        if child.tail and child.tail.strip():
+            self._text_block(child.tail, stack)
+
+    def _text_block(self, text: str, stack) -> None:
+        line = " ".join(text.replace("\u00a0", " ").split())
+        if line:
+            self._add(stack, _Block("lines", None, [(line, "")]))
+
+    @staticmethod
+    def _add(stack, block: _Block) -> None:
+        stack[-1].blocks.append(block)
+        stack[-1].order.append(block)
+
+
+def _content_start(root):
+    """`main`, [role=main] or the article when the page marks one; else the body."""
+    for path in ("//main", "//*[@role='main']", "//article"):
+        found = root.xpath(path)
+        if len(found) == 1:
+            return found[0], True
+    body = root.find("body")
+    return (body if body is not None else root), False
+
+
+def _root_of(page):
+    if isinstance(page, (str, bytes)):
+        return parse_html(page, "utf-8" if isinstance(page, bytes) else None)
+    if isinstance(page, Selector):
+        return page.root
+    if hasattr(page, "body") and hasattr(page, "encoding"):  # a Scrapy TextResponse
+        return parse_html(page.body, page.encoding)
+    return page  # an lxml element
+
+
+def _page_title(root) -> str:
+    h1 = root.xpath("//h1")
+    if h1:
+        return _cell_text(h1[0])
+    title = root.xpath("//title")
+    return re.split(r"\s+[-|–]\s+", _cell_text(title[0]))[0] if title else ""
+
+
+def _block_text(block: _Block) -> str:
+    if block.element is None or block.kind == "label":
+        return "\n".join(t for t, _ in block.lines)
+    if block.kind == "lines" and block.element.tag in _HEADINGS:
+        return block.lines[0][0]
+    return block_text(block.element)
+
+
+def _links(block: _Block) -> list[tuple[str, str]]:
+    if block.element is None:
+        return []
+    return [(_cell_text(a), a.get("href")) for a in block.element.iter("a") if a.get("href")]
+
+
+def read_sections(page, vocabulary: dict[str, tuple[str, ...]] = CALL_LABELS,
+                  key_fields: tuple[str, ...] = KEY_FIELDS, *, calls_only: bool = False) -> list[CallSection]:
+    """Every section of the page in document order (the part before the first heading first, when
+    it holds anything), calls marked `is_call`."""
+    vocab = _Vocabulary(vocabulary)
+    root = _root_of(page)
+    start, in_content = _content_start(root)
+    walker = _Walker(vocab)
+    walker.walk(start, [walker.root], 1, in_content)
+    walker.root.title = _page_title(root)
+
+    nodes: list[_Node] = []
+
+    def collect(node):
+        nodes.append(node)
+        for child in node.children:
+            collect(child)
+
+    collect(walker.root)
+    own_facts: dict[int, list] = {}
+    for node in nodes:
+        found: list = []
+        pending: list = []
+        for block in node.blocks:
+            _block_facts(block, vocab, found, pending)
+        own_facts[id(node)] = found
+    # facts under a generic sub-heading ("Viktiga datum") belong to the heading above it
+    for node in reversed(nodes):  # deepest first: facts move up one generic heading at a time
+        parent = node.parent
+        if (parent is not None and parent is not walker.root and own_facts[id(node)]
+                and _GENERIC_FACT_HEADINGS.match(node.title.rstrip(":? "))):
+            own_facts[id(parent)].extend(own_facts[id(node)])
+            own_facts[id(node)] = []
+    is_call = {id(n): any(name in key_fields for name, _, _ in own_facts[id(n)]) for n in nodes}
+
+    def text_and_links(node) -> tuple[list[str], list]:
+        lines, links = [], []
+        for part in node.order:
+            if isinstance(part, _Node):
+                if is_call[id(part)]:
+                    continue
+                lines.append(part.title)
+                sub_lines, sub_links = text_and_links(part)
+                lines.extend(sub_lines)
+                links.extend(sub_links)
+            else:
+                lines.append(_block_text(part))
+                links.extend(_links(part))
+        return lines, links
+
+    out = []
+    for node in nodes:
+        if node is walker.root and not node.blocks:
+            continue
+        if calls_only and not (is_call[id(node)] and node.title):
+            continue
+        context, up = [], node.parent
+        while up is not None and up is not walker.root:
+            context.append(up.title)
+            up = up.parent
+        facts, labels = {}, {}
+        for name, label, value in own_facts[id(node)]:
+            if name not in facts:
+                facts[name], labels[name] = value, label
+        lines, links = text_and_links(node)
+        out.append(CallSection(
+            title=node.title, level=node.level, context=tuple(reversed(context)), facts=facts, labels=labels,
+            text=normalise_text("\n".join(line for line in lines if line)), anchor=node.anchor, links=links,
+            is_call=is_call[id(node)],
+        ))
+    return out
+
+
+def read_calls(page, vocabulary: dict[str, tuple[str, ...]] = CALL_LABELS,
+               key_fields: tuple[str, ...] = KEY_FIELDS) -> list[CallSection]:
+    """The sections that are calls: a heading owning at least one fact of KEY_FIELDS."""
+    return read_sections(page, vocabulary, key_fields, calls_only=True)

@@ -1,0 +1,156 @@
+"""The reader (spiders/reader.py) on the variant corpus (tests/variants/): the same three calls in
+every form give the same items; which heading owns a call; ids that stay put; the competitive
+flag from the call's own words. The normaliser of compared text (spiders/normalise.py)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+import time_machine
+from scrapy.http import HtmlResponse, Request
+
+from fundwatch.items import item_id
+from fundwatch.spiders.migrationsverket import MigrationsverketSpider
+from fundwatch.spiders.normalise import normalise_text, page_stamp, pdf_lines
+from fundwatch.spiders.reader import read_calls, read_sections
+from helpers import TESTS, make_spider
+from variants.forms import CALLS, EXPECTED, page, sv_accordion, variants
+
+PLANNED = "https://www.migrationsverket.se/andra-aktorer/eu-fonder/utlysningar/planerade-utlysningar"
+VARIANTS = variants()
+NOW = "2030-11-26 10:00 +01:00"
+
+
+def items_of(html: str, url: str = PLANNED):
+    spider = make_spider(MigrationsverketSpider)
+    response = HtmlResponse(url, body=html.encode("utf-8"), encoding="utf-8", request=Request(url))
+    with time_machine.travel(NOW, tick=False):
+        return list(spider.parse_calls(response)), spider
+
+
+def summary(item) -> dict:
+    return {"id": item_id(item.agency, item.kind, item.key), "title": item.title,
+            "opens": item.opens and item.opens.isoformat(), "deadline": item.deadline and item.deadline.isoformat(),
+            "deadline_text": item.deadline_text, "amount_text": item.amount_text, "amount_sek": item.amount_sek,
+            "competitive": item.competitive}
+
+
+EXPECTED_ITEMS = [{"id": item_id("migrationsverket", "funding_call", e["title"]), **e} for e in EXPECTED]
+
+
+@pytest.mark.parametrize("name", sorted(VARIANTS))
+def test_every_form_gives_the_same_three_calls(name):
+    items, spider = items_of(VARIANTS[name])
+    assert [summary(i) for i in items] == EXPECTED_ITEMS
+    assert all(i.status == "unknown" for i in items)
+    assert not any(p.layout for p in spider.health.pages.values())
+
+
+def test_the_forms_cover_the_site_model():
+    names = " ".join(VARIANTS)
+    for form in ("table", "dl", "bold_colon", "bold_no_colon", "one_paragraph", "separate_paragraphs", "plain_lines",
+                 "value_as_list", "accordion_each", "one_accordion", "plain_h", "mixed", "under_section",
+                 "no_heading", "old_sitevision", "bootstrap", "details"):
+        assert form in names
+
+
+def test_details_and_text_are_the_calls_own():
+    items, _ = items_of(VARIANTS["accordion_each_value_as_list"])
+    assert items[0].details == {"Finansieringsalternativ": "Förenklade kostnader", "Stöd från AMIF": "75-90 %"}
+    assert items[1].details == {"Finansieringsalternativ": "För förstudier; Klumpsumma"}
+    assert items[2].details == {"Tidigast projektstart": "1 mars 2032"}
+    assert "Ca 45 MSEK" not in items[0].text and "Ca 500 MSEK" in items[0].text
+    for name in ("plain_h3_table", "old_sitevision_accordion"):
+        items, _ = items_of(VARIANTS[name])
+        for item in items:  # page chrome is nobody's text
+            assert "Skriv ut" not in item.text and "Kontakt" not in item.text and "2031-01-15" not in item.text
+
+
+def test_a_call_alone_in_its_accordion_is_owned_by_its_own_heading():
+    html = (TESTS / "variants" / "closed_alone_in_accordion.html").read_text()
+    items, _ = items_of(html)
+    assert [(i.title, i.status, i.competitive) for i in items] == [
+        ("Specifikt mål 1: Asylsystem", "unknown", True),
+        ("Specifikt mål 2: Integration 2030", "closed", None),  # under "Avslutade utlysningar"
+        ("Förstudier 2029", "unknown", None),  # under a year
+    ]
+    assert items[1].deadline == dt.date(2030, 3, 15)
+    assert items[2].deadline_text == "Ej bestämt"
+    sections = read_sections(html)
+    assert {s.title for s in sections if not s.is_call} >= {"Om utlysningarna", "Avslutade utlysningar", "2029"}
+    assert [s.context for s in sections if s.is_call][1] == ("Utlysningar", "Avslutade utlysningar")
+
+
+def test_a_call_with_no_heading_before_it_is_found():
+    items, spider = items_of((TESTS / "variants" / "no_heading_before.html").read_text())
+    assert [(i.title, i.opens, i.deadline) for i in items] == [
+        ("Specifikt mål 4: Vidarebosättning", dt.date(2031, 3, 9), dt.date(2031, 4, 20))]
+    assert items[0].text == "Öppnar\n9 mars 2031\nStänger\n20 april 2031 kl. 12.00"
+
+
+def test_the_flag_comes_from_the_calls_own_text_and_generic_subheadings_belong_to_the_call():
+    items, _ = items_of((TESTS / "variants" / "neighbour_flag.html").read_text())
+    assert [(i.title, i.competitive) for i in items] == [
+        ("Specifikt mål 1: Mottagande", True), ("Specifikt mål 3: Återvändande", None),
+        ("Specifikt mål 4: Vidarebosättning", False)]
+    assert items[2].opens is None and items[2].deadline_text == "Ej bestämt"
+    assert "Viktiga datum" in items[2].text
+    assert "Frågor" not in items[2].text  # a heading at the call's level ends the call
+
+
+@pytest.mark.parametrize("layout", ["plain_h3_bold_colon", "accordion_each_table", "one_accordion", "mixed"])
+@pytest.mark.parametrize("where", ["above", "below"])
+def test_a_second_call_added_keeps_the_first_calls_id(layout, where):
+    before, _ = items_of(VARIANTS[layout])
+    extra = {"title": "Ny utlysning: Tidiga insatser", "intro": "Ny.", "facts": [("Öppnar", "1 maj 2031"),
+                                                                                  ("Stänger", "1 juni 2031")]}
+    added = sv_accordion(extra["title"], "<p><strong>Öppnar:</strong> 1 maj 2031</p><p><strong>Stänger:</strong> 1 juni 2031</p>", 50)
+    html = VARIANTS[layout]
+    html = html.replace("</main>", added + "</main>") if where == "below" else html.replace(
+        "<p>Här ser du vilka utlysningar vi planerar.</p>", "<p>Här ser du vilka utlysningar vi planerar.</p>" + added)
+    after, _ = items_of(html)
+    assert len(after) == 4
+    by_id = {summary(i)["id"]: summary(i) for i in after}
+    for item in before:
+        assert by_id[summary(item)["id"]] == summary(item)
+
+
+def test_a_section_heading_without_facts_is_not_a_call():
+    html = page("<h2>Om utlysningarna</h2><p>Inga datum här.</p><h2>Konkurrerande utlysningar</h2>"
+                "<h3>Mål 1</h3><p>Öppnar: 3 mars 2031</p>")
+    assert [c.title for c in read_calls(html)] == ["Mål 1"]
+
+
+def test_a_heading_that_is_a_label_is_not_a_section():
+    html = page("<h3>Mål 1</h3><h4>Öppnar</h4><p>3 mars 2031</p><h4>Stänger:</h4><p>4 april 2031</p>")
+    (call,) = read_calls(html)
+    assert call.facts == {"opens": "3 mars 2031", "deadline": "4 april 2031"}
+
+
+# -- volatile text ---------------------------------------------------------------------------------
+@pytest.mark.parametrize("volatile", [
+    "Uppdaterad: 2031-01-15", "Sidan senast ändrad: 2030-12-01", "Granskad: 3 mars 2031 av Anna Andersson",
+    "Senast uppdaterad:2018-12-19", "Tid kvar att ansöka: 7 dagar", "3 dagar kvar", "Sida 2", "Sida 2 av 3",
+    "2 (3)", "Skriv ut", "Lyssna", "Dela", "Skriv ut Lyssna Dela", "Extern länk.", "External link.",
+])
+def test_volatile_lines_are_not_compared_text(volatile):
+    assert normalise_text(f"Utlysningen öppnar i mars.\n{volatile}\nSista dag 14 april 2031.") == \
+        "Utlysningen öppnar i mars.\nSista dag 14 april 2031."
+
+
+def test_volatile_phrases_inside_a_line_are_removed_and_content_stays():
+    assert normalise_text("Läs utlysningen hos Tillväxtverket (Extern länk.) i e-tjänsten") == \
+        "Läs utlysningen hos Tillväxtverket i e-tjänsten"
+    assert normalise_text("Ansökan stänger 14 april 2031 – 3 dagar kvar") == "Ansökan stänger 14 april 2031 –"
+    assert normalise_text("Beslut meddelas i juni. Senast uppdaterad: 2018-12-19") == "Beslut meddelas i juni."
+    # content that merely looks like the volatile words stays
+    assert normalise_text("Dela ut medel till föreningar\nSida vid sida med kommunen") == \
+        "Dela ut medel till föreningar\nSida vid sida med kommunen"
+    assert page_stamp("text\nSidan senast ändrad: 2030-12-01") == "2030-12-01"
+
+
+def test_pdf_running_title_and_page_numbers_are_dropped():
+    pages = ["Arbetsförmedlingen\nPlanerade upphandlingar 2027\nRusta och matcha\nUpphandlingsform: LOV\nSida 1 av 2",
+             "Arbetsförmedlingen\nPlanerade upphandlingar 2027\nTolktjänster\nUpphandlingsform: LOU\nSida 2 av 2"]
+    assert pdf_lines(pages) == ["Rusta och matcha", "Upphandlingsform: LOV", "Tolktjänster", "Upphandlingsform: LOU"]
