@@ -9,13 +9,13 @@ import datetime as dt
 import pytest
 import time_machine
 from scrapy.http import HtmlResponse, Request
+from variants.forms import EXPECTED, page, sv_accordion, variants
 
 from fundwatch.items import item_id
 from fundwatch.spiders.migrationsverket import MigrationsverketSpider
 from fundwatch.spiders.normalise import normalise_text, page_stamp, pdf_lines
 from fundwatch.spiders.reader import read_calls, read_sections
 from helpers import TESTS, make_spider
-from variants.forms import CALLS, EXPECTED, page, sv_accordion, variants
 
 PLANNED = "https://www.migrationsverket.se/andra-aktorer/eu-fonder/utlysningar/planerade-utlysningar"
 VARIANTS = variants()
