@@ -16,19 +16,53 @@ from fundwatch.labels import clean
 from fundwatch.spiders import sitevision
 from fundwatch.spiders.base import FundSpider
 from fundwatch.spiders.extract import block_text, main_text
+from fundwatch.spiders.reader import read_sections
 from fundwatch.swedish import find_dates, parse_date, parse_deadline_rule
 
 NEWS_PATH = "/om-oss/aktuellt/nyheter/"
 SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-ZÅÄÖ])")
 APPLY = re.compile(r"\b(an)?sök", re.I)  # a rule sentence is about applying, not about reporting
 NAMES_DEADLINE = re.compile(r"\bsista\s+(ansökningsdag|dag\s+att\s+(an)?söka|dag\s+för\s+ansökan)", re.I)
-WHO = re.compile(r"^vem kan söka", re.I)
+WHO = re.compile(r"^(vem|vilka) kan (an)?söka", re.I)  # "Vem kan söka?", "Vilka kan söka bidrag?"
+RESPECTIVELY = re.compile(r"\brespektive\b|\bresp\.", re.I)
+ENDS_WITH_SENAST = re.compile(r"\bsenast(\s+den)?\s*:?$", re.I)
+DATE_ONLY = re.compile(r"^(den\s+)?\d{1,2}(:[ae])?\s+[a-zåäö]+\.?[.,;]?$", re.I)
 DECISION = re.compile(r"^beslut", re.I)
 EMPTY_LIST = re.compile(r"\binga nyheter\b", re.I)
 
 
 def sentences(text: str) -> list[str]:
     return [s for line in text.splitlines() for s in SENTENCE_END.split(line) if s.strip()]
+
+
+def _join_listed_dates(text: str) -> str:
+    """ "Ansök senast:" followed by date-only lines (a bulleted list) -> one sentence naming them."""
+    lines = text.splitlines()
+    out: list[str] = []
+    n = 0
+    while n < len(lines):
+        line = lines[n]
+        n += 1
+        if ENDS_WITH_SENAST.search(line):
+            listed = []
+            while n < len(lines) and DATE_ONLY.match(lines[n].strip()):
+                listed.append(lines[n].strip().rstrip(".,;"))
+                n += 1
+            if listed:
+                line = f"{line.rstrip(' :')} " + " eller senast ".join(listed) + "."
+        out.append(line)
+    return "\n".join(out)
+
+
+def _yearless_dates(sentence: str) -> list[tuple[int, int]]:
+    """(month, day) of each day-and-month date written without a year."""
+    out = []
+    for _, parsed in find_dates(sentence):
+        if parsed.date is None:
+            day = parse_date(parsed.text, default_year=2000).date  # 2000: a leap year
+            if day:
+                out.append((day.month, day.day))
+    return out
 
 
 class BrottsoffermyndighetenSpider(FundSpider):
@@ -67,10 +101,15 @@ class BrottsoffermyndighetenSpider(FundSpider):
 
     @staticmethod
     def _parse_rule(text: str) -> tuple[str | None, str | None]:
-        """("MM-DD,MM-DD", the sentences stating it) from sentences about applying."""
+        """("MM-DD,MM-DD", the sentences stating it) from sentences about applying. The rule is
+        written three ways: "senast den 1 april eller senast den 1 oktober", one sentence with words
+        between the dates ("senast 1 april för … respektive 1 oktober för …"), and "senast:" over a
+        bulleted list of the dates."""
         found, said = set(), []
-        for sentence in sentences(text):
+        for sentence in sentences(_join_listed_dates(text)):
             rule = parse_deadline_rule(sentence) if APPLY.search(sentence) else None
+            if rule and RESPECTIVELY.search(sentence):
+                rule = sorted(set(rule) | set(_yearless_dates(sentence)))
             if rule:
                 found.update(rule)
                 if sentence not in said:
@@ -82,8 +121,8 @@ class BrottsoffermyndighetenSpider(FundSpider):
     @staticmethod
     def _parse_details(response, text: str) -> dict[str, str]:
         details: dict[str, str] = {}
-        for section in sitevision.sections(sitevision.content_root(response)):
-            if WHO.match(section.heading) and section.text:
+        for section in read_sections(response):
+            if WHO.match(section.title) and section.text:
                 details["Vem kan söka"] = " ".join(section.text.splitlines())
                 break
         decision = next((s for s in sentences(text) if DECISION.match(s)), None)
