@@ -16,7 +16,9 @@ from pypdf import PdfReader
 from fundwatch.items import slugify
 from fundwatch.labels import clean
 from fundwatch.spiders.base import FundSpider
-from fundwatch.spiders.sitevision import blocks, channel_items, content_root, sections
+from fundwatch.spiders.normalise import pdf_lines
+from fundwatch.spiders.reader import read_calls
+from fundwatch.spiders.sitevision import channel_items, content_root
 from fundwatch.swedish import parse_date
 
 CURRENT_LABELS = {
@@ -79,33 +81,30 @@ class ArbetsformedlingenSpider(FundSpider):
         if not hasattr(response, "text"):
             self.layout_changed(response, "HTML content")
             return
-        root = content_root(response)
-        # Sitevision gives each heading an id ("h-Rustaochmatcha2"): the item's anchor on the page.
-        anchors = [b.get("id") for b in blocks(root) if b.tag in ("h1", "h2", "h3", "h4", "h5", "h6")]
         found = 0
-        for section, anchor in zip([s for s in sections(root) if s.level], anchors):
-            labels = section.labels(CURRENT_LABELS)
-            if section.heading and any(name in labels for name in PROCUREMENT_FIELDS):
-                found += 1
-                yield self._parse_procurement(response, section, anchor, labels)
+        for section in read_calls(response, CURRENT_LABELS, key_fields=PROCUREMENT_FIELDS):
+            found += 1
+            yield self._parse_procurement(response, section)
         if not found:
             self.layout_changed(response, "procurement headings with Upphandlingsform, Diarienummer or Sista anbudsdag")
 
-    def _parse_procurement(self, response, section, anchor: str | None, labels: dict[str, str]):
+    def _parse_procurement(self, response, section):
+        labels = section.facts
         deadline_text = labels.get("deadline")
         published = labels.get("published")
-        tendsign = [a.attrib["href"] for a in section.selector.css("a[href]")
-                    if "tendsign" in (a.attrib["href"] + " ".join(a.css("::text").getall())).casefold()]
+        tendsign = [href for text, href in section.links if "tendsign" in (href + text).casefold()]
         page_url = response.url.split("#")[0]
+        # Sitevision gives each heading an id ("h-Rustaochmatcha2"): the item's anchor on the page.
+        anchor = section.anchor or slugify(section.title)
         return self.make_item(
-            response, kind="procurement", key=labels.get("diarienummer") or section.heading,
-            title=section.heading,
-            url=response.urljoin(tendsign[0]) if tendsign else f"{page_url}#{anchor or slugify(section.heading)}",
+            response, kind="procurement", key=labels.get("diarienummer") or section.title,
+            title=section.title,
+            url=response.urljoin(tendsign[0]) if tendsign else f"{page_url}#{anchor}",
             deadline=parse_date(deadline_text).date if deadline_text else None,
             deadline_text=deadline_text,
             published=parse_date(published).date if published else None,
             details={DETAIL_NAMES[name]: labels[name] for name in DETAIL_NAMES if name in labels},
-            text="\n".join(filter(None, (section.heading, section.text))), competitive=None,
+            text="\n".join(filter(None, (section.title, section.text))), competitive=None,
         )
 
     # -- planned procurements (PDF) -------------------------------------------------------------
@@ -149,14 +148,9 @@ class ArbetsformedlingenSpider(FundSpider):
 
 
 def _pdf_lines(pages: list[str]) -> list[str]:
-    """The PDF's text lines in order, without the header and footer every page repeats."""
-    lines = []
-    for page in pages:
-        for raw in page.splitlines():
-            line = clean(raw)
-            if line and PDF_CHROME.sub("", line).strip(" -–|"):
-                lines.append(line)
-    return lines
+    """The PDF's text lines in order, without the header and footer every page repeats (the
+    normaliser's running titles and page numbers, and this PDF's own: agency, title, stamp)."""
+    return [line for line in pdf_lines(pages) if PDF_CHROME.sub("", line).strip(" -–|")]
 
 
 def _planned_entries(lines: list[str]) -> list[tuple[str, dict[str, str], list[str]]]:

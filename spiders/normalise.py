@@ -21,7 +21,7 @@ __all__ = ["normalise_text", "pdf_lines", "page_stamp"]
 _DATE = (r"(?:\d{4}-\d{2}-\d{2}(?:[ T]\d{1,2}[.:]\d{2}(?::\d{2})?)?"
          r"|\d{1,2}\s+[a-zåäö]+\.?\s+\d{4}(?:,?\s+(?:kl\.?\s*)?\d{1,2}[.:]\d{2})?)")
 _STAMP_WORDS = (r"(?:sidan\s+)?(?:senast\s+)?(?:uppdaterad|uppdaterades|ändrad|ändrades|granskad|granskades"
-                r"|reviderad|publicerad|last\s+updated|updated|last\s+modified)")
+                r"|reviderad|last\s+updated|updated|last\s+modified)")
 # A line that is only a stamp (whatever follows the stamp word: a name, a date, "av Anna").
 _STAMP_LINE = re.compile(rf"^(?:denna\s+)?{_STAMP_WORDS}(?:\s+(?:den|senast))?\s*(?::|\b{_DATE}|$)", re.I)
 # A stamp inside a line: the stamp word and its date.
@@ -47,7 +47,7 @@ _PAGE_NUMBER_LINE = re.compile(r"^(?:sida|page|s\.)\s*\d+(?:\s*(?:av|of|/)\s*\d+
                                r"|^-\s*\d+\s*-$", re.I)
 
 
-_STAMP_HINTS = ("uppdater", "ändrad", "granskad", "reviderad", "publicerad", "updated", "modified")
+_STAMP_HINTS = ("uppdater", "ändrad", "granskad", "reviderad", "updated", "modified")
 
 
 def _clean_line(line: str) -> str:
