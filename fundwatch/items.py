@@ -7,6 +7,7 @@ import datetime as dt
 import re
 import unicodedata
 from dataclasses import dataclass, field, fields
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 KINDS = ("funding_call", "procurement", "collaboration", "news", "page")
 # Stored statuses a spider may set; upcoming/open/closed are derived from dates when read
@@ -86,3 +87,28 @@ def item_from_dict(data: dict) -> FundItem:
     if values.get("details") is None:
         values["details"] = {}
     return FundItem(**values)
+
+
+_TRACKING = re.compile(r"^(utm_\w+|fbclid|gclid|sv\.\w+)$", re.I)
+
+
+def url_key(url: str | None) -> str:
+    """A URL as compared: scheme, `www.`, letter case, a trailing slash or `.html`, the fragment
+    and tracking parameters are how a page was reached, not which page it is."""
+    if not url:
+        return ""
+    parts = urlsplit(url.strip())
+    host = (parts.hostname or "").casefold().removeprefix("www.")
+    path = parts.path.casefold().removesuffix("/index.html").removesuffix(".html").rstrip("/")
+    query = urlencode(sorted((k, v) for k, v in parse_qsl(parts.query) if not _TRACKING.match(k)))
+    return f"{host}{path}?{query}" if query else f"{host}{path}"
+
+
+def same_listing(old_url: str | None, old_origin: str | None, new_url: str | None, new_origin: str | None) -> bool:
+    """The same item, only reached another way: the same page by url_key, or an item that has no
+    page of its own (its url is the page it was listed on) read from another address of that
+    listing (Migrationsverket's sitemap vs its fallback URL, a redirect target)."""
+    if url_key(old_url) == url_key(new_url):
+        return True
+    return bool(old_origin and new_origin and url_key(old_url) == url_key(old_origin)
+                and url_key(new_url) == url_key(new_origin))

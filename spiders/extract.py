@@ -16,7 +16,10 @@ DROP_TAGS = ("script", "style", "noscript", "template", "svg", "nav", "header", 
 CHROME = re.compile(
     r"^((site|page|global|main|top|sub|side(bar)?)[-_]?)?"
     r"(header|footer|nav|navigation|menu|breadcrumbs?|skip-?links?|share|sharing)([-_].*)?$"
-    r"|cookie|consent|gdpr|^sv-related",
+    r"|cookie|consent|gdpr|^sv-related"
+    # older Sitevision and print views: toolbars, share lists, page stamps and footers by any prefix
+    r"|(^|[-_])(footer|toolbar|tools|print|listen|readspeaker|share|sharing|social|breadcrumbs?|menu"
+    r"|page-?meta|last-?modified|lastmodified)([-_]|$)",
     re.I,
 )
 BLOCK_TAGS = {"p", "h1", "h2", "h3", "h4", "h5", "h6", "li", "tr", "dt", "dd", "div", "section",
@@ -35,7 +38,8 @@ _CHROME_ROLES = ("navigation", "banner", "contentinfo", "search")
 _chrome_markers: dict[str, bool] = {}  # "class id" -> chrome?  A site's pages repeat the same few
 
 
-def _is_chrome(el) -> bool:
+def is_chrome(el) -> bool:
+    """Site chrome by tag, ARIA role or a class/id token (never a content element)."""
     if el.tag in DROP_TAGS:
         return True
     if not len(el.attrib):  # most elements carry no attribute at all
@@ -53,7 +57,7 @@ def _is_chrome(el) -> bool:
 
 def _dropped(el) -> bool:
     """Chrome that cleaning removes; a `main` or `article` is content whatever its class says."""
-    return el.tag not in ("main", "article") and _is_chrome(el)
+    return el.tag not in ("main", "article") and is_chrome(el)
 
 
 def _clean(root) -> None:
@@ -78,23 +82,37 @@ def _marked(root) -> list:
     return []
 
 
+def _own_text_len(el) -> int:
+    """Text that is not link text: a menu or a list of links weighs nothing."""
+    links = sum(len(" ".join(a.text_content().split())) for a in el.iter("a"))
+    return _text_len(el) - links
+
+
 def main_block(root):
-    """`main`, [role=main] or article when present; else the block with the most text."""
+    """`main`, [role=main] or article when present; else the content block: the smallest block
+    around the page's h1 that holds most of the page's non-link text (not the outermost wrapper,
+    which also holds toolbars and footers); without an h1, the smallest block holding most of it."""
     found = _marked(root)
     if found:
         return found[0] if len(found) == 1 else max(found, key=_text_len)
     body = root.find("body")
     body = body if body is not None else root
-    best, best_len = body, 0
-    body_len = None  # computed once, when first needed
+    total = _own_text_len(body)
+    if not total:
+        return body
+    h1 = next(body.iter("h1"), None)
+    if h1 is not None:
+        for el in h1.iterancestors():
+            if el.tag in ("div", "section", "td") and _own_text_len(el) >= 0.7 * total:
+                return el
+            if el is body:
+                break
+        return body
+    best, best_len = body, total
     for el in body.iter("div", "section"):
-        length = _text_len(el)
-        # the largest block that still holds most of the page's text (not just the outermost div)
-        if length > best_len * 1.0:
-            if body_len is None:
-                body_len = _text_len(body)
-            if length >= 0.6 * body_len:
-                best, best_len = el, length
+        length = _own_text_len(el)
+        if 0.7 * total <= length < best_len:
+            best, best_len = el, length
     return best
 
 

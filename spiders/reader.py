@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from parsel import Selector
 
 from fundwatch.labels import CALL_LABELS, KEY_FIELDS
-from fundwatch.spiders.extract import block_text, parse_html
+from fundwatch.spiders.extract import block_text, is_chrome, parse_html
 from fundwatch.spiders.normalise import normalise_text
 
 __all__ = ["CallSection", "read_sections", "read_calls", "competitive_flag", "CLOSED_CONTEXT"]
@@ -50,14 +50,6 @@ _STRUCTURE = set(_HEADINGS) | _LINE_BLOCKS | {"table", "dl", "ul", "ol", "div", 
                                               "footer", "nav", "form"}
 _SKIP_TAGS = {"script", "style", "noscript", "template", "svg", "iframe", "input", "select", "textarea",
               "object", "embed", "img", "picture", "video", "audio", "canvas", "map", "link", "meta", "head"}
-_ALWAYS_CHROME_TAGS = {"nav", "footer", "aside"}
-_PAGE_CHROME_TAGS = {"header", "form"}  # chrome outside main/article (an article's header holds its title)
-_CHROME_CLASS = re.compile(
-    r"cookie|consent|gdpr|breadcrumb|skip-?link|sv-related|last-?modified|page-?meta|readspeaker"
-    r"|(?:^|[-_\s])(?:share|sharing|social|toolbar|print|listen|tools|page-?tools|site-?(?:header|footer)"
-    r"|(?:global|page|main|top)[-_]?(?:header|footer|nav|navigation|menu)|footer|navigation|nav|menu)(?:[-_\s]|$)",
-    re.I,
-)
 _ACCORDION_HEADER_CLASS = re.compile(
     r"(?:collapse|collapsible|accordion|expand|expander|toggle|disclosure)[-_]{0,2}"
     r"(?:header|heading|title|trigger|button|toggle|summary|head)\b|^accordion-button$",
@@ -276,21 +268,6 @@ class _Node:
     order: list = field(default_factory=list)  # blocks and child nodes in document order
 
 
-_chrome_cache: dict[str, bool] = {}
-
-
-def _is_chrome_class(el) -> bool:
-    marker = f"{el.get('class', '')} {el.get('id', '')}".strip()
-    if not marker:
-        return False
-    chrome = _chrome_cache.get(marker)
-    if chrome is None:
-        chrome = bool(_CHROME_CLASS.search(marker)) and not _ACCORDION_HEADER_CLASS.search(marker)
-        if len(_chrome_cache) < 10_000:
-            _chrome_cache[marker] = chrome
-    return chrome
-
-
 def _is_accordion_header(el) -> bool:
     tag = el.tag
     if tag == "summary":
@@ -337,6 +314,9 @@ class _Walker:
             if tag in _SKIP_TAGS:
                 self._tail(child, stack)
                 continue
+            if is_chrome(child) and tag not in ("header", "summary") and not _ACCORDION_HEADER_CLASS.search(child.get("class") or ""):
+                self._tail(child, stack)  # a share or menu toggle is chrome, not an accordion
+                continue
             accordion_header = child if _is_accordion_header(child) else None
             if accordion_header is None and tag in _HEADINGS:
                 accordion_header = _heading_accordion_header(child)
@@ -367,8 +347,8 @@ class _Walker:
 
     def _element(self, child, stack, floor, in_content) -> None:
         tag = child.tag
-        if (tag in _SKIP_TAGS or tag in _ALWAYS_CHROME_TAGS or (tag in _PAGE_CHROME_TAGS and not in_content)
-                or _is_chrome_class(child)):
+        # chrome as the page watch sees it; a header inside main or an article holds its title
+        if tag in _SKIP_TAGS or (is_chrome(child) and not (tag == "header" and in_content)):
             self._tail(child, stack)
             return
         if tag in _HEADINGS:

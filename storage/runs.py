@@ -20,7 +20,7 @@ from typing import Any, Iterable
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session, defer
 
-from fundwatch.items import CONTENT_FIELDS, FundItem, item_to_dict
+from fundwatch.items import CONTENT_FIELDS, FundItem, item_to_dict, same_listing
 from fundwatch.storage.models import Change, ChangeField, Item, ItemVersion, Run, SourceRow, utcnow
 from fundwatch.storage.outcome import RunOutcome
 
@@ -102,6 +102,14 @@ def _write_fields(item: Item, fi: FundItem) -> None:
     item.origin = fi.origin
 
 
+def _move_quietly(item: Item, url: str | None, snap: dict[str, Any]) -> None:
+    """The item's new address, with no change event: a sitemap or a fallback, a redirect or another
+    listing led to the same item."""
+    if url is not None:
+        item.url = url
+        item.content_hash = content_hash({**snap, "url": url})
+
+
 def finish_run(
     session: Session, run_id: int, outcome: RunOutcome, items: Iterable[FundItem], *,
     remove_after: int = REMOVE_AFTER_MISSES,
@@ -149,9 +157,12 @@ def finish_run(
         if fi.id in seen:  # the pipeline de-duplicates; a repeat here is the same item twice
             continue
         seen.add(fi.id)
+        item = existing.get(fi.id)
+        reached_at = None  # the item's new address when only how it was reached changed
+        if item is not None and fi.url != item.url and same_listing(item.url, item.origin, fi.url, fi.origin):
+            reached_at, fi.url = fi.url, item.url
         snap = snapshot(fi)
         digest = content_hash(snap)
-        item = existing.get(fi.id)
         if item is None:
             row = {name: getattr(fi, name) for name in CONTENT_FIELDS}
             row.update(id=fi.id, source_id=run.source_id, agency=fi.agency, kind=fi.kind, origin=fi.origin,
@@ -173,6 +184,7 @@ def finish_run(
                 session.add(Change(run_id=run_id, item_id=item.id, change="reappeared", detected_at=now))
                 counts["reappeared"] += 1
             item.origin = fi.origin
+            _move_quietly(item, reached_at, snap)
             continue
         write_new()
         before = _last_snapshot(session, item) if was_removed else _current_snapshot(item)
@@ -189,6 +201,7 @@ def finish_run(
         session.add_all(ChangeField(change_id=change.id, field=name, old_value=value_text(before.get(name)),
                                     new_value=value_text(snap[name])) for name in changed)
         counts[kind] += 1
+        _move_quietly(item, reached_at, snap)
 
     write_new()
     if outcome.healthy:  # only a healthy run may count absence

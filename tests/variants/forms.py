@@ -217,3 +217,21 @@ def variants() -> dict[str, str]:
     out["old_sitevision_accordion"] = page(SECTION_INTRO + layout_accordion_each(CALLS, "table"), main=False)
     out["old_sitevision_mixed"] = page(_mixed(CALLS, None), main=False)
     return out
+
+
+# -- volatile text: what changes between two crawls without the content changing --------------------
+VOLATILE_A = dict(stamp="2031-01-15", countdown="Tid kvar att ansöka: 7 dagar", helper="Extern länk.",
+                  toolbar="Skriv ut", footer="2030-12-01", reviewed="Granskad: 3 mars 2031")
+VOLATILE_B = dict(stamp="2031-02-20", countdown="3 dagar kvar", helper="External link.",
+                  toolbar="Lyssna Dela", footer="2031-02-19", reviewed="Granskad: 20 februari 2031 av Anna")
+
+
+def volatile_page(html_page: str, v: dict) -> str:
+    """HTML_PAGE with volatile text in and around every call: a stamp, a countdown, helper text."""
+    out = html_page.replace("Uppdaterad: 2031-01-15", f"Uppdaterad: {v['stamp']}")
+    out = out.replace("Sidan senast ändrad: 2030-12-01", f"Sidan senast ändrad: {v['footer']}")
+    out = out.replace(">Skriv ut<", f">{v['toolbar']}<")
+    for call in CALLS:
+        out = out.replace(e(call["intro"]), e(call["intro"]) + f' <a href="https://tillvaxtverket.se">Min ansökan '
+                          f'<span class="sr-only">{v["helper"]}</span></a><br>{v["countdown"]}<br>{v["reviewed"]}', 1)
+    return out
