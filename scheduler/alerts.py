@@ -30,6 +30,7 @@ from fundwatch.mail import build_message, send_all
 from fundwatch.scheduler.models import FAILING, OK, SILENT, AlertState
 from fundwatch.scheduler.schedule import ScheduleError, int_setting
 from fundwatch.storage.db import get_engine, session_scope
+from fundwatch.storage.drift import DRIFT_REASONS
 from fundwatch.storage.models import Run, utcnow
 from fundwatch.storage.queries import iso
 from fundwatch.storage.reasons import reason_en
@@ -81,6 +82,8 @@ def condition(session, source_id: str, now: dt.datetime, failures: int, silent_d
         streak += 1
     if streak >= failures:
         return Condition(FAILING, f"{streak} failed runs in a row; the last: {_reason(runs[0]) or 'no reason recorded'}", runs)
+    if runs[0].status == "partial" and runs[0].reason_code in DRIFT_REASONS:  # parsed, but lost its shape
+        return Condition(FAILING, f"the last run lost what its items carry: {_reason(runs[0])}", runs)
     last_items = session.scalars(select(Run).where(Run.source_id == source_id, Run.items > 0)
                                  .order_by(Run.id.desc()).limit(1)).first()
     if last_items is not None:
@@ -110,7 +113,13 @@ def compose(source_id: str, old: str, new: Condition, old_since: dt.datetime | N
     look = (f"To look closer:\n  fundwatch runs --source {source_id}\n  fundwatch sources\n"
             f"and the crawl log of the source (logs/{source_id}.log beside the HTTP cache).")
     once = "You get one email when this changes again, not one per run."
-    if new.state == FAILING:
+    if new.state == FAILING and new.runs and new.runs[0].reason_code in DRIFT_REASONS:
+        subject = f"fundwatch: {source_id} is failing (its items lost their usual shape)"
+        text = (f"The source {source_id} was read, but {_reason(new.runs[0])}.\n\n"
+                f"Last runs:\n{_run_lines(new.runs)}\n\nNothing is removed while its runs are partial. "
+                f"Check the page; if the new shape is right, accept it:\n  fundwatch runs accept {source_id}\n\n"
+                f"{look}\n\n{once}\n")
+    elif new.state == FAILING:
         subject = f"fundwatch: {source_id} is failing ({new.detail.split(';')[0]})"
         text = (f"The source {source_id} has failed its last runs ({failures} in a row raise this alert).\n\n"
                 f"{new.detail}\n\nLast runs:\n{_run_lines(new.runs)}\n\n"

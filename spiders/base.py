@@ -78,6 +78,9 @@ class FundSpider(scrapy.Spider):
 
     def _on_item(self, item, response, spider) -> None:
         self.health.item_from(item.origin)
+        # "Ej bestämt" is a deadline as stated; a recurring rule is one too
+        self.health.item_fields(item.kind, bool(item.deadline or item.deadline_text or item.deadline_rule),
+                                bool(item.opens), bool(item.amount_text or item.amount_sek))
 
     # -- items and page checks ------------------------------------------------------------------
     def make_item(self, response, *, kind: str, key: str, title: str, url: str | None = None, **fields: Any) -> FundItem:

@@ -52,6 +52,7 @@ class RunHealth:
     forbidden: list[str] = field(default_factory=list)
     callback_errors: list[tuple[str, str]] = field(default_factory=list)
     warnings: list[dict[str, Any]] = field(default_factory=list)
+    kinds: dict[str, dict[str, int]] = field(default_factory=dict)  # the drift guard's counts
 
     # -- what the crawl reports -------------------------------------------------------------
     def page(self, url: str, role: str | None = None) -> Page:
@@ -75,6 +76,19 @@ class RunHealth:
     def item_from(self, origin: str) -> None:
         page = self.pages.get(origin) or self.by_final_url.get(origin) or self.page(origin)
         page.items += 1
+
+    def item_fields(self, kind: str, deadline: bool, opens: bool, amount: bool) -> None:
+        """Count an item and which of the fields the drift guard watches it carries."""
+        counts = self.kinds.setdefault(kind, {"items": 0, "deadline": 0, "opens": 0, "amount": 0})
+        counts["items"] += 1
+        counts["deadline"] += deadline
+        counts["opens"] += opens
+        counts["amount"] += amount
+
+    def shape(self) -> dict[str, Any]:
+        """Per kind the item and field counts; per must-carry page (or role) its item count."""
+        pages = {entry: sum(p.items for p in self._must_carry_pages(entry)) for entry in self.must_carry}
+        return {"kinds": self.kinds, "pages": pages}
 
     def fell_back(self, url: str) -> None:
         """A start page failed but the spider has another route to its content (Migrationsverket's
@@ -156,5 +170,5 @@ class RunHealth:
         return RunOutcome(
             status=status, reason_code=code, reason_params=params, warnings=list(self.warnings),
             fetched_pages={u for p in self.pages.values() if p.answered for u in (p.url, p.final_url) if u},
-            page_log=[p.to_log() for p in self.pages.values()], errors=errors,
+            page_log=[p.to_log() for p in self.pages.values()], errors=errors, shape=self.shape(),
         )

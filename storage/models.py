@@ -82,6 +82,9 @@ class Run(Base):
     reason_params: Mapped[dict[str, Any] | None]
     warnings: Mapped[list[Any] | None]  # [{"code": ..., "params": {...}}]
     page_log: Mapped[list[Any] | None]  # [{"url", "role", "status", "items", "error"}]
+    # {"kinds": {kind: {"items", "deadline", "opens", "amount"}}, "pages": {must-carry page: items}}
+    shape: Mapped[dict[str, Any] | None]
+    accepted: Mapped[bool] = mapped_column(default=False)  # the operator accepted its shape as the baseline
 
 
 class Item(Base):

@@ -17,6 +17,9 @@ class RunOutcome:
     fetched_pages: set[str] = field(default_factory=set)  # answered 2xx or 304
     page_log: list[dict[str, Any]] = field(default_factory=list)
     errors: int = 0
+    # what the items carried, for the drift guard (storage/drift.py): {"kinds": {kind: {"items",
+    # "deadline", "opens", "amount"}}, "pages": {must-carry page or role: items}}
+    shape: dict[str, Any] = field(default_factory=dict)
 
     @property
     def healthy(self) -> bool:

@@ -21,6 +21,10 @@ ENGLISH: dict[str, str] = {
     "must_carry_missing": "required page {page} was never fetched",
     "page_failed": "{failed} other page(s) failed, first {url}: {error}",
     "low_deadline_coverage": "only {with_deadline} of {total} funding calls have a deadline or 'Ej bestämt'",
+    "fields_missing": ("{kind} items with a {field} fell from {before} to {now} against run {run}; "
+                       "if the new shape is right: fundwatch runs accept SOURCE"),
+    "items_dropped": ("{page} gave {now} items, {before} in run {run}; "
+                      "if the new shape is right: fundwatch runs accept SOURCE"),
 }
 
 SWEDISH: dict[str, str] = {
@@ -39,6 +43,8 @@ SWEDISH: dict[str, str] = {
     "must_carry_missing": "en sida som ska kontrolleras hittades inte",
     "page_failed": "några sidor kunde inte hämtas",
     "low_deadline_coverage": "många utlysningar saknar sista ansökningsdag",
+    "fields_missing": "uppgifter som brukar finnas saknades på sidan, så den lästes inte säkert",
+    "items_dropped": "sidan visade betydligt färre poster än förra gången, så den lästes inte säkert",
 }
 
 

@@ -12,7 +12,7 @@ import logging
 from typing import Any, Iterable
 
 from fundwatch.items import FundItem
-from fundwatch.storage import locks
+from fundwatch.storage import drift, locks
 from fundwatch.storage.outcome import RunOutcome
 from fundwatch.storage.reasons import reason_en
 from fundwatch.storage.runs import REMOVE_AFTER_MISSES, fail_run, finish_run, recover_interrupted, start_run
@@ -42,6 +42,7 @@ def apply_run(sessions, run_id: int, source_id: str, outcome: RunOutcome, items:
     error fails the run with nothing applied (the transaction rolls back) and is reported."""
     try:
         with sessions() as session, session.begin():
+            drift.guard(session, source_id, outcome)
             run = finish_run(session, run_id, outcome, items, remove_after=remove_after)
             locks.release(session, source_id)
             return {

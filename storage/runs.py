@@ -218,6 +218,7 @@ def finish_run(
     run.status, run.finished_at = outcome.status, now
     run.reason_code, run.reason_params = outcome.reason_code, outcome.reason_params
     run.warnings, run.page_log = outcome.warnings or None, outcome.page_log or None
+    run.shape = outcome.shape or None
     run.pages, run.items, run.errors = len(outcome.page_log), len(seen), outcome.errors
     run.new, run.updated, run.removed, run.reappeared = (
         counts["new"], counts["updated"], counts["removed"], counts["reappeared"])

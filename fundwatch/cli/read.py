@@ -10,6 +10,7 @@ import click
 from fundwatch.cli.common import shorten, sources_option
 from fundwatch.cli.output import emit, format_option
 from fundwatch.sources import load_sources
+from fundwatch.storage import drift
 from fundwatch.storage.db import session_scope
 from fundwatch.storage.models import Item
 from fundwatch.storage.queries import (
@@ -63,12 +64,18 @@ def history(since, agency, item_id, fmt):
          widths={"item_id": 50, "fields": 70})
 
 
-@click.command()
+@click.group(invoke_without_command=True)
 @click.option("--source", help="Only this source id.")
 @click.option("--limit", type=int, default=50, show_default=True, help="Newest runs first, at most this many.")
 @format_option()
-def runs(source, limit, fmt):
-    """Crawl runs with their status and, when not ok, the reason."""
+@click.pass_context
+def runs(ctx, source, limit, fmt):
+    """Crawl runs with their status and, when not ok, the reason.
+
+    `fundwatch runs accept SOURCE` accepts a source's new shape after the drift guard made its
+    runs partial (fields_missing, items_dropped)."""
+    if ctx.invoked_subcommand is not None:
+        return
     with session_scope() as session:
         found = list_runs(session, source=source, limit=limit)
         rows = [run_json(r, a) for r, a in found]
@@ -78,6 +85,16 @@ def runs(source, limit, fmt):
             row["reason"] = "; ".join([row["reason"] or ""][: bool(row["reason"])] + [f"warning: {n}" for n in notes]) or None
     emit(rows, fmt, ["id", "source", "started_at", "status", "pages", "items", "errors", "reason"], RUN_KEYS,
          widths={"reason": 70})
+
+
+@runs.command("accept")
+@click.argument("source")
+def accept_shape(source):
+    """Make SOURCE's latest run the drift guard's baseline: its items' shape is the new normal."""
+    load_sources().get(source)  # an unknown source id is a clear error
+    with session_scope() as session:
+        run = drift.accept(session, source)
+        click.echo(f"accepted run {run.id} of {source} as the baseline; its next runs are compared with it")
 
 
 @click.command()
