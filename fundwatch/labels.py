@@ -1,63 +1,16 @@
-"""Label/value pairs as editors write them: table rows, definition lists, or a paragraph (or list
-item) with a bold label. Match on the label text, never on the markup (Sitevision pages mix all
-three), and keep the value as written."""
+"""The label vocabulary: which labels name which field of a call, as editors write them. The reader
+(spiders/reader.py) matches facts on these label texts, never on the markup, and keeps values as
+written."""
 
 from __future__ import annotations
 
 import re
-
-from parsel import Selector
 
 _WS = re.compile(r"\s+")
 
 
 def clean(text: str | None) -> str:
     return _WS.sub(" ", (text or "").replace("\u00a0", " ")).strip()
-
-
-def _norm_label(text: str) -> str:
-    return clean(text).rstrip(":").strip().casefold()
-
-
-def _text(sel: Selector) -> str:
-    return clean(" ".join(sel.xpath(".//text()").getall()))
-
-
-def label_pairs(block: Selector) -> list[tuple[str, str]]:
-    """Every (label, value) pair in a block of HTML, in document order."""
-    pairs: list[tuple[str, str]] = []
-    for row in block.xpath(".//tr"):
-        cells = row.xpath("./th|./td")
-        if len(cells) >= 2:
-            pairs.append((_text(cells[0]), clean(" ".join(_text(c) for c in cells[1:]))))
-    for dt in block.xpath(".//dt"):
-        dd = dt.xpath("following-sibling::dd[1]")
-        if dd:
-            pairs.append((_text(dt), _text(dd[0])))
-    for para in block.xpath(".//p[strong or b] | .//li[strong or b]"):
-        bold = para.xpath("(./strong|./b)[1]")
-        label = _text(bold[0])
-        whole = _text(para)
-        if whole.startswith(label):
-            value = whole[len(label):].lstrip(" :").strip()
-            if value:
-                pairs.append((label, value))
-    for para in block.xpath(".//p[not(strong) and not(b)] | .//li[not(strong) and not(b)]"):
-        label, sep, value = _text(para).partition(":")  # "Sista ansökningsdag: 2024-09-20"
-        if sep and value.strip() and len(label) <= 40:
-            pairs.append((label, value.strip()))
-    return pairs
-
-
-def find_labels(block: Selector, labels: dict[str, tuple[str, ...]]) -> dict[str, str]:
-    """{field: value} for fields whose label (any of its spellings) appears in the block."""
-    wanted = {_norm_label(spelling): name for name, spellings in labels.items() for spelling in spellings}
-    found: dict[str, str] = {}
-    for label, value in label_pairs(block):
-        name = wanted.get(_norm_label(label))
-        if name and name not in found:
-            found[name] = value
-    return found
 
 
 # The label vocabulary of calls: field -> the labels editors write for it (any case, with or

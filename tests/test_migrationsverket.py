@@ -334,15 +334,18 @@ def test_crawl_sitemap_404_falls_back(tmp_path):
 # -- the shared Sitevision helpers on the saved page ----------------------------------------------
 def test_sitevision_accordions_and_file_links():
     from fundwatch.spiders import sitevision
+    from fundwatch.spiders.reader import read_sections
 
     response = mirror_response("state1", PLANNED)
-    root = sitevision.content_root(response)
-    assert [(a.title, a.text) for a in sitevision.accordions(root)] == [
+    accordions = [(s.title, s.text, s.context[-1]) for s in read_sections(response) if s.level % 1]
+    assert accordions == [
         ("Vem kan söka?", "Utlysningen är konkurrerande. Alla juridiska personer kan söka, till exempel ideella "
-                          "föreningar, stiftelser, kommuner och regioner. Enskilda näringsidkare kan inte söka."),
-        ("Dokument", "Preliminär utlysningstext för specifikt mål 2"),
-        ("Vem kan söka?", "Utlysningen är konkurrerande och öppen för ideella föreningar, kommuner, regioner och myndigheter."),
-        ("Viktiga datum", "Öppnar Januari 2027\nStänger Ej bestämt"),
+                          "föreningar, stiftelser, kommuner och regioner. Enskilda näringsidkare kan inte söka.",
+         "Specifikt mål 2: Integration av tredjelandsmedborgare"),
+        ("Dokument", "Preliminär utlysningstext för specifikt mål 2", "Specifikt mål 2: Integration av tredjelandsmedborgare"),
+        ("Vem kan söka?", "Utlysningen är konkurrerande och öppen för ideella föreningar, kommuner, regioner och myndigheter.",
+         "Specifikt mål 1: Stärkt mottagande av ensamkommande barn"),
+        ("Viktiga datum", "Öppnar Januari 2027\nStänger Ej bestämt", "Specifikt mål 4: Vidarebosättning av kvotflyktingar"),
     ]
     assert sitevision.file_links(response) == [sitevision.FileLink(
         url=f"{SITE}/download/18.6f1c2b3a18f2b1d0c3f01/1731400000000/preliminar-utlysningstext-specifikt-mal-2-2027.pdf",
