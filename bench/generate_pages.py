@@ -2,7 +2,11 @@
 `sv-text-portlet` blocks, a facts table or definition list, collapsed accordions, footer, about
 10 kB each. Deterministic for a given N and seed.
 
-    python bench/generate_pages.py DIR [N]     # writes DIR/HOST/... and prints the first URLs
+    python bench/generate_pages.py DIR [N] [--class=old-sitevision]   # writes DIR/HOST/..., prints URLs
+
+Page classes (PAGE_CLASSES): `new-sitevision` (above) and `old-sitevision`: an older Sitevision
+listing page of 60-70 kB with inline styles and scripts, a print/listen/share toolbar, menus, long
+footers, no `<main>`, and eight calls in mixed forms (table, list, bold labels, accordions).
 
 The mirror layout is the project's convention (`ROOT/HOST/PATH/index.html`), served by
 fundwatch.mirror_server.MirrorServer.
@@ -123,8 +127,92 @@ def page_html(i: int, seed: int = 6) -> str:
 """
 
 
-def generate(root: Path, n: int = 1000, seed: int = 6) -> list[str]:
-    """Write N pages (and an allow-all robots.txt) under ROOT/HOST; return their real URLs."""
+OLD_STYLE = "".join(f".sv-layout-{n} .env-col-{n}{{margin:0 {n % 7}px;padding:{n % 5}px;color:#{n * 4099 % 0xFFFFFF:06x}}}\n"
+                    for n in range(420))
+OLD_SCRIPT = "".join(f"sv.registerPortlet('12.{n:x}4c8e7f3a18f2b1d0c3e', {{type: 'text', lazy: {str(n % 2 == 0).lower()}}});\n"
+                     for n in range(120))
+OLD_FACT_FORMS = ("table", "dl", "bold", "bold_br", "accordion")
+
+
+def _old_call(rng: random.Random, i: int, n: int, topic: str) -> str:
+    """One call in the form this call number gets: a table, a definition list, bold labels (one per
+    paragraph or several per paragraph), or an accordion of its own."""
+    title = f"Specifikt mål {n + 1}: {TOPICS[(i + n) % len(TOPICS)].capitalize()}"
+    facts = [("Tillgängliga medel", f"Ca {rng.randint(2, 500)} MSEK"), ("Stöd från AMIF", f"{rng.choice([75, 90])} %"),
+             ("Öppnar", _date(rng, 2031)), ("Stänger", rng.choice([_date(rng, 2031), "Ej bestämt"]))]
+    intro = (f'<p class="normal" style="margin-bottom:0.5em;font-size:1em">'
+             + FILLER.format(topic=topic, who1=rng.choice(WHO), who2=rng.choice(WHO)) * 2 + "</p>")
+    form = OLD_FACT_FORMS[(i + n) % len(OLD_FACT_FORMS)]
+    if form == "table":
+        body = "<table class=\"sv-table\" style=\"width:100%\"><tbody>" + "".join(
+            f'<tr><th scope="row" style="text-align:left">{k}</th><td>{v}</td></tr>' for k, v in facts) + "</tbody></table>"
+    elif form == "dl":
+        body = "<dl>" + "".join(f"<dt>{k}</dt><dd>{v}</dd>" for k, v in facts) + "</dl>"
+    elif form == "bold":
+        body = "".join(f'<p class="normal" style="margin:0"><strong>{k}</strong> {v}</p>' for k, v in facts)
+    else:
+        body = '<p class="normal">' + "<br>".join(f"<strong>{k}:</strong> {v}" for k, v in facts) + "</p>"
+    if form == "accordion":
+        return (f'<div class="sv-collapsible-content"><a class="env-collapse-header" href="#c{n}" aria-expanded="false">'
+                f'{title}</a><div class="env-collapse" id="c{n}" style="display:none">{intro}{body}</div></div>')
+    return (f'<div class="sv-text-portlet sv-use-margins" style="margin-bottom:1em"><div class="sv-text-portlet-content">'
+            f'<h3 class="subheading" id="h-{n}" style="margin-top:1.5em">{title}</h3>{intro}{body}</div></div>')
+
+
+def old_sitevision_page_html(i: int, seed: int = 6) -> str:
+    """An older Sitevision listing page, 60-70 kB: inline styles and scripts, a print/listen/share
+    toolbar, menus, breadcrumbs, long footers and no `<main>`; eight calls in mixed forms."""
+    rng = random.Random(seed * 1_000_003 + i)
+    topic = TOPICS[i % len(TOPICS)]
+    title = f"Planerade utlysningar {2031 + i % 3}"
+    menu = "".join(f'<li class="sv-menu-item" style="padding:2px"><a href="/{SECTION}/{t.replace(" ", "-")}-{n}">'
+                   f"{t.capitalize()} {n}</a></li>" for n in range(4) for t in TOPICS)
+    toolbar = ('<div class="sv-toolbar" style="float:right"><ul><li><a href="javascript:window.print()">Skriv ut</a></li>'
+               '<li><a class="readspeaker" href="#">Lyssna</a></li><li class="share"><a href="#">Dela</a>'
+               '<ul class="share-list"><li><a href="#">Facebook</a></li><li><a href="#">LinkedIn</a></li>'
+               '<li><a href="#">E-post</a></li></ul></li></ul></div>')
+    calls = "\n".join(_old_call(rng, i, n, topic) for n in range(8))
+    footer_cols = "".join(
+        f'<div class="sv-layout sv-footer-col" style="width:25%;float:left"><h2 style="font-size:1em">{head}</h2><ul>'
+        + "".join(f'<li><a href="/{head.lower().replace(" ", "-")}/{n}">{head} {n}</a></li>' for n in range(12))
+        + "</ul></div>" for head in ("Om oss", "Kontakt", "Press", "Jobba hos oss"))
+    return f"""<!DOCTYPE html>
+<html lang="sv"><head><meta charset="utf-8"><title>{title} - Benchmyndigheten</title>
+<style>{OLD_STYLE}</style>
+<script>var sv = sv || {{}};
+{OLD_SCRIPT}</script>
+</head>
+<body class="sv-responsive">
+<div id="svid10_1" class="sv-layout" style="max-width:1200px;margin:0 auto">
+<div class="sv-layout header-area" style="height:90px"><a href="/"><img src="/logo.png" alt="Benchmyndigheten"></a>
+<ul class="sv-menu top-menu">{menu[:3000]}</ul></div>
+<div class="sv-layout breadcrumbs" style="font-size:0.8em"><a href="/">Startsida</a> / <a href="/{SECTION}">Utlysningar</a> / {title}</div>
+<div class="sv-layout" id="svid12_2">
+<div class="sv-layout sv-column-3" style="width:25%;float:left"><ul class="sv-menu">{menu}</ul></div>
+<div class="sv-layout sv-column-9" id="svid94_content" style="width:75%;float:left">
+{toolbar}
+<div class="sv-text-portlet"><div class="sv-text-portlet-content"><h1 class="heading" style="font-size:2em">{title}</h1>
+<p class="ingress" style="font-weight:bold">Här ser du vilka utlysningar vi planerar inom området {topic}. Planeringen är preliminär.</p>
+<h2 class="subheading">Om utlysningarna</h2><p class="normal">{FILLER.format(topic=topic, who1=WHO[0], who2=WHO[1]) * 3}</p></div></div>
+{calls}
+<div class="sv-layout lastmodified" style="color:#666">Sidan senast ändrad: 2031-01-{1 + i % 28:02d}</div>
+</div></div>
+<div class="sv-layout sv-footer-area" style="clear:both;background:#eee">{footer_cols}
+<p>Benchmyndigheten, Box 1000, 100 00 Stockholm. Telefon 0771-00 00 00. Uppdaterad: 2031-01-15</p></div>
+</div>
+<script>dataLayer = window.dataLayer || []; dataLayer.push({{'event': 'pageview', 'page': '{i}'}});
+{OLD_SCRIPT[:4000]}</script>
+</body></html>
+"""
+
+
+# One generator per page class; a later class is one more entry.
+PAGE_CLASSES = {"new-sitevision": page_html, "old-sitevision": old_sitevision_page_html}
+
+
+def generate(root: Path, n: int = 1000, seed: int = 6, page_class: str = "new-sitevision") -> list[str]:
+    """Write N pages of PAGE_CLASS (and an allow-all robots.txt) under ROOT/HOST; return their real URLs."""
+    render = PAGE_CLASSES[page_class]
     site = Path(root) / HOST
     site.mkdir(parents=True, exist_ok=True)
     (site / "robots.txt").write_text("User-agent: *\nAllow: /\n", encoding="utf-8")
@@ -132,15 +220,17 @@ def generate(root: Path, n: int = 1000, seed: int = 6) -> list[str]:
     for i in range(n):
         folder = site / SECTION / f"utlysning-{i:05d}"
         folder.mkdir(parents=True, exist_ok=True)
-        (folder / "index.html").write_text(page_html(i, seed), encoding="utf-8")
+        (folder / "index.html").write_text(render(i, seed), encoding="utf-8")
         urls.append(url_for(i))
     return urls
 
 
 def main() -> None:
-    root = Path(sys.argv[1])
-    n = int(sys.argv[2]) if len(sys.argv) > 2 else 1000
-    urls = generate(root, n)
+    args = [a for a in sys.argv[1:] if not a.startswith("--class=")]
+    page_class = next((a.split("=", 1)[1] for a in sys.argv[1:] if a.startswith("--class=")), "new-sitevision")
+    root = Path(args[0])
+    n = int(args[1]) if len(args) > 1 else 1000
+    urls = generate(root, n, page_class=page_class)
     sizes = [p.stat().st_size for p in (root / HOST / SECTION).glob("*/index.html")]
     print(f"{len(urls)} pages under {root / HOST}, {sum(sizes) / len(sizes) / 1024:.1f} kB on average")
     for url in urls[:3]:

@@ -47,23 +47,31 @@ _PAGE_NUMBER_LINE = re.compile(r"^(?:sida|page|s\.)\s*\d+(?:\s*(?:av|of|/)\s*\d+
                                r"|^-\s*\d+\s*-$", re.I)
 
 
-_STAMP_HINTS = ("uppdater", "ändrad", "granskad", "reviderad", "updated", "modified")
+# Any volatile line holds one of these words, or starts with one of these; other lines (most) are
+# kept as they are: case-insensitive regexes over a long line cost far more than substring tests.
+_HINT_WORDS = ("uppdater", "ändrad", "granskad", "reviderad", "updated", "modified", "kvar", "stäng", "länk", "link",
+               "fönster", "window", "new tab")
+_HINT_STARTS = ("sida", "page", "s.", "-", "skriv", "lyssna", "läs upp", "dela", "print", "listen", "share", "facebook",
+                "linkedin", "twitter", "x", "e-post", "epost", "mejla", "kopiera", "tipsa", "prenumerera", "rss",
+                "translate", "översätt", "talande", "tid kvar", *"0123456789")
+
+
+def _volatile_hint(line: str) -> bool:
+    low = line.casefold()
+    return low.startswith(_HINT_STARTS) or any(word in low for word in _HINT_WORDS)
 
 
 def _clean_line(line: str) -> str:
     if "\u00a0" in line:
         line = line.replace("\u00a0", " ")
     line = " ".join(line.split())
-    if not line or _STAMP_LINE.match(line) or _COUNTDOWN_LINE.match(line) or _PAGE_NUMBER_LINE.match(line):
+    if not line or not _volatile_hint(line):
+        return line
+    if _STAMP_LINE.match(line) or _COUNTDOWN_LINE.match(line) or _PAGE_NUMBER_LINE.match(line):
         return ""
-    low = line.casefold()
-    # the substitutions are most of the cost; most lines hold none of their words
-    if "länk" in low or "link" in low or "fönster" in low:
-        line = _HELPER.sub("", line)
-    if "kvar" in low or "om " in low:
-        line = _COUNTDOWN.sub("", line)
-    if any(word in low for word in _STAMP_HINTS):
-        line = _STAMP_INLINE.sub("", line)
+    line = _HELPER.sub("", line)
+    line = _COUNTDOWN.sub("", line)
+    line = _STAMP_INLINE.sub("", line)
     line = " ".join(line.split()).strip(" |•·")
     if not line or _TOOLBAR_LINE.match(line):
         return ""

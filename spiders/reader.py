@@ -32,6 +32,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from lxml import etree
 from parsel import Selector
 
 from fundwatch.labels import CALL_LABELS, KEY_FIELDS
@@ -115,7 +116,11 @@ def _norm(text: str) -> str:
 class _Vocabulary:
     def __init__(self, vocabulary: dict[str, tuple[str, ...]]):
         self.exact = {_norm(s).strip(_LABEL_TAIL): name for name, spellings in vocabulary.items() for s in spellings}
-        self.longest_first = sorted(self.exact, key=len, reverse=True)
+        # spellings by their first word, longest first: a line is checked against a few, not all
+        self.by_first_word: dict[str, list[str]] = {}
+        for spelling in sorted(self.exact, key=len, reverse=True):
+            self.by_first_word.setdefault(spelling.split(" ", 1)[0], []).append(spelling)
+        self.prefix_len = max((len(s) for s in self.exact), default=0) + 2
 
     def exact_label(self, text: str) -> str | None:
         return self.exact.get(_norm(text).strip(_LABEL_TAIL))
@@ -123,9 +128,12 @@ class _Vocabulary:
     def line_label(self, line: str, bold: str) -> tuple[str, str, str] | None:
         """(field, label as written, rest) when LINE opens with a label: followed by a colon or a
         question mark, or by nothing, or set in bold ("**Öppnar** 3 mars 2031")."""
-        low = _norm(line)
+        low = _norm(line[:self.prefix_len * 2])  # only a line's start can be a label
+        candidates = self.by_first_word.get(low.split(" ", 1)[0].rstrip(_LABEL_TAIL))
+        if not candidates:
+            return None
         bold_low = _norm(bold).strip(_LABEL_TAIL)
-        for spelling in self.longest_first:
+        for spelling in candidates:
             if not low.startswith(spelling):
                 continue
             rest_low = low[len(spelling):]
@@ -279,7 +287,15 @@ def _is_accordion_header(el) -> bool:
     if el.get("data-env-collapse") is not None or el.get("data-toggle") == "collapse" or el.get("data-bs-toggle") == "collapse":
         return True
     cls = el.get("class")
-    return bool(cls and _ACCORDION_HEADER_CLASS.search(cls))
+    return bool(cls) and _accordion_class(cls)
+
+
+_ACCORDION_WORDS = ("collaps", "accordion", "expand", "toggle", "disclosure")
+
+
+def _accordion_class(cls: str) -> bool:
+    low = cls.lower()
+    return any(word in low for word in _ACCORDION_WORDS) and bool(_ACCORDION_HEADER_CLASS.search(cls))
 
 
 def _heading_accordion_header(el):
@@ -314,7 +330,7 @@ class _Walker:
             if tag in _SKIP_TAGS:
                 self._tail(child, stack)
                 continue
-            if is_chrome(child) and tag not in ("header", "summary") and not _ACCORDION_HEADER_CLASS.search(child.get("class") or ""):
+            if is_chrome(child) and tag not in ("header", "summary") and not _accordion_class(child.get("class") or ""):
                 self._tail(child, stack)  # a share or menu toggle is chrome, not an accordion
                 continue
             accordion_header = child if _is_accordion_header(child) else None
@@ -398,10 +414,14 @@ class _Walker:
         stack[-1].order.append(block)
 
 
+_MARKED_CONTENT = etree.XPath("//main | //*[@role='main'] | //article")  # one pass over the tree
+
+
 def _content_start(root):
     """`main`, [role=main] or the article when the page marks one; else the body."""
-    for path in ("//main", "//*[@role='main']", "//article"):
-        found = root.xpath(path)
+    marked = _MARKED_CONTENT(root)
+    for test in (lambda el: el.tag == "main", lambda el: el.get("role") == "main", lambda el: el.tag == "article"):
+        found = [el for el in marked if test(el)]
         if len(found) == 1:
             return found[0], True
     body = root.find("body")
