@@ -152,7 +152,8 @@ class _Vocabulary:
 class _Block:
     kind: str  # "lines", "table", "dl", "list", "label"
     element: object | None
-    lines: list[tuple[str, str]] = field(default_factory=list)  # (text, bold prefix)
+    lines: list[tuple[str, str]] | None = field(default_factory=list)  # (text, bold prefix); None: not cut yet
+    folded: str = ""  # the block's text, casefolded, for a quick "may hold a label?"
 
 
 def _inline_lines(el, include_self_text: bool = True) -> list[tuple[str, str]]:
@@ -245,6 +246,10 @@ def _block_facts(block: _Block, vocab: _Vocabulary, found: list, pending: list) 
             _line_facts(_inline_lines(li), vocab, found, pending)
         pending.clear()
         return
+    if block.lines is None:
+        if not pending and not any(word in block.folded for word in vocab.by_first_word):
+            return  # no label can start anywhere in it: prose (most blocks)
+        block.lines = _inline_lines(block.element)
     _line_facts(block.lines, vocab, found, pending)
 
 
@@ -392,9 +397,9 @@ class _Walker:
             else:
                 self._add(stack, _Block("list", child))
         elif tag in _LINE_BLOCKS or not _has_structure(child):
-            lines = _inline_lines(child)
-            if lines:
-                self._add(stack, _Block("lines", child, lines))
+            text = child.text_content()
+            if text.strip():
+                self._add(stack, _Block("lines", child, None, text.casefold()))
         else:
             self.walk(child, stack, floor, in_content or tag in ("main", "article") or child.get("role") == "main")
         self._tail(child, stack)
