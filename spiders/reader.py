@@ -121,6 +121,8 @@ class _Vocabulary:
         for spelling in sorted(self.exact, key=len, reverse=True):
             self.by_first_word.setdefault(spelling.split(" ", 1)[0], []).append(spelling)
         self.prefix_len = max((len(s) for s in self.exact), default=0) + 2
+        spellings = "|".join(re.escape(s) for s in sorted(self.exact, key=len, reverse=True))
+        self.later_label = re.compile(rf"(?:^|[\s/|;,•–-])(?P<label>(?:{spellings}))\s*:", re.I)
 
     def exact_label(self, text: str) -> str | None:
         return self.exact.get(_norm(text).strip(_LABEL_TAIL))
@@ -140,8 +142,13 @@ class _Vocabulary:
             if rest_low and rest_low[0].isalnum():
                 continue  # "Öppnare" is not "Öppnar"
             stripped = rest_low.lstrip(" ")
-            if not stripped or stripped[0] in ":?" or bold_low == spelling:
-                cut = len(" ".join(line.replace("\u00a0", " ").split())) - len(rest_low)
+            if stripped.startswith("(") and "):" in stripped:  # "Stänger (preliminärt): …"
+                rest_low = rest_low[rest_low.index("):") + 1:]
+                stripped = rest_low.lstrip(" ")
+            # "Öppnar: …", "Öppnar?" "**Öppnar** …", a label alone, or a status line "Stängd 19 mars 2024"
+            if (not stripped or stripped[0] in ":?" or bold_low == spelling or stripped[0].isdigit()
+                    or (stripped.startswith("den ") and stripped[4:5].isdigit())):
+                cut = len(low) - len(rest_low)  # low is the line's start, normalised as text is
                 text = " ".join(line.replace("\u00a0", " ").split())
                 return self.exact[spelling], text[:cut], text[cut:].lstrip(_LABEL_TAIL).strip()
         return None
@@ -221,6 +228,9 @@ def _block_facts(block: _Block, vocab: _Vocabulary, found: list, pending: list) 
             elif len(cells) >= 2 and labels_in_row and vocab.exact_label(_cell_text(cells[0])):
                 value = " ".join(t for t in (_cell_text(c) for c in cells[1:]) if t)
                 found.append((vocab.exact_label(_cell_text(cells[0])), _cell_text(cells[0]).rstrip(":? "), value))
+            else:  # a layout table: a cell holds its own "Label: value" lines
+                for cell in cells:
+                    _line_facts(_inline_lines(cell), vocab, found, [])
         pending.clear()
         return
     if block.kind == "dl":
@@ -253,8 +263,25 @@ def _block_facts(block: _Block, vocab: _Vocabulary, found: list, pending: list) 
     _line_facts(block.lines, vocab, found, pending)
 
 
-def _line_facts(lines, vocab: _Vocabulary, found: list, pending: list) -> None:
+def _split_pairs(lines, vocab: _Vocabulary):
+    """Lines with several pairs ("Ansökan öppnar: 17 maj 2024 / Ansökan stänger: 17 juni 2024")
+    cut before each later "Label:"."""
     for text, bold in lines:
+        if text.count(":") < 2:
+            yield text, bold
+            continue
+        cuts = [m.start("label") for m in vocab.later_label.finditer(text) if m.start("label") > 0]
+        if not cuts:
+            yield text, bold
+            continue
+        for start, end in zip([0, *cuts], [*cuts, len(text)]):
+            part = text[start:end].strip(" /|;,•–-")
+            if part:
+                yield part, bold if start == 0 else ""
+
+
+def _line_facts(lines, vocab: _Vocabulary, found: list, pending: list) -> None:
+    for text, bold in _split_pairs(lines, vocab):
         hit = vocab.line_label(text, bold)
         if hit is None:
             if pending:
@@ -528,6 +555,7 @@ def read_sections(page, vocabulary: dict[str, tuple[str, ...]] = CALL_LABELS,
         facts, labels = {}, {}
         for name, label, value in own_facts[id(node)]:
             if name not in facts:
+                value = " ".join(normalise_text(value).splitlines()).strip(" /|;,")  # a countdown beside a date
                 facts[name], labels[name] = value, label
         lines, links = text_and_links(node)
         out.append(CallSection(

@@ -154,3 +154,31 @@ def test_pdf_running_title_and_page_numbers_are_dropped():
     pages = ["Arbetsförmedlingen\nPlanerade upphandlingar 2027\nRusta och matcha\nUpphandlingsform: LOV\nSida 1 av 2",
              "Arbetsförmedlingen\nPlanerade upphandlingar 2027\nTolktjänster\nUpphandlingsform: LOU\nSida 2 av 2"]
     assert pdf_lines(pages) == ["Rusta och matcha", "Upphandlingsform: LOV", "Tolktjänster", "Upphandlingsform: LOU"]
+
+
+@pytest.mark.parametrize("body, facts", [
+    # Socialstyrelsen's block: several pairs on one line, a countdown beside the deadline
+    ("<p>Utlysningsdatum: 2024-06-28 / Sista ansökningsdag: 2024-09-20 / Tid kvar att ansöka: 59 dagar</p>",
+     {"opens": "2024-06-28", "deadline": "2024-09-20"}),
+    # MUCF's "Viktiga datum" under the call heading
+    ("<h4>Viktiga datum</h4><ul><li>Ansökan öppnar: 17 maj 2024</li><li>Ansökan stänger: 17 juni 2024 (senast 23.59)</li>"
+     "<li>Beslut meddelas: slutet av september 2024</li></ul>",
+     {"opens": "17 maj 2024", "deadline": "17 juni 2024 (senast 23.59)", "decision": "slutet av september 2024"}),
+    # Tillväxtverket's status lines: no colon, no bold
+    ("<p>Öppnar 12 augusti 2024</p><p>Stängd 19 mars 2025</p>", {"opens": "12 augusti 2024", "deadline": "19 mars 2025"}),
+    # a remark between label and colon; a layout table with the pairs in one cell
+    ("<p><strong>Stänger (preliminärt):</strong> 14 april 2031</p>", {"deadline": "14 april 2031"}),
+    ("<table><tr><td><strong>Öppnar:</strong> 3 mars 2031<br><strong>Stänger:</strong> Ej bestämt</td></tr></table>",
+     {"opens": "3 mars 2031", "deadline": "Ej bestämt"}),
+    # Drupal field markup: label and value in sibling divs
+    ('<div class="field field--label-inline"><div class="field__label">Öppnar</div><div class="field__item">'
+     '<time datetime="2031-03-03">3 mars 2031</time></div></div><div class="field"><div class="field__label">Sista '
+     'ansökningsdag</div><div class="field__item">14 april 2031</div></div>',
+     {"opens": "3 mars 2031", "deadline": "14 april 2031"}),
+    # prose that starts with a label word is no fact
+    ("<p>Öppnar du en ansökan sparas den automatiskt.</p><p>Stänger: 1 maj 2031</p>", {"deadline": "1 maj 2031"}),
+])
+def test_facts_as_other_sites_write_them(body, facts):
+    (call,) = read_calls(page(f"<h2>Statsbidrag till organisationer</h2>{body}"))
+    assert call.title == "Statsbidrag till organisationer"
+    assert {k: v for k, v in call.facts.items() if k in ("opens", "deadline", "decision")} == facts
