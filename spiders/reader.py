@@ -209,6 +209,19 @@ def _inline_lines(el, include_self_text: bool = True) -> list[tuple[str, str]]:
     return out
 
 
+_VISIBLE_TEXT = etree.XPath(
+    ".//text()[not(ancestor::*[contains(@class, 'sr-only') or contains(@class, 'visually-hidden')"
+    " or contains(@class, 'visuallyhidden') or contains(@class, 'screen-reader') or contains(@class, 'sv-hidden')"
+    " or @aria-hidden='true'])]")
+
+
+def _heading_text(el) -> str:
+    """A heading's visible words: no screen-reader helper text ("Visa mer", "Extern länk"), no
+    icon glyphs around it."""
+    text = " ".join("".join(_VISIBLE_TEXT(el)).replace("\u00a0", " ").split())
+    return " ".join(normalise_text(text).split()).strip(" +›»▸▾▼►-–")
+
+
 def _cell_text(el) -> str:
     return " ".join(el.text_content().replace("\u00a0", " ").split())
 
@@ -377,7 +390,7 @@ class _Walker:
                 elif i < len(children):
                     body = children[i]
                     i += 1
-                title = _cell_text(child)
+                title = _heading_text(child)
                 parent = stack[-1]
                 node = _Node(title, parent.level + 0.5, parent, anchor=child.get("id"))
                 parent.children.append(node)
@@ -400,7 +413,7 @@ class _Walker:
             self._tail(child, stack)
             return
         if tag in _HEADINGS:
-            text = _cell_text(child)
+            text = _heading_text(child)
             if not text:
                 pass
             elif self.vocab.exact_label(text):

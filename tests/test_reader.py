@@ -182,3 +182,20 @@ def test_facts_as_other_sites_write_them(body, facts):
     (call,) = read_calls(page(f"<h2>Statsbidrag till organisationer</h2>{body}"))
     assert call.title == "Statsbidrag till organisationer"
     assert {k: v for k, v in call.facts.items() if k in ("opens", "deadline", "decision")} == facts
+
+
+def test_accordion_titles_without_helper_text_give_the_same_ids():
+    plain = read_calls(page("<h3>Mål 1: Integration</h3><p>Öppnar: 3 mars 2031</p>"))
+    helper = read_calls(page(
+        '<div class="sv-collapsible-content"><a class="env-collapse-header" href="#c" aria-expanded="false">'
+        '<span aria-hidden="true">+</span> Mål 1: Integration <span class="sr-only">Visa mer</span></a>'
+        '<div class="env-collapse" id="c"><p>Öppnar: 3 mars 2031</p></div></div>'))
+    assert [c.title for c in helper] == [c.title for c in plain] == ["Mål 1: Integration"]
+
+
+def test_a_call_per_article_with_its_title_in_the_article_header():
+    html = ("<html><body><header><h1>Myndigheten</h1></header>" + "".join(
+        f"<article><header><h2>Utlysning {n}</h2></header><dl><dt>Öppnar</dt><dd>{n} mars 2031</dd></dl></article>"
+        for n in (1, 2)) + "<footer><h2>Kontakt</h2><p>Öppnar: 08.00</p></footer></body></html>")
+    assert [(c.title, c.facts["opens"]) for c in read_calls(html)] == [("Utlysning 1", "1 mars 2031"),
+                                                                         ("Utlysning 2", "2 mars 2031")]
