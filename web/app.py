@@ -135,7 +135,7 @@ class App:
 
     # -- pages --------------------------------------------------------------------------------------
     async def index(self, request: Request) -> Response:
-        if request.method == "GET":
+        if request.method != "POST":  # GET and HEAD
             return self.page("subscribe.html", request=request, errors=[], email="", org="", filters=Filters())
         form = await self.form(request)
         if form is None:
@@ -253,7 +253,7 @@ class App:
 
     async def unsubscribe(self, request: Request) -> Response:
         token = request.path_params["token"]
-        if request.method == "GET":
+        if request.method != "POST":  # GET and HEAD
             return await run_in_threadpool(self._unsubscribe, request, token, False)
         form = await self.form(request)
         if form is None or form.get(ONE_CLICK[0]) != ONE_CLICK[1]:
