@@ -107,10 +107,10 @@ def history_json(change: Change, item: Item) -> dict[str, Any]:
 
 def list_changes(session: Session, *, since: dt.datetime | None = None, agency: str | None = None,
                  item_id: str | None = None, after_id: int | None = None, before_id: int | None = None,
-                 agencies: Iterable[str] = (), kinds: Iterable[str] = (), item_ids: Iterable[str] | None = None,
+                 agencies: Iterable[str] = (), kinds: Iterable[str] = (), ids: Iterable[int] | None = None,
                  newest_first: bool = False, limit: int | None = None) -> list[tuple[Change, Item]]:
     """Changes with their items, oldest first (the CLI's order) or newest first (the web's change
-    log); `after_id`/`before_id` are the cursors, `item_ids` the web's keyword and status filters."""
+    log); `after_id`/`before_id` are the cursors, `ids` the changes the web's filters chose."""
     query = select(Change, Item).join(Item, Item.id == Change.item_id)
     query = query.order_by(Change.id.desc() if newest_first else Change.id)
     if since:
@@ -123,8 +123,8 @@ def list_changes(session: Session, *, since: dt.datetime | None = None, agency: 
         query = query.where(Item.kind.in_(kinds))
     if item_id:
         query = query.where(Change.item_id == item_id)
-    if item_ids is not None:
-        query = query.where(Change.item_id.in_(list(item_ids)))
+    if ids is not None:
+        query = query.where(Change.id.in_(list(ids)))
     if after_id is not None:
         query = query.where(Change.id > after_id)
     if before_id is not None:
@@ -172,6 +172,11 @@ def data_version(session: Session) -> tuple[int, int, int, dt.datetime | None]:
     )).one()
     change_id, detected, run_id, finished_id, started, finished = row
     return change_id or 0, run_id or 0, finished_id or 0, max((s for s in (detected, started, finished) if s), default=None)
+
+
+def change_index(session: Session) -> list[tuple[int, str]]:
+    """(change id, item id) of every change, newest first."""
+    return [(c, i) for c, i in session.execute(select(Change.id, Change.item_id).order_by(Change.id.desc()))]
 
 
 def deadline_moves(session: Session) -> dict[str, int]:

@@ -157,6 +157,11 @@ def test_change_log_pages_by_change_id(site):
     _, page = client.get(next_href)
     assert [int(i) for i in re.findall(r'<li id="andring-(\d+)">', page)] == list(range(40, 0, -1))
     assert 'rel="next"' not in page
+    # a keyword filter pages the same way: "rad 8" is in Rad 8 and Rad 80 to Rad 89
+    _, page = client.get("/andringar?q=rad+8&before=90")
+    ids = [int(i) for i in re.findall(r'<li id="andring-(\d+)">', page)]
+    assert len(ids) == 10 and ids == sorted(ids, reverse=True) and max(ids) == 89
+    assert set(re.findall(r'funding_call/rad-(\d+)"', page)) == {"8", *map(str, range(80, 89))}
 
 
 def test_atom_feed_parses_with_stable_ids_and_follows_the_filter(site):

@@ -6,7 +6,9 @@ is built once per version instead of once per request."""
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
+import itertools
 import threading
 from dataclasses import dataclass
 from email.utils import format_datetime, parsedate_to_datetime
@@ -19,6 +21,7 @@ from starlette.responses import Response
 from fundwatch import __version__
 from fundwatch.storage.models import Item
 from fundwatch.storage.queries import (
+    change_index,
     data_version,
     deadline_moves,
     effective_status,
@@ -108,6 +111,22 @@ class CallRow:
 class Catalog:
     version: Version
     rows: tuple[CallRow, ...]  # nearest deadline first, no deadline last
+    # (change id, item id), newest first: the change log filtered by keyword or status picks its
+    # page here instead of sending thousands of matching item ids to the database
+    changes: tuple[tuple[int, str], ...]
+
+    def change_ids(self, item_ids: set[str], *, before_id: int | None, limit: int) -> list[int]:
+        """The newest `limit` changes of these items below the cursor."""
+        start = 0
+        if before_id is not None:  # ids descend: skip those at or above the cursor
+            start = bisect.bisect_left(self.changes, -before_id + 1, key=lambda c: -c[0])
+        out = []
+        for change_id, item_id in itertools.islice(self.changes, start, None):
+            if item_id in item_ids:
+                out.append(change_id)
+                if len(out) == limit:
+                    break
+        return out
 
     def matching(self, *, agencies=(), kinds=(), statuses=(), keywords=()) -> list[CallRow]:
         agencies, kinds, statuses = set(agencies), set(kinds), set(statuses)
@@ -131,7 +150,7 @@ def build_catalog(session: Session, version: Version, now: dt.datetime) -> Catal
             stamp=item.removed_at or item.last_seen,
         ))
     rows.sort(key=CallRow.sort_key)
-    return Catalog(version, tuple(rows))
+    return Catalog(version, tuple(rows), tuple(change_index(session)))
 
 
 class CatalogCache:

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import threading
 import uuid
+from collections import OrderedDict
 
 from icalendar import Calendar, Event
 from starlette.requests import Request
@@ -26,6 +28,7 @@ from fundwatch.web.pages import BadFilter, PublicFilter, PublicPages, call_path,
 from fundwatch.web.templating import TEMPLATES
 
 FEED_ENTRIES = 50
+CALENDARS_KEPT = 32
 RECENT = dt.timedelta(days=90)  # how long a closed or removed item's event stays in the calendar
 CALENDAR_STATUSES = ("open", "upcoming", "closed", "removed")
 _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
@@ -40,6 +43,10 @@ class Feeds:
     def __init__(self, pages: PublicPages, public_url: str):
         self.pages = pages
         self.public_url = public_url.rstrip("/")
+        # Rendered calendars by (version, filter): the icalendar library takes milliseconds per
+        # event, so a big calendar is rendered once per version, not once per request.
+        self._calendars: OrderedDict[tuple, bytes] = OrderedDict()
+        self._calendar_lock = threading.Lock()
 
     def entry_id(self, change_id: int) -> str:
         """Stable across runs and renders: derived from the site's address and the change id."""
@@ -90,10 +97,18 @@ class Feeds:
             filters = PublicFilter.parse(request.query_params, self.pages.agency_names)
         except BadFilter as exc:
             return Response(str(exc), 400, media_type="text/plain; charset=utf-8")
-        wanted = set(filters.statuses or CALENDAR_STATUSES) & set(CALENDAR_STATUSES) | {"removed"}
-        rows = catalog.matching(agencies=filters.agencies, kinds=filters.kinds, keywords=filters.keywords,
-                                statuses=wanted)
-        return version.stamp(Response(self.ics(rows, version), media_type="text/calendar; charset=utf-8"))
+        key = (version, filters.feed_query())
+        with self._calendar_lock:
+            body = self._calendars.get(key)
+            if body is None:
+                wanted = set(filters.statuses or CALENDAR_STATUSES) & set(CALENDAR_STATUSES) | {"removed"}
+                rows = catalog.matching(agencies=filters.agencies, kinds=filters.kinds, keywords=filters.keywords,
+                                        statuses=wanted)
+                body = self._calendars[key] = self.ics(rows, version)
+                while len(self._calendars) > CALENDARS_KEPT:
+                    self._calendars.popitem(last=False)
+            self._calendars.move_to_end(key)
+        return version.stamp(Response(body, media_type="text/calendar; charset=utf-8"))
 
     def ics(self, rows: list[CallRow], version: Version) -> bytes:
         cal = Calendar()

@@ -262,10 +262,10 @@ class PublicPages:
 
 def changes_page(session, filters: PublicFilter, catalog: Catalog, *, before_id: int | None = None,
                  limit: int) -> list[tuple[Change, Item]]:
-    """Newest changes first matching the filter: agency and kind in SQL, keywords and statuses
-    (computed when read, so not in SQL) through the ids of the matching items."""
-    item_ids = [r.id for r in filters.rows(catalog)] if filters.narrows_items else None
-    if item_ids == []:
-        return []
-    return list_changes(session, agencies=filters.agencies, kinds=filters.kinds, item_ids=item_ids,
-                        before_id=before_id, newest_first=True, limit=limit)
+    """Newest changes first matching the filter: agency and kind in SQL; keywords and statuses
+    (computed when read, so not in SQL) through the catalog's index of changes."""
+    if not filters.narrows_items:
+        return list_changes(session, agencies=filters.agencies, kinds=filters.kinds, before_id=before_id,
+                            newest_first=True, limit=limit)
+    ids = catalog.change_ids({r.id for r in filters.rows(catalog)}, before_id=before_id, limit=limit)
+    return list_changes(session, ids=ids, newest_first=True) if ids else []
