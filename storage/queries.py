@@ -5,13 +5,13 @@ interface (README: "JSON output"): change them only with a version note."""
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Any, Iterable
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from fundwatch import config
-from fundwatch.storage.models import Change, Item, Run, SourceRow
+from fundwatch.storage.models import Change, ChangeField, Item, Run, SourceRow
 from fundwatch.storage.reasons import reason_en, reason_sv
 from fundwatch.storage.runs import text_value
 from fundwatch.swedish import closes_at, next_rule_date, parse_date
@@ -106,16 +106,31 @@ def history_json(change: Change, item: Item) -> dict[str, Any]:
 
 
 def list_changes(session: Session, *, since: dt.datetime | None = None, agency: str | None = None,
-                 item_id: str | None = None, after_id: int | None = None) -> list[tuple[Change, Item]]:
-    query = select(Change, Item).join(Item, Item.id == Change.item_id).order_by(Change.id)
+                 item_id: str | None = None, after_id: int | None = None, before_id: int | None = None,
+                 agencies: Iterable[str] = (), kinds: Iterable[str] = (), ids: Iterable[int] | None = None,
+                 newest_first: bool = False, limit: int | None = None) -> list[tuple[Change, Item]]:
+    """Changes with their items, oldest first (the CLI's order) or newest first (the web's change
+    log); `after_id`/`before_id` are the cursors, `ids` the changes the web's filters chose."""
+    query = select(Change, Item).join(Item, Item.id == Change.item_id)
+    query = query.order_by(Change.id.desc() if newest_first else Change.id)
     if since:
         query = query.where(Change.detected_at >= since)
     if agency:
         query = query.where(Item.agency == agency)
+    if agencies := list(agencies):
+        query = query.where(Item.agency.in_(agencies))
+    if kinds := list(kinds):
+        query = query.where(Item.kind.in_(kinds))
     if item_id:
         query = query.where(Change.item_id == item_id)
+    if ids is not None:
+        query = query.where(Change.id.in_(list(ids)))
     if after_id is not None:
         query = query.where(Change.id > after_id)
+    if before_id is not None:
+        query = query.where(Change.id < before_id)
+    if limit:
+        query = query.limit(limit)
     return [(c, i) for c, i in session.execute(query)]
 
 
@@ -127,10 +142,13 @@ def run_json(run: Run, agency: str) -> dict[str, Any]:
     }
 
 
-def list_runs(session: Session, *, source: str | None = None, limit: int | None = None) -> list[tuple[Run, str]]:
+def list_runs(session: Session, *, source: str | None = None, limit: int | None = None,
+              before_id: int | None = None) -> list[tuple[Run, str]]:
     query = select(Run, SourceRow.agency).join(SourceRow, SourceRow.id == Run.source_id).order_by(Run.id.desc())
     if source:
         query = query.where(Run.source_id == source)
+    if before_id is not None:
+        query = query.where(Run.id < before_id)
     if limit:
         query = query.limit(limit)
     return [(r, a) for r, a in session.execute(query)]
@@ -140,6 +158,32 @@ def last_runs(session: Session) -> dict[str, Run]:
     """The newest finished-or-running run of each source."""
     newest = select(func.max(Run.id)).group_by(Run.source_id)
     return {run.source_id: run for run in session.scalars(select(Run).where(Run.id.in_(newest)))}
+
+
+def data_version(session: Session) -> tuple[int, int, int, dt.datetime | None]:
+    """What everything shown depends on besides the date: the newest change id, the newest run id,
+    the newest finished run id (a run's status and the items' last_seen change when it finishes)
+    and the time of the newest of those events."""
+    newest = lambda column: select(func.max(column)).scalar_subquery()  # noqa: E731
+    row = session.execute(select(
+        newest(Change.id), newest(Change.detected_at), newest(Run.id),
+        select(func.max(Run.id)).where(Run.finished_at.is_not(None)).scalar_subquery(),
+        newest(Run.started_at), newest(Run.finished_at),
+    )).one()
+    change_id, detected, run_id, finished_id, started, finished = row
+    return change_id or 0, run_id or 0, finished_id or 0, max((s for s in (detected, started, finished) if s), default=None)
+
+
+def change_index(session: Session) -> list[tuple[int, str]]:
+    """(change id, item id) of every change, newest first."""
+    return [(c, i) for c, i in session.execute(select(Change.id, Change.item_id).order_by(Change.id.desc()))]
+
+
+def deadline_moves(session: Session) -> dict[str, int]:
+    """How many times each item's deadline has changed (a calendar event's SEQUENCE)."""
+    query = (select(Change.item_id, func.count()).join(ChangeField, ChangeField.change_id == Change.id)
+             .where(ChangeField.field == "deadline").group_by(Change.item_id))
+    return dict(session.execute(query).all())
 
 
 def run_reason_sv(run: Run) -> str:

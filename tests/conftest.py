@@ -12,7 +12,7 @@ from sqlalchemy import create_engine, text
 
 from fundwatch.mirror_server import MirrorServer
 from fundwatch.storage.db import dispose_engines, get_engine
-from helpers import MAIL_FROM, PUBLIC_URL, SOURCES_TOML, STATE1, Handler, HungServer, free_port
+from helpers import MAIL_FROM, PUBLIC_URL, SOURCES_TOML, STATE1, Client, Handler, HungServer, free_port, web_server
 
 POSTGRES_URL = os.environ.get("FUNDWATCH_TEST_POSTGRES_URL", "").strip()
 
@@ -129,3 +129,11 @@ def pytest_collection_modifyitems(items):
     for item in items:
         if SERVER_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.slow)
+
+
+@pytest.fixture
+def web(sqlite_url, digest_env):
+    """The web app on 127.0.0.1 over a fresh SQLite database, and a client with cookies."""
+    get_engine(sqlite_url)
+    with web_server() as port:
+        yield Client(port)

@@ -8,12 +8,17 @@ import asyncio
 import datetime as dt
 import email
 import email.policy
+import http.client
 import os
+import re
 import socket
 import subprocess
 import sys
 import threading
 import time
+import urllib.parse
+import uuid
+from contextlib import contextmanager
 from pathlib import Path
 
 from scrapy.http import HtmlResponse, Request, Response, TextResponse, XmlResponse
@@ -310,3 +315,62 @@ class Handler:
 
     def recipients(self) -> list[str]:
         return [r for rcpts, _ in self.messages for r in rcpts]
+
+
+class Client:
+    """http.client with a cookie store of one site."""
+
+    def __init__(self, port: int):
+        self.port = port
+        self.cookies: dict[str, str] = {}
+
+    def request(self, method: str, path: str, body: bytes | None = None, headers: dict | None = None,
+                cookies: bool = True):
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+        headers = dict(headers or {})
+        if cookies and self.cookies:
+            headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
+        conn.request(method, path, body=body, headers=headers)
+        response = conn.getresponse()
+        data = response.read().decode("utf-8")
+        for value in response.headers.get_all("Set-Cookie") or []:
+            name, _, rest = value.partition("=")
+            self.cookies[name] = rest.split(";")[0]
+        conn.close()
+        return response, data
+
+    def get(self, path: str, headers: dict | None = None):
+        return self.request("GET", path, headers=headers)
+
+    def post(self, path: str, fields: list[tuple[str, str]] | dict, cookies: bool = True):
+        body = urllib.parse.urlencode(fields).encode()
+        return self.request("POST", path, body, {"Content-Type": "application/x-www-form-urlencoded"}, cookies)
+
+    def post_multipart(self, path: str, fields: dict[str, str]):
+        boundary = uuid.uuid4().hex
+        parts = [f'--{boundary}\r\nContent-Disposition: form-data; name="{k}"\r\n\r\n{v}\r\n' for k, v in fields.items()]
+        body = ("".join(parts) + f"--{boundary}--\r\n").encode()
+        return self.request("POST", path, body, {"Content-Type": f"multipart/form-data; boundary={boundary}"}, False)
+
+    def csrf(self, html: str) -> str:
+        return re.search(r'name="csrf" value="([^"]+)"', html).group(1)
+
+
+@contextmanager
+def web_server():
+    """The web app under uvicorn in a thread on a free port of 127.0.0.1 (database and settings
+    from the environment); yields its port."""
+    import uvicorn
+
+    from fundwatch.web.app import create_app
+
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(create_app(), host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    wait_for(lambda: server.started, 10, what="the web app to start")
+    try:
+        yield port
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)

@@ -3,12 +3,7 @@ Every confirm and unsubscribe path, tampered and foreign tokens, repeats, CSRF."
 
 from __future__ import annotations
 
-import http.client
 import re
-import threading
-import time
-import urllib.parse
-import uuid
 
 import pytest
 from click.testing import CliRunner
@@ -20,64 +15,6 @@ from fundwatch.storage.db import get_engine, session_scope
 from helpers import PUBLIC_URL, add_subscriber, crawl, free_port, make_item, read_outbox
 
 pytestmark = pytest.mark.slow  # every test here starts a server or crawls in child processes
-
-
-class Client:
-    """http.client with a cookie store of one site."""
-
-    def __init__(self, port: int):
-        self.port = port
-        self.cookies: dict[str, str] = {}
-
-    def request(self, method: str, path: str, body: bytes | None = None, headers: dict | None = None,
-                cookies: bool = True):
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
-        headers = dict(headers or {})
-        if cookies and self.cookies:
-            headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
-        conn.request(method, path, body=body, headers=headers)
-        response = conn.getresponse()
-        data = response.read().decode("utf-8")
-        for value in response.headers.get_all("Set-Cookie") or []:
-            name, _, rest = value.partition("=")
-            self.cookies[name] = rest.split(";")[0]
-        conn.close()
-        return response, data
-
-    def get(self, path: str):
-        return self.request("GET", path)
-
-    def post(self, path: str, fields: list[tuple[str, str]] | dict, cookies: bool = True):
-        body = urllib.parse.urlencode(fields).encode()
-        return self.request("POST", path, body, {"Content-Type": "application/x-www-form-urlencoded"}, cookies)
-
-    def post_multipart(self, path: str, fields: dict[str, str]):
-        boundary = uuid.uuid4().hex
-        parts = [f'--{boundary}\r\nContent-Disposition: form-data; name="{k}"\r\n\r\n{v}\r\n' for k, v in fields.items()]
-        body = ("".join(parts) + f"--{boundary}--\r\n").encode()
-        return self.request("POST", path, body, {"Content-Type": f"multipart/form-data; boundary={boundary}"}, False)
-
-    def csrf(self, html: str) -> str:
-        return re.search(r'name="csrf" value="([^"]+)"', html).group(1)
-
-
-@pytest.fixture
-def web(sqlite_url, digest_env):
-    import uvicorn
-
-    from fundwatch.web.app import create_app
-
-    get_engine(sqlite_url)
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(), host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.01)
-    yield Client(port)
-    server.should_exit = True
-    thread.join(timeout=10)
 
 
 def sub(email: str) -> Subscriber | None:

@@ -20,15 +20,14 @@ from __future__ import annotations
 
 import hmac
 import secrets
-from pathlib import Path
 from typing import Any
 
-from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, PlainTextResponse, Response
-from starlette.routing import Route
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
 
 from fundwatch.config import MailSettings
 from fundwatch.digest import filters as filters_mod
@@ -39,10 +38,11 @@ from fundwatch.digest.filters import Filters, SubscriptionError
 from fundwatch.digest.models import Subscriber
 from fundwatch.items import KINDS
 from fundwatch.storage.db import session_scope
+from fundwatch.web.api import Api
+from fundwatch.web.feeds import Feeds
+from fundwatch.web.pages import PublicPages
+from fundwatch.web.templating import STATIC, TEMPLATES
 
-TEMPLATES = Environment(loader=FileSystemLoader(Path(__file__).parent / "templates"),
-                        autoescape=select_autoescape(["html"]), undefined=StrictUndefined,
-                        trim_blocks=True, lstrip_blocks=True)
 CSRF_COOKIE = "fw_csrf"
 ONE_CLICK = ("List-Unsubscribe", "One-Click")
 MAX_FORM_BYTES = 64 * 1024
@@ -51,7 +51,7 @@ SECURITY_HEADERS = {
     "Referrer-Policy": "no-referrer",  # the URL holds a token
     "X-Frame-Options": "DENY",
     "X-Content-Type-Options": "nosniff",
-    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+    "Content-Security-Policy": "default-src 'none'; style-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
 }
 
 
@@ -135,7 +135,7 @@ class App:
 
     # -- pages --------------------------------------------------------------------------------------
     async def index(self, request: Request) -> Response:
-        if request.method == "GET":
+        if request.method != "POST":  # GET and HEAD
             return self.page("subscribe.html", request=request, errors=[], email="", org="", filters=Filters())
         form = await self.form(request)
         if form is None:
@@ -253,7 +253,7 @@ class App:
 
     async def unsubscribe(self, request: Request) -> Response:
         token = request.path_params["token"]
-        if request.method == "GET":
+        if request.method != "POST":  # GET and HEAD
             return await run_in_threadpool(self._unsubscribe, request, token, False)
         form = await self.form(request)
         if form is None or form.get(ONE_CLICK[0]) != ONE_CLICK[1]:
@@ -276,13 +276,26 @@ class App:
                             link=(manage, "Radera dina uppgifter eller ändra dig"))
 
 
-async def _not_found(request: Request, exc) -> Response:
-    return PlainTextResponse("Sidan finns inte", status_code=getattr(exc, "status_code", 404), headers=SECURITY_HEADERS)
-
-
 def create_app(settings: MailSettings | None = None) -> Starlette:
     app = App(settings)
+    pages = PublicPages()
+    feeds = Feeds(pages, app.settings.public_url)
+
+    async def not_found(request: Request, exc) -> Response:
+        if request.url.path.startswith("/api/"):
+            return Response('{"error": "not found"}\n', 404, media_type="application/json")
+        if getattr(exc, "status_code", 404) == 405:
+            return PlainTextResponse("Metoden stöds inte", status_code=405, headers=SECURITY_HEADERS)
+        return pages.not_found()
+
     routes = [
+        Route("/utlysningar", pages.calls, methods=["GET"]),
+        Route("/utlysningar/{item_id:path}", pages.call, methods=["GET"]),
+        Route("/andringar", pages.changes, methods=["GET"]),
+        Route("/flode.atom", feeds.atom, methods=["GET"]),
+        Route("/kalender.ics", feeds.calendar, methods=["GET"]),
+        Api(pages).mount(),
+        Mount("/static", StaticFiles(directory=STATIC), name="static"),
         Route("/", app.index, methods=["GET", "POST"]),
         Route("/integritet", app.privacy, methods=["GET"]),
         Route("/bekrafta/{token}", app.confirm, methods=["GET", "POST"]),
@@ -290,4 +303,4 @@ def create_app(settings: MailSettings | None = None) -> Starlette:
         Route("/radera/{token}", app.delete, methods=["POST"]),
         Route("/avregistrera/{token}", app.unsubscribe, methods=["GET", "POST"]),
     ]
-    return Starlette(routes=routes, exception_handlers={404: _not_found, 405: _not_found})
+    return Starlette(routes=routes, exception_handlers={404: not_found, 405: not_found})

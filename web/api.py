@@ -1,0 +1,169 @@
+"""JSON API, version 1: the shapes of `fundwatch calls|history|runs --format json` (README, "JSON
+output"), the same filters, cursor pagination, ETag/304 and read-only CORS.
+
+  GET /api/v1/calls[?agency=A&kind=K&open=1&all=1&after=ID&limit=N]   ordered by id
+  GET /api/v1/calls/{id}                                              one call (404 when unknown)
+  GET /api/v1/changes[?since=YYYY-MM-DD&agency=A&item=ID&after=ID&limit=N]  oldest first
+  GET /api/v1/runs[?source=S&before=ID&limit=N]                       newest first
+
+A body is exactly the CLI's JSON (a list, or one object); the next page is in the `Link` header
+(rel="next"), so the shapes stay the CLI's. Errors: {"error": "..."} with 400 or 404.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import urllib.parse
+
+from sqlalchemy import select
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Mount, Route
+
+from fundwatch.items import KINDS
+from fundwatch.storage.db import session_scope
+from fundwatch.storage.models import Item
+from fundwatch.storage.queries import call_json, history_json, list_changes, list_runs, now_local, run_json
+from fundwatch.web.caching import Version
+from fundwatch.web.pages import PublicPages
+
+DEFAULT_LIMIT, MAX_LIMIT = 100, 1000
+
+
+class ApiError(ValueError):
+    pass
+
+
+def json_response(data, version: Version | None = None, status: int = 200, next_url: str | None = None) -> Response:
+    body = json.dumps(data, ensure_ascii=False, indent=2)  # the CLI's JSON, byte for byte
+    response = Response(body + "\n", status, media_type="application/json")
+    if next_url:
+        response.headers["Link"] = f'<{next_url}>; rel="next"'
+    return version.stamp(response) if version else response
+
+
+def error(message: str, status: int = 400) -> Response:
+    return json_response({"error": message}, status=status)
+
+
+def int_param(request: Request, name: str, default: int | None = None, maximum: int | None = None) -> int | None:
+    raw = request.query_params.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ApiError(f"{name} must be an integer, got {raw!r}") from None
+    if value < (1 if name == "limit" else 0) or (maximum and value > maximum):
+        raise ApiError(f"{name} must be between {1 if name == 'limit' else 0} and {maximum or 'any'}, got {value}")
+    return value
+
+
+def flag(request: Request, name: str) -> bool:
+    return request.query_params.get(name, "").lower() in ("1", "true", "yes")
+
+
+def next_link(request: Request, **cursor) -> str:
+    params = [(k, v) for k, v in request.query_params.multi_items() if k not in cursor]
+    return f"{request.url.path}?{urllib.parse.urlencode(params + list(cursor.items()))}"
+
+
+class Api:
+    def __init__(self, pages: PublicPages):
+        self.pages = pages
+
+    def guarded(self, handler):
+        def endpoint(request: Request) -> Response:
+            try:
+                return handler(request)
+            except ApiError as exc:
+                return error(str(exc))
+        return endpoint
+
+    def calls(self, request: Request) -> Response:
+        agency, kind = request.query_params.get("agency"), request.query_params.get("kind")
+        if kind and kind not in KINDS:
+            raise ApiError(f"unknown kind {kind!r} (one of {', '.join(KINDS)})")
+        limit = int_param(request, "limit", DEFAULT_LIMIT, MAX_LIMIT)
+        after = request.query_params.get("after")
+        only_open, include_removed = flag(request, "open"), flag(request, "all")
+        with session_scope() as session:
+            version, catalog = self.pages.catalog(session)
+            if version.not_modified(request):
+                return Response(status_code=304, headers=version.headers())
+            ids = sorted(r.id for r in catalog.rows
+                         if (not agency or r.agency == agency) and (not kind or r.kind == kind)
+                         and (include_removed or r.status != "removed") and (not only_open or r.status == "open")
+                         and (after is None or r.id > after))
+            page = ids[:limit]
+            now = now_local()
+            items = {i.id: i for i in session.scalars(select(Item).where(Item.id.in_(page)))} if page else {}
+            rows = [call_json(items[i], now) for i in page if i in items]
+        if only_open:  # the catalog is as of the version; a deadline may have passed since, today
+            rows = [r for r in rows if r["status"] == "open"]
+        more = len(ids) > limit
+        return json_response(rows, version, next_url=next_link(request, after=page[-1]) if more else None)
+
+    def call(self, request: Request) -> Response:
+        with session_scope() as session:
+            version = self.pages_version(session)
+            if version.not_modified(request):
+                return Response(status_code=304, headers=version.headers())
+            item = session.get(Item, request.path_params["item_id"])
+            if item is None:
+                return error(f"no item {request.path_params['item_id']!r}", 404)
+            return json_response(call_json(item), version)
+
+    def pages_version(self, session) -> Version:
+        version, _ = self.pages.catalog(session)
+        return version
+
+    def changes(self, request: Request) -> Response:
+        since_raw = request.query_params.get("since")
+        try:
+            since = dt.datetime.fromisoformat(since_raw).replace(tzinfo=dt.UTC) if since_raw else None
+        except ValueError:
+            raise ApiError(f"since must be a date YYYY-MM-DD, got {since_raw!r}") from None
+        limit = int_param(request, "limit", DEFAULT_LIMIT, MAX_LIMIT)
+        after = int_param(request, "after")
+        with session_scope() as session:
+            version = self.pages_version(session)
+            if version.not_modified(request):
+                return Response(status_code=304, headers=version.headers())
+            found = list_changes(session, since=since, agency=request.query_params.get("agency") or None,
+                                 item_id=request.query_params.get("item") or None, after_id=after, limit=limit + 1)
+            rows = [history_json(c, i) for c, i in found[:limit]]
+        more = len(found) > limit
+        return json_response(rows, version, next_url=next_link(request, after=rows[-1]["id"]) if more else None)
+
+    def runs(self, request: Request) -> Response:
+        limit = int_param(request, "limit", 50, MAX_LIMIT)
+        before = int_param(request, "before")
+        with session_scope() as session:
+            version = self.pages_version(session)
+            if version.not_modified(request):
+                return Response(status_code=304, headers=version.headers())
+            found = list_runs(session, source=request.query_params.get("source") or None, limit=limit + 1,
+                              before_id=before)
+            rows = [run_json(r, a) for r, a in found[:limit]]
+        more = len(found) > limit
+        return json_response(rows, version, next_url=next_link(request, before=rows[-1]["id"]) if more else None)
+
+    def not_found(self, request: Request) -> Response:
+        return error("no such endpoint (see /api/v1/calls, /api/v1/changes, /api/v1/runs)", 404)
+
+    def mount(self) -> Mount:
+        routes = [
+            Route("/calls", self.guarded(self.calls), methods=["GET"]),
+            Route("/calls/{item_id:path}", self.guarded(self.call), methods=["GET"]),
+            Route("/changes", self.guarded(self.changes), methods=["GET"]),
+            Route("/runs", self.guarded(self.runs), methods=["GET"]),
+            Route("/{rest:path}", self.not_found, methods=["GET"]),
+        ]
+        # Read-only CORS: any site may read the public data; no credentials, no writes.
+        cors = Middleware(CORSMiddleware, allow_origins=["*"], allow_methods=["GET", "HEAD"],
+                          expose_headers=["ETag", "Last-Modified", "Link"], max_age=86400)
+        return Mount("/api/v1", routes=routes, middleware=[cors])
