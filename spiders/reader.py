@@ -218,7 +218,8 @@ _VISIBLE_TEXT = etree.XPath(
 def _heading_text(el) -> str:
     """A heading's visible words: no screen-reader helper text ("Visa mer", "Extern länk"), no
     icon glyphs around it."""
-    text = " ".join("".join(_VISIBLE_TEXT(el)).replace("\u00a0", " ").split())
+    marked = any(d.get("class") or d.get("aria-hidden") for d in el.iterdescendants())
+    text = " ".join(("".join(_VISIBLE_TEXT(el)) if marked else el.text_content()).replace("\u00a0", " ").split())
     return " ".join(normalise_text(text).split()).strip(" +›»▸▾▼►-–")
 
 
