@@ -53,20 +53,20 @@ class MailError(Exception):
         self.code = code
 
 
-class MailConfigError(MailError):
-    """The mail settings cannot work (bad URL, credentials over plain text, http links)."""
+class MailConfigError(MailError):  # the settings cannot work (bad URL, password in clear, http links)
+    pass
 
 
-class TemporaryFailure(MailError):
-    """Not delivered; worth trying again later (4xx, no connection before DATA, outbox not written)."""
+class TemporaryFailure(MailError):  # not delivered; try again later
+    pass
 
 
-class PermanentFailure(MailError):
-    """Not delivered; the server refused for good (5xx)."""
+class PermanentFailure(MailError):  # not delivered; refused for good (5xx)
+    pass
 
 
-class UncertainDelivery(MailError):
-    """The connection was lost after DATA: delivered or not, unknown."""
+class UncertainDelivery(MailError):  # connection lost after DATA: delivered or not, unknown
+    pass
 
 
 def header_text(value: object, limit: int | None = None) -> str:
@@ -151,11 +151,6 @@ def envelope(msg: EmailMessage) -> tuple[str, list[str]]:
 
 
 class Transport:
-    kind = "none"
-
-    def send(self, msg: EmailMessage) -> str:
-        raise NotImplementedError
-
     def close(self) -> None:
         pass
 
@@ -168,8 +163,6 @@ class Transport:
 
 class OutboxTransport(Transport):
     """Writes each message as NAME.eml (from its Message-ID) into a folder; atomic per file."""
-
-    kind = "outbox"
 
     def __init__(self, folder: str | os.PathLike):
         self.folder = Path(folder)
@@ -197,8 +190,6 @@ def _raise_for(code: int, reply: bytes | str, stage: str):
 
 
 class SmtpTransport(Transport):
-    kind = "smtp"
-
     def __init__(self, url: str, user: str | None = None, password: str | None = None, timeout: float = 60.0):
         parts = urlsplit(url)
         if parts.scheme not in ("smtp", "smtps") or not parts.hostname:
