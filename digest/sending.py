@@ -173,6 +173,7 @@ class Composer:
             subject, text, html = render_digest(
                 d, org=m["org"], email=m["email"], links={"manage": m["manage"], "unsubscribe": m["unsubscribe"]},
                 filters_text=m["filters"], fragments=self.fragments)
+            html = mailer.join_html_lines(html, apart=self._marker_pattern)  # personal lines keep their own
             hit = _Rendered(d, subject, self._marker_pattern.split(text), self._marker_pattern.split(html))
             if len(self._rendered) >= RENDER_CACHE:
                 self._rendered.pop(next(iter(self._rendered)))
