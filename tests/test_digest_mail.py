@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import socket
 
 import pytest
 from click.testing import CliRunner
@@ -277,6 +278,20 @@ def test_a_line_too_long_for_smtp_is_sent_base64(smtp):
     parts = _parts(parse(smtp.messages[0][1]))
     assert parts["text/html"] == ("base64", f"<h3>{title}</h3>\n") and parts["text/plain"] == ("7bit", "kort\n")
     assert max(len(line) for line in smtp.messages[0][1].split(b"\r\n")) <= 998
+
+
+def test_a_connection_lost_while_idle_is_opened_again_once(smtp):
+    """A relay that dropped the connection between two messages: nothing of the next message had
+    gone out, so it goes out over a new connection."""
+    def msg(to):
+        return mailer.build_message(to=to, subject="Hej", text="Hej", mail_from="fw <fw@example.org>")
+
+    with mailer.SmtpTransport(f"smtp://127.0.0.1:{smtp.port}") as transport:
+        assert transport.send(msg("first@example.org")).startswith("250")
+        transport.smtp.sock.shutdown(socket.SHUT_RDWR)  # as a relay closing an idle connection
+        assert transport.send(msg("second@example.org")).startswith("250")
+    assert smtp.recipients() == ["first@example.org", "second@example.org"]
+    assert len(smtp.sessions) == 2
 
 
 def test_transport_without_server_is_a_temporary_failure():
