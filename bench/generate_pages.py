@@ -1,12 +1,17 @@
-"""A generated mirror of N Sitevision-style pages (the markup of Migrationsverket's rebuilt site): cookie banner, header, menu, breadcrumbs, `main` with
-`sv-text-portlet` blocks, a facts table or definition list, collapsed accordions, footer, about
-10 kB each. Deterministic for a given N and seed.
+"""A generated mirror of N Sitevision-style pages, in page classes (PAGE_CLASSES), each under its
+own folder:
+
+- `new-sitevision`: about 15 kB, shaped like Migrationsverket's rebuilt site: `sv-`/`env-` classes
+  everywhere, icon SVGs inline, accordions nested three deep, `main`.
+- `old-sitevision`: an older Sitevision listing page of 60-70 kB with inline styles and scripts, a
+  print/listen/share toolbar, menus, long footers, no `<main>`, and eight calls in mixed forms
+  (table, list, bold labels, accordions).
+- `synthetic`: the first generic page (cookie banner, header, menu, breadcrumbs, `main` with
+  `sv-text-portlet` blocks, a facts table or definition list, collapsed accordions, footer), 8-10 kB.
+
+Deterministic for a given N, seed and class.
 
     python bench/generate_pages.py DIR [N] [--class=old-sitevision]   # writes DIR/HOST/..., prints URLs
-
-Page classes (PAGE_CLASSES): `new-sitevision` (above) and `old-sitevision`: an older Sitevision
-listing page of 60-70 kB with inline styles and scripts, a print/listen/share toolbar, menus, long
-footers, no `<main>`, and eight calls in mixed forms (table, list, bold labels, accordions).
 
 The mirror layout is the project's convention (`ROOT/HOST/PATH/index.html`), served by
 fundwatch.mirror_server.MirrorServer.
@@ -33,8 +38,8 @@ FILLER = ("Utlysningen ska stärka arbetet med {topic} genom insatser som når f
           "målgruppen är med och formar insatserna från början. ")
 
 
-def url_for(i: int) -> str:
-    return f"https://{HOST}/{SECTION}/utlysning-{i:05d}"
+def url_for(i: int, page_class: str = "new-sitevision") -> str:
+    return f"https://{HOST}/{SECTION}/{page_class}/utlysning-{i:05d}"
 
 
 def _date(rng: random.Random, year: int) -> str:
@@ -140,7 +145,7 @@ def _old_call(rng: random.Random, i: int, n: int, topic: str) -> str:
     title = f"Specifikt mål {n + 1}: {TOPICS[(i + n) % len(TOPICS)].capitalize()}"
     facts = [("Tillgängliga medel", f"Ca {rng.randint(2, 500)} MSEK"), ("Stöd från AMIF", f"{rng.choice([75, 90])} %"),
              ("Öppnar", _date(rng, 2031)), ("Stänger", rng.choice([_date(rng, 2031), "Ej bestämt"]))]
-    intro = (f'<p class="normal" style="margin-bottom:0.5em;font-size:1em">'
+    intro = ('<p class="normal" style="margin-bottom:0.5em;font-size:1em">'
              + FILLER.format(topic=topic, who1=rng.choice(WHO), who2=rng.choice(WHO)) * 2 + "</p>")
     form = OLD_FACT_FORMS[(i + n) % len(OLD_FACT_FORMS)]
     if form == "table":
@@ -206,8 +211,109 @@ def old_sitevision_page_html(i: int, seed: int = 6) -> str:
 """
 
 
+ICONS = {name: f'<svg class="env-icon env-icon--{name}" aria-hidden="true" focusable="false" viewBox="0 0 24 24" '
+                f'width="24" height="24"><path d="{path}"/></svg>'
+         for name, path in {
+             "chevron": "M7.41 8.59 12 13.17l4.59-4.58L18 10l-6 6-6-6 1.41-1.41z",
+             "arrow": "M12 4l-1.41 1.41L16.17 11H4v2h12.17l-5.58 5.59L12 20l8-8-8-8z",
+             "document": "M14 2H6c-1.1 0-2 .9-2 2v16c0 1.1.89 2 1.99 2H18c1.1 0 2-.9 2-2V8l-6-6zm2 16H8v-2h8v2zm0-4H8v-2h8v2zm-3-5V3.5L18.5 9H13z",
+             "external": "M19 19H5V5h7V3H5a2 2 0 0 0-2 2v14a2 2 0 0 0 2 2h14c1.1 0 2-.9 2-2v-7h-2v7zM14 3v2h3.59l-9.83 9.83 1.41 1.41L19 6.41V10h2V3h-7z",
+             "search": "M15.5 14h-.79l-.28-.27A6.47 6.47 0 0 0 16 9.5 6.5 6.5 0 1 0 9.5 16c1.61 0 3.09-.59 4.23-1.57l.27.28v.79l5 4.99L20.49 19l-4.99-5zm-6 0C7.01 14 5 11.99 5 9.5S7.01 5 9.5 5 14 7.01 14 9.5 11.99 14 9.5 14z",
+         }.items()}
+
+
+def _facts(rng: random.Random) -> list[tuple[str, str]]:
+    return [("Tillgängliga medel", f"Ca {rng.randint(2, 500)} MSEK"),
+            ("Stöd", f"{rng.choice([75, 80, 90])} %"),
+            ("Öppnar", _date(rng, 2026)),
+            ("Stänger", _date(rng, 2027) + rng.choice(["", " kl. 23.59", " kl. 17.00"]))]
+
+
+def new_sitevision_html(i: int, seed: int = 6) -> str:
+    """About 15 kB: the rebuilt Sitevision site (`sv-`/`env-` classes, inline icon SVGs,
+    accordions nested three deep)."""
+    rng = random.Random(seed * 2_000_003 + i)
+    topic = TOPICS[i % len(TOPICS)]
+    title = f"Utlysning {i}: {topic.capitalize()} {2026 + i % 3}"
+
+    def para() -> str:
+        return ('<p class="env-text env-m-bottom--small">'
+                + FILLER.format(topic=topic, who1=rng.choice(WHO), who2=rng.choice(WHO)) + "</p>")
+
+    def accordion(path: str, head: str, inner: str) -> str:
+        return (f'<div class="sv-decoration-content env-collapse-wrapper">'
+                f'<button class="env-button env-button--ghost env-collapse-header" type="button" aria-expanded="false" '
+                f'aria-controls="c-{path}" data-env-collapse>{ICONS["chevron"]}<span class="env-text">{head}</span></button>'
+                f'<div class="env-collapse" id="c-{path}"><div class="sv-text-portlet sv-use-margins">'
+                f'<div class="sv-text-portlet-content">\n{inner}\n</div></div></div></div>')
+
+    accordions = "\n".join(
+        accordion(f"{a}", f"{['Vem kan söka?', 'Så bedömer vi ansökan', 'Redovisning'][a]}",
+                  para() + "\n".join(
+                      accordion(f"{a}-{b}", f"Del {b + 1}",
+                                para() + accordion(f"{a}-{b}-1", "Exempel", para()))
+                      for b in range(1)))
+        for a in range(3))
+    menu = "\n".join(f'<li class="env-nav__item"><a class="env-nav__link" href="/{s}">{s.capitalize()}'
+                      f'{ICONS["chevron"]}</a></li>'
+                      for s in ("privatpersoner", "arbetsgivare", "andra-aktorer", "om-myndigheten", "press"))
+    facts = "\n".join(f'<li class="env-list__item"><span class="env-text env-text--bold">{k}</span> '
+                       f'<span class="env-text">{v}</span></li>' for k, v in _facts(rng))
+    docs = "\n".join(f'<li class="env-list__item"><a class="env-link" href="/download/18.{i:x}{n}/utlysning-{i}-{n}.pdf">'
+                      f'{ICONS["document"]}<span>Bilaga {n} (pdf, {rng.randint(100, 900)} kB)</span></a></li>'
+                      for n in range(1, 4))
+    return f"""<!DOCTYPE html>
+<html lang="sv" class="sv-no-js sv-template-utlysning">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{title} - Benchmyndigheten</title>
+<link rel="stylesheet" href="/sitevision/system-resource/c5b2a4e6b1f0/envision/envision.css">
+<link rel="stylesheet" href="/webapp-files/18.5d1b6c4b18f0a3e2c1d1a/1731580800000/theme.css">
+<script src="/sitevision/system-resource/c5b2a4e6b1f0/envision/envision.js" defer></script>
+</head>
+<body class="sv-responsive env-m-around--0">
+<div class="sv-layout" id="svid10_4c8e7f3a18f2b1d0c3e1">
+<div class="sv-cookie-consent env-dialog" role="dialog" aria-label="Kakor"><p class="env-text">Vi använder kakor för att webbplatsen ska fungera.</p>
+<button class="env-button env-button--primary" type="button">Godkänn alla</button><button class="env-button" type="button">Bara nödvändiga</button></div>
+<header class="sv-layout env-d--flex env-justify-content--space-between" id="svid12_header">
+<a class="env-link" href="/"><img src="/images/18.4c8e7f3a18f2b1d0c3e5/logo.svg" alt="Till startsidan"></a>
+<nav class="env-nav env-nav--menubar" aria-label="Huvudmeny"><ul class="env-nav__list">
+{menu}
+</ul></nav>
+<form class="env-form" role="search" action="/sok"><label class="env-assistive-text" for="q">Sök</label>
+<input class="env-form-input" id="q" name="query" type="search"><button class="env-button" type="submit">{ICONS["search"]}</button></form>
+</header>
+<nav class="env-breadcrumb" aria-label="Du är här"><ol class="env-breadcrumb__list">
+<li class="env-breadcrumb__item"><a href="/">Startsida</a>{ICONS["chevron"]}</li>
+<li class="env-breadcrumb__item"><a href="/andra-aktorer">Andra aktörer</a>{ICONS["chevron"]}</li>
+<li class="env-breadcrumb__item" aria-current="page">{title}</li></ol></nav>
+<main class="sv-layout env-container" id="content">
+<div class="sv-text-portlet sv-use-margins"><div class="sv-text-portlet-content">
+<h1 class="env-ui-text-heading-1">{title}</h1>
+<p class="env-ui-text-overline">Här beskriver vi utlysningen inom området {topic}.</p>
+</div></div>
+<div class="sv-text-portlet sv-use-margins"><div class="sv-text-portlet-content">
+{para()}
+{para()}
+<ul class="env-list env-list--horizontal">{facts}</ul>
+</div></div>
+{accordions}
+<div class="sv-text-portlet"><div class="sv-text-portlet-content"><h2 class="env-ui-text-heading-2">Dokument</h2>
+<ul class="env-list">{docs}</ul></div></div>
+</main>
+<footer class="sv-layout env-footer">
+<div class="env-d--flex"><h2 class="env-ui-text-heading-3">Kontakta oss</h2><p class="env-text">Benchmyndigheten, Box 1000, 100 00 Stockholm</p>
+<a class="env-link" href="/kontakt">Kontakt{ICONS["arrow"]}</a><a class="env-link" href="https://www.facebook.com/">Facebook{ICONS["external"]}</a></div>
+</footer>
+</div>
+</body>
+</html>
+"""
+
+
 # One generator per page class; a later class is one more entry.
-PAGE_CLASSES = {"new-sitevision": page_html, "old-sitevision": old_sitevision_page_html}
+PAGE_CLASSES = {"new-sitevision": new_sitevision_html, "old-sitevision": old_sitevision_page_html, "synthetic": page_html}
 
 
 def generate(root: Path, n: int = 1000, seed: int = 6, page_class: str = "new-sitevision") -> list[str]:
@@ -218,10 +324,11 @@ def generate(root: Path, n: int = 1000, seed: int = 6, page_class: str = "new-si
     (site / "robots.txt").write_text("User-agent: *\nAllow: /\n", encoding="utf-8")
     urls = []
     for i in range(n):
-        folder = site / SECTION / f"utlysning-{i:05d}"
+        url = url_for(i, page_class)
+        folder = site / url.split(HOST + "/", 1)[1]
         folder.mkdir(parents=True, exist_ok=True)
         (folder / "index.html").write_text(render(i, seed), encoding="utf-8")
-        urls.append(url_for(i))
+        urls.append(url)
     return urls
 
 
@@ -231,8 +338,8 @@ def main() -> None:
     root = Path(args[0])
     n = int(args[1]) if len(args) > 1 else 1000
     urls = generate(root, n, page_class=page_class)
-    sizes = [p.stat().st_size for p in (root / HOST / SECTION).glob("*/index.html")]
-    print(f"{len(urls)} pages under {root / HOST}, {sum(sizes) / len(sizes) / 1024:.1f} kB on average")
+    sizes = [p.stat().st_size for p in (root / HOST / SECTION / page_class).glob("*/index.html")]
+    print(f"{len(urls)} {page_class} pages under {root / HOST}, {sum(sizes) / len(sizes) / 1024:.1f} kB on average")
     for url in urls[:3]:
         print(url)
 

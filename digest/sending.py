@@ -137,18 +137,15 @@ def _filled(pieces: list[str], values: dict[str, str]) -> str:
 @dataclass
 class _Rendered:
     """A digest rendered with markers in place of what is personal, cut at the markers (even
-    pieces are the digest's own text, odd ones markers); its message template once built."""
+    pieces are the digest's own text, odd ones markers)."""
     digest: Digest
     subject: str
     text: list[str]
     html: list[str]
-    template: mailer.MessageTemplate | None | bool = None  # False: this digest cannot have one
 
 
 class Composer:
     """Builds digest messages; holds what is the same for every subscriber of a run."""
-
-    PERSONAL_HEADERS = ("To", "Date", "Message-ID", "List-Unsubscribe")
 
     def __init__(self, settings: MailSettings, signer: Signer | None = None):
         self.settings = settings
@@ -159,22 +156,17 @@ class Composer:
         self.list_id = f"fundwatch veckobrev <veckobrev.{self.domain}>"
         self.fragments = {"text": Fragments(), "html": Fragments()}
         token = secrets.token_hex(8)  # unguessable: scraped text cannot contain a marker
-        keys = ("org", "email", "manage", "unsubscribe", "filters")
-        self.markers = {k: f"fwmarker{token}{k}" for k in keys}
+        self.markers = {k: f"fwmarker{token}{k}" for k in ("org", "email", "manage", "unsubscribe", "filters")}
         self._marker_pattern = re.compile("(" + "|".join(self.markers.values()) + ")")
-        # in a message template the HTML part has markers of its own: its values are escaped
-        self._html_markers = {self.markers[k]: f"fwmarker{token}html{k}" for k in keys}
         self._rendered: dict[int, _Rendered] = {}  # by id(digest), least recently used first
 
     def links(self, sub: Subscriber) -> dict[str, str]:
         return links(sub, self.settings.public_url, self.signer, names=("manage", "unsubscribe"))
 
     def _render(self, d: Digest) -> _Rendered:
-        """D rendered once per run while it is in use: a digest shared by many subscribers is
-        rendered with random markers in place of what is personal (organisation, address, links,
-        filters) and cut at the markers, and each message joins the pieces with its own values,
-        instead of scanning the whole text once per marker. The HTML goes out in lines of up to
-        990 octets (mailer.join_html_lines): a third of the lines a mail server reads."""
+        """D rendered once while it is in use: with markers in place of what is personal
+        (organisation, address, links, filters), cut at the markers; each subscriber's text is
+        the pieces joined with their own values."""
         hit = self._rendered.pop(id(d), None)
         if hit is None or hit.digest is not d:
             m = self.markers
@@ -188,68 +180,25 @@ class Composer:
         self._rendered[id(d)] = hit
         return hit
 
-    def _personal(self, d: Digest, sub: Subscriber) -> tuple[dict[str, str], dict[str, str]]:
-        """(values for the body markers, by marker; headers) of SUB's message."""
-        lk = self.links(sub)
-        values = {"org": " ".join(sub.org.split()), "email": sub.email, "manage": lk["manage"],
-                  "unsubscribe": lk["unsubscribe"], "filters": filters_sv(Filters.of(sub), self.agency_names)}
-        headers = {"Message-ID": mailer.message_id(f"digest.{d.week}.{sub.id}", self.domain),
-                   "List-Unsubscribe": f"<{lk['unsubscribe']}>"}
-        return {self.markers[k]: v for k, v in values.items()}, headers
-
     def render(self, d: Digest, sub: Subscriber) -> tuple[str, str, str, dict[str, str]]:
         """(subject, text, html, headers): SUB's digest D, and its headers of its own."""
         r = self._render(d)
-        by_marker, headers = self._personal(d, sub)
+        lk = self.links(sub)
+        values = {"org": " ".join(sub.org.split()), "email": sub.email, "manage": lk["manage"],
+                  "unsubscribe": lk["unsubscribe"], "filters": filters_sv(Filters.of(sub), self.agency_names)}
+        by_marker = {self.markers[k]: v for k, v in values.items()}
         escaped = {marker: str(escape(value)) for marker, value in by_marker.items()}
+        headers = {"Message-ID": mailer.message_id(f"digest.{d.week}.{sub.id}", self.domain),
+                   "List-Unsubscribe": f"<{lk['unsubscribe']}>"}
         return r.subject, _filled(r.text, by_marker), _filled(r.html, escaped), headers
 
-    def message(self, d: Digest, sub: Subscriber, date: dt.datetime | None = None, *,
-                boundary: str | None = None):
+    def message(self, d: Digest, sub: Subscriber, date: dt.datetime | None = None):
         subject, text, html, headers = self.render(d, sub)
-        return self._build(sub, subject, text, html, headers, date, boundary)
-
-    def _build(self, sub, subject, text, html, headers, date, boundary):
         return mailer.build_message(
             to=mailer.address(sub.email, sub.org), subject=subject, text=text, html=html, mail_from=self.sender,
             msg_id=headers["Message-ID"], date=date, headers={"List-Id": self.list_id},
             raw_headers={"List-Unsubscribe": headers["List-Unsubscribe"],
-                         "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"},
-            boundary=boundary)
-
-    def prepared(self, d: Digest, sub: Subscriber, date: dt.datetime | None = None) -> mailer.Prepared:
-        """message(d, sub) as it goes on the wire: the same bytes, filled into a template built
-        once per digest (the 8bit encoding of 100 KB of digest is then done once, not once per
-        subscriber). A message the template cannot take is built by message()."""
-        r = self._render(d)
-        if r.template is None:
-            r.template = self._template(r, sub)
-        by_marker, headers = self._personal(d, sub)
-        to = mailer.address(sub.email, sub.org)
-        data = None
-        if r.template:
-            values = {**by_marker, **{self._html_markers[m]: str(escape(v)) for m, v in by_marker.items()}}
-            data = r.template.fill({"To": mailer.format_address(to), "Date": mailer.date_header(date), **headers},
-                                   values)
-        if data is None:
-            return mailer.Prepared(self.message(d, sub, date))
-        return mailer.Prepared.filled(data, sender=self.sender.addr_spec, recipients=[to.addr_spec],
-                                      name=headers["Message-ID"].strip("<>").split("@")[0],
-                                      rebuild=lambda: self.message(d, sub, date))
-
-    def _template(self, r: _Rendered, sub: Subscriber) -> mailer.MessageTemplate | bool:
-        text = "".join(r.text)  # the markers in place
-        html = _filled(r.html, self._html_markers)
-        # each message has its own values of these headers: any valid ones do here
-        headers = {"Message-ID": mailer.message_id("template", self.domain),
-                   "List-Unsubscribe": f"<{self.settings.public_url}>"}
-        msg = self._build(sub, r.subject, text, html, headers, None, None)
-        try:
-            return mailer.MessageTemplate(msg, self.PERSONAL_HEADERS,
-                                          {**{m: m for m in self.markers.values()},
-                                           **{m: m for m in self._html_markers.values()}})
-        except ValueError:  # a part is not 8bit (e.g. base64 for a line too long): built per message
-            return False
+                         "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"})
 
 
 # -- planning -------------------------------------------------------------------------------------
@@ -367,10 +316,8 @@ def send_due(*, dry_run: bool = False, send_empty: bool | None = None, settings:
 
 def _send_rows(engine, data: WeekData, composer: Composer, settings: MailSettings, due, report: Report,
                now_utc: dt.datetime, echo) -> None:
-    """Claim, send and record each due row in order. A claim is committed before its message goes
-    out (while the server answers its MAIL FROM; RSET if the claim fails); a message's result is
-    committed together with the next claim (one short transaction per message), and on any way
-    out of the loop."""
+    """Claim, send and record each due row in order: the claim is committed before the message
+    goes out, its result right after."""
     me = claimer()
     deliveries = Delivery.__table__
     subscribers = Subscriber.__table__
@@ -382,113 +329,69 @@ def _send_rows(engine, data: WeekData, composer: Composer, settings: MailSetting
                exists().where(subscribers.c.id == deliveries.c.subscriber_id, subscribers.c.status == CONFIRMED))
         .values(status=SENDING, claimed_by=me, claimed_at=bindparam("claimed_at"), attempts=deliveries.c.attempts + 1)
     )
-    result_keys = ("status", "smtp_code", "error", "next_attempt_at", "finished_at")
-    done_stmt = (update(deliveries).where(deliveries.c.id == bindparam("did"))
-                 .values(**{k: bindparam(f"v_{k}") for k in result_keys}))
 
-    # Subscribers with the same digest go out one after another, so each digest is rendered and
-    # encoded once (the composer keeps the last few); otherwise in the order they were planned.
+    # Subscribers with the same digest go out one after another, so each digest is rendered once
+    # (the composer keeps the last few); otherwise in the order they were planned.
     digests = [data.build(Filters.of(sub), after_id=delivery.after_change_id, upto_id=delivery.upto_change_id,
                           first=delivery.first) for delivery, sub in due]
-    group = {}
+    group: dict[int, int] = {}
     for n, digest in enumerate(digests):
         group.setdefault(id(digest), n)
     order = sorted(range(len(due)), key=lambda n: group[id(digests[n])])
-    due, digests = [due[n] for n in order], [digests[n] for n in order]
-
-    def prepare(index: int):
-        if index >= len(due):
-            return None
-        return composer.prepared(digests[index], due[index][1])
-
-    unrecorded: list[tuple] = []  # (delivery, subscriber, values) of the message sent last
-
-    def record(conn) -> None:
-        """Write the result of the message sent last (inside the caller's transaction)."""
-        for delivery, sub, values in unrecorded:
-            conn.execute(done_stmt, {"did": delivery.id, **{f"v_{k}": values[k] for k in result_keys}})
-            if values["status"] == SENT and sub.hard_bounces:
-                conn.execute(update(subscribers).where(subscribers.c.id == sub.id).values(hard_bounces=0))
-        unrecorded.clear()
 
     connect_failures = 0
     with mailer.open_transport(settings) as transport, engine.connect() as conn:
-        overlap = isinstance(transport, mailer.SmtpTransport)
-        try:
-            upcoming = prepare(0)
-            for index, (delivery, sub) in enumerate(due):
-                prepared, upcoming = upcoming, None
-                unreachable = None
-                if overlap:  # the server answers MAIL FROM while the claim is committed
-                    try:
-                        transport.announce(prepared)
-                    except mailer.TemporaryFailure as exc:
-                        unreachable = exc
-                with conn.begin():
-                    record(conn)
-                    claimed = conn.execute(claim_stmt, {"did": delivery.id, "now": now_utc,
-                                                        "claimed_at": utcnow()}).rowcount
-                if claimed != 1:
-                    if overlap:
-                        transport.cancel()
-                    upcoming = prepare(index + 1)
-                    continue  # another sender has it, or the subscriber left meanwhile
-                attempts = delivery.attempts + 1
-                bounce = False
-                try:
-                    if unreachable is not None:
-                        raise unreachable
-                    if overlap:
-                        transport.start(prepared)
-                        upcoming = prepare(index + 1)  # the server reads this message meanwhile
-                        reply = transport.finish()
-                    else:
-                        reply = transport.send(prepared)
-                except mailer.MailConfigError:
-                    with conn.begin():  # nothing went out: give the row back
-                        conn.execute(update(deliveries).where(deliveries.c.id == delivery.id)
-                                     .values(status=PENDING, attempts=delivery.attempts, claimed_by=None,
-                                             claimed_at=None))
-                    raise
-                except mailer.TemporaryFailure as exc:
-                    gave_up = attempts >= MAX_ATTEMPTS
-                    values = {"status": FAILED if gave_up else DEFERRED, "smtp_code": exc.code, "error": str(exc),
-                              "next_attempt_at": None if gave_up else utcnow() + BACKOFF[min(attempts, len(BACKOFF)) - 1]}
-                    report.failed += gave_up
-                    report.deferred += not gave_up
-                    connect_failures = connect_failures + 1 if exc.code is None else 0
-                except mailer.PermanentFailure as exc:
-                    values = {"status": FAILED, "smtp_code": exc.code, "error": str(exc), "next_attempt_at": None}
-                    report.failed += 1
-                    bounce = True
-                except mailer.UncertainDelivery as exc:
-                    values = {"status": UNKNOWN, "smtp_code": None, "error": str(exc), "next_attempt_at": None}
-                    report.unknown += 1
-                else:
-                    values = {"status": SENT, "smtp_code": int(reply[:3]) if reply[:3].isdigit() else None,
-                              "error": None, "next_attempt_at": None}
-                    report.sent += 1
-                    connect_failures = 0
-                values["finished_at"] = utcnow()
-                unrecorded.append((delivery, sub, values))
-                if bounce:
-                    with conn.begin():
-                        record(conn)
-                    with session_scope(engine) as session:
-                        fresh = session.get(Subscriber, sub.id)
-                        if fresh is not None and record_hard_bounce(session, fresh):
-                            report.suppressed += 1
-                if echo:
-                    echo(f"{sub.email}: {values['status']}" + (f" ({values['error']})" if values["error"] else ""))
-                if connect_failures >= CONNECT_FAILURES_BEFORE_STOP:
-                    report.stopped = "the SMTP server cannot be reached; the rest stay pending"
-                    break
-                if upcoming is None:
-                    upcoming = prepare(index + 1)
-        finally:
-            if unrecorded:  # the last result, or one before an error or Ctrl-C
-                with conn.begin():
-                    record(conn)
+        for n in order:
+            delivery, sub = due[n]
+            with conn.begin():
+                claimed = conn.execute(claim_stmt, {"did": delivery.id, "now": now_utc,
+                                                    "claimed_at": utcnow()}).rowcount
+            if claimed != 1:
+                continue  # another sender has it, or the subscriber left meanwhile
+            attempts = delivery.attempts + 1
+            bounce = False
+            try:
+                reply = transport.send(composer.message(digests[n], sub))
+            except mailer.MailConfigError:
+                with conn.begin():  # nothing went out: give the row back
+                    conn.execute(update(deliveries).where(deliveries.c.id == delivery.id)
+                                 .values(status=PENDING, attempts=delivery.attempts, claimed_by=None,
+                                         claimed_at=None))
+                raise
+            except mailer.TemporaryFailure as exc:
+                gave_up = attempts >= MAX_ATTEMPTS
+                values = {"status": FAILED if gave_up else DEFERRED, "smtp_code": exc.code, "error": str(exc),
+                          "next_attempt_at": None if gave_up else utcnow() + BACKOFF[min(attempts, len(BACKOFF)) - 1]}
+                report.failed += gave_up
+                report.deferred += not gave_up
+                connect_failures = connect_failures + 1 if exc.code is None else 0
+            except mailer.PermanentFailure as exc:
+                values = {"status": FAILED, "smtp_code": exc.code, "error": str(exc), "next_attempt_at": None}
+                report.failed += 1
+                bounce = True
+            except mailer.UncertainDelivery as exc:
+                values = {"status": UNKNOWN, "smtp_code": None, "error": str(exc), "next_attempt_at": None}
+                report.unknown += 1
+            else:
+                values = {"status": SENT, "smtp_code": int(reply[:3]) if reply[:3].isdigit() else None,
+                          "error": None, "next_attempt_at": None}
+                report.sent += 1
+                connect_failures = 0
+            with conn.begin():
+                conn.execute(update(deliveries).where(deliveries.c.id == delivery.id)
+                             .values(**values, finished_at=utcnow()))
+                if values["status"] == SENT and sub.hard_bounces:
+                    conn.execute(update(subscribers).where(subscribers.c.id == sub.id).values(hard_bounces=0))
+            if bounce:
+                with session_scope(engine) as session:
+                    fresh = session.get(Subscriber, sub.id)
+                    if fresh is not None and record_hard_bounce(session, fresh):
+                        report.suppressed += 1
+            if echo:
+                echo(f"{sub.email}: {values['status']}" + (f" ({values['error']})" if values["error"] else ""))
+            if connect_failures >= CONNECT_FAILURES_BEFORE_STOP:
+                report.stopped = "the SMTP server cannot be reached; the rest stay pending"
+                break
 
 
 # -- status ---------------------------------------------------------------------------------------

@@ -38,7 +38,9 @@ DOWNLOAD_WARNSIZE = 5 * 1024 * 1024
 # the spider the cached body), never serve a cached copy without asking, never on an error.
 HTTPCACHE_ENABLED = True
 HTTPCACHE_POLICY = "fundwatch.spiders.httpcache.AlwaysRevalidatePolicy"
-HTTPCACHE_STORAGE = "scrapy.extensions.httpcache.DbmCacheStorage"  # the filesystem storage writes several files a page
+HTTPCACHE_STORAGE = "fundwatch.spiders.httpcache.SqliteCacheStorage"  # one file that reclaims space
+FUNDWATCH_CACHE_EXPIRE_RUNS = 5  # a page not requested in this many finished crawls ...
+FUNDWATCH_CACHE_EXPIRE_DAYS = 30  # ... and not for this many days leaves the cache
 HTTPCACHE_DIR = str(config.cache_dir())  # FUNDWATCH_CACHE_DIR, default .fundwatch/httpcache
 HTTPCACHE_EXPIRATION_SECS = 0
 

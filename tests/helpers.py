@@ -259,11 +259,12 @@ def read_outbox(outbox: Path) -> dict[str, email.message.EmailMessage]:
 
 
 def text_part(msg) -> str:
-    return msg.get_body(("plain",)).get_content()
+    """The text a mail client shows: an 8bit part read from the wire keeps its CRLFs."""
+    return msg.get_body(("plain",)).get_content().replace("\r\n", "\n")
 
 
 def html_part(msg) -> str:
-    return msg.get_body(("html",)).get_content()
+    return msg.get_body(("html",)).get_content().replace("\r\n", "\n")
 
 
 class Handler:

@@ -185,3 +185,33 @@ def test_delete_anonymises_deliveries(db_url, digest_env, smtp):
         [d] = s.scalars(select(Delivery)).all()
         assert d.subscriber_id is None and d.status == "sent"
         assert s.scalars(select(Subscriber)).all() == []
+
+
+def _full_disk_child(outbox) -> list[str]:
+    """argv prefix: the command runs with OUTBOX on a 4 KiB tmpfs of its own (a mount namespace)."""
+    outbox.mkdir(parents=True, exist_ok=True)
+    return ["unshare", "--map-root-user", "--mount", "sh", "-c",
+            f'mount -t tmpfs -o size=4k tmpfs "{outbox}" && exec "$0" "$@"']
+
+
+@pytest.mark.slow
+def test_an_outbox_on_a_full_disk_defers_the_digest_and_sends_it_later(sqlite_url, digest_env):
+    """A message the outbox cannot write (disk full) was not delivered: deferred and tried again,
+    never `unknown`; the operator reads one line, no traceback."""
+    crawl(get_engine(sqlite_url), "brottsoffermyndigheten",
+          [make_item("brottsoffermyndigheten", f"Projektmedel {n}", deadline=SOON) for n in range(20)])
+    add_subscriber("anna@example.org")
+    child = subprocess.run(_full_disk_child(digest_env) + [sys.executable, "-m", "fundwatch.cli", "digest", "send"],
+                           env=dict(os.environ), capture_output=True, text=True, timeout=120)
+    assert child.returncode == 0, child.stderr
+    assert "Traceback" not in child.stdout + child.stderr
+    assert "1 deferred" in child.stdout and "0 unknown" in child.stdout
+    d = deliveries()["anna@example.org"]
+    assert d.status == "deferred" and d.next_attempt_at is not None
+    assert "cannot write the outbox" in d.error and "No space left on device" in d.error
+    assert "\n" not in d.error
+    assert list(digest_env.iterdir()) == []  # the tmpfs was the child's own; nothing half-written here
+    with time_machine.travel(dt.datetime.now(dt.UTC) + dt.timedelta(minutes=6), tick=False):
+        assert send().sent == 1  # the disk has room again: retried after its backoff
+    assert deliveries()["anna@example.org"].status == "sent"
+    assert len(list(digest_env.glob("*.eml"))) == 1

@@ -1,0 +1,110 @@
+"""Benchmark: what each speed-only device in production code gains on pages shaped like real
+ones (issue 15: a device stays only if it gains at least 5 %).
+
+    .venv/bin/python bench/devices.py [--pages 1000] [--runs 3]
+
+For each page class of bench/run.py's crawl section, the `scrapy crawl page` of bench/run.py runs
+with every device on, and with one device switched off at a time, alternating, --runs times
+each; it prints the medians and each device's gain: (time without - time with) / time without.
+The devices are switched off from outside the code: Scrapy settings for the spider loader and
+the stripped default components, a sitecustomize module on the crawl child's path for gc.freeze
+and the last-title cache.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import run as bench  # noqa: E402
+from scrapy.settings import default_settings  # noqa: E402
+
+from fundwatch.crawl import crawl_source  # noqa: E402
+from fundwatch.sources import load_sources  # noqa: E402
+
+SITECUSTOMIZE = {
+    "gc.freeze": "import gc\ngc.freeze = lambda: None\n",
+    "last-title cache": (
+        "from fundwatch.spiders import extract\n"
+        "extract.title_of = lambda body, encoding='utf-8': extract._title(extract.parse_html(body, encoding))\n"),
+}
+SETTINGS = {
+    "spider loader": {"SPIDER_LOADER_CLASS": "scrapy.spiderloader.SpiderLoader", "SPIDER_MODULES": "fundwatch.spiders"},
+    "stripped default components": {
+        "EXTENSIONS_BASE": json.dumps(default_settings.EXTENSIONS_BASE),
+        "DOWNLOADER_MIDDLEWARES_BASE": json.dumps(default_settings.DOWNLOADER_MIDDLEWARES_BASE),
+        "SPIDER_MIDDLEWARES_BASE": json.dumps(default_settings.SPIDER_MIDDLEWARES_BASE),
+        "WARN_ON_GENERATOR_RETURN_VALUE": "True"},
+}
+VARIANTS = ["all on", *SETTINGS, *SITECUSTOMIZE]
+
+
+def crawl(work: Path, sources: Path, server, n: int, variant: str) -> float:
+    bench.use_db(work, "devices")
+    env_before = dict(os.environ)
+    settings = {**bench.crawl_settings(), **SETTINGS.get(variant, {})}
+    if variant in SITECUSTOMIZE:
+        folder = work / f"site-{variant.replace(' ', '-').replace('.', '-')}"
+        folder.mkdir(exist_ok=True)
+        (folder / "sitecustomize.py").write_text(SITECUSTOMIZE[variant], encoding="utf-8")
+        os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(folder), os.environ.get("PYTHONPATH")]))
+    os.environ["FUNDWATCH_MIRROR"] = server.url
+    try:
+        source = load_sources(sources).get(bench.SOURCE_ID)
+        start = time.perf_counter()
+        result = crawl_source(source, str(sources), timeout=bench.CHILD_TIMEOUT, settings=settings)
+        seconds = time.perf_counter() - start
+    finally:
+        os.environ.clear()
+        os.environ.update(env_before)
+    if result.status != "ok" or result.summary.get("items") != n:
+        raise SystemExit(f"{variant}: the crawl did not store {n} items: {result}")
+    return seconds
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--pages", type=int, default=1000)
+    parser.add_argument("--runs", type=int, default=3)
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="fundwatch-devices-"))
+    print(f"speed devices, {time.strftime('%Y-%m-%d %H:%M')}, load average at start {bench.load()}", flush=True)
+    try:
+        mirror = work / "mirror"
+        classes = {}
+        for page_class in bench.CRAWL_CLASSES:
+            urls = bench.generate_pages.generate(mirror, args.pages, page_class=page_class)
+            classes[page_class] = bench.write_sources(work / f"sources-{page_class}.toml", urls)
+        os.chdir(work)
+        bench.child_environment(work)
+        with bench.BenchServer(mirror) as server:
+            for page_class, sources in classes.items():
+                crawl(work, sources, server, args.pages, "all on")  # warm-up, untimed
+                times: dict[str, list[float]] = {v: [] for v in VARIANTS}
+                for r in range(args.runs):
+                    for variant in VARIANTS[r % len(VARIANTS):] + VARIANTS[:r % len(VARIANTS)]:
+                        times[variant].append(crawl(work, sources, server, args.pages, variant))
+                base = statistics.median(times["all on"])
+                print(f"{page_class}, {args.pages} pages: all on {base:.2f} s "
+                      f"({', '.join(f'{t:.2f}' for t in times['all on'])})", flush=True)
+                for variant in VARIANTS[1:]:
+                    off = statistics.median(times[variant])
+                    print(f"  without {variant}: {off:.2f} s ({', '.join(f'{t:.2f}' for t in times[variant])}); "
+                          f"gain {(off - base) / off:+.1%}", flush=True)
+    finally:
+        os.chdir(bench.ROOT)
+        shutil.rmtree(work, ignore_errors=True)
+    print(f"load average at the end {bench.load()}")
+
+
+if __name__ == "__main__":
+    main()
