@@ -79,6 +79,15 @@ def _apply(sub: Subscriber, org: str, filters: Filters) -> None:
     sub.org = org
     sub.agencies, sub.kinds, sub.keywords = filters.agencies, filters.kinds, filters.keywords
     sub.include_noncompetitive = filters.include_noncompetitive
+    sub.reminder_days = filters.reminder_days
+
+
+def mute(session: Session, sub: Subscriber, item_id: str) -> bool:
+    """Leave ITEM_ID out of SUB's digests from now on. True when this call muted it."""
+    if item_id in (sub.muted or []):
+        return False
+    sub.muted = [*(sub.muted or []), item_id]  # a new list: the JSON column sees the change
+    return True
 
 
 @dataclass
@@ -183,14 +192,15 @@ def subscriber_json(sub: Subscriber) -> dict:
     return {
         "id": sub.id, "email": sub.email, "org": sub.org, "status": sub.status,
         "agencies": list(sub.agencies or []), "kinds": list(sub.kinds or []), "keywords": list(sub.keywords or []),
-        "include_noncompetitive": bool(sub.include_noncompetitive), "consent": sub.consent,
+        "include_noncompetitive": bool(sub.include_noncompetitive), "reminder_days": sub.reminder_days,
+        "muted": list(sub.muted or []), "consent": sub.consent,
         "created_at": iso(sub.created_at), "confirmed_at": iso(sub.confirmed_at), "imported_by": sub.imported_by,
         "unsubscribed_at": iso(sub.unsubscribed_at), "hard_bounces": sub.hard_bounces,
     }
 
 
 # -- links and the confirmation mail ---------------------------------------------------------------
-LINK_PATHS = {"confirm": "bekrafta", "unsubscribe": "avregistrera", "manage": "installningar"}
+LINK_PATHS = {"confirm": "bekrafta", "unsubscribe": "avregistrera", "manage": "installningar", "mute": "dolj"}
 
 
 def links(sub: Subscriber, public_url: str, signer=None, names=tuple(LINK_PATHS)) -> dict[str, str]:
@@ -198,7 +208,8 @@ def links(sub: Subscriber, public_url: str, signer=None, names=tuple(LINK_PATHS)
 
     signer = signer or tokens.Signer()
     base = public_url.rstrip("/")
-    purposes = {"confirm": tokens.CONFIRM, "unsubscribe": tokens.UNSUBSCRIBE, "manage": tokens.MANAGE}
+    purposes = {"confirm": tokens.CONFIRM, "unsubscribe": tokens.UNSUBSCRIBE, "manage": tokens.MANAGE,
+                "mute": tokens.MUTE}
     return {name: f"{base}/{LINK_PATHS[name]}/{signer.make(sub.id, sub.token_key, purposes[name])}" for name in names}
 
 

@@ -97,24 +97,25 @@ def test_week_digest_for_everything(week18):
     msg = mails["alla@example.org"]
     text = text_part(msg)
     s = sections(text)
-    assert set(s) == {"NYA UTLYSNINGAR OCH ERBJUDANDEN", "ÄNDRADE", "SISTA ANSÖKNINGSDAG INOM 14 DAGAR",
-                      "STÄNGDA ELLER BORTTAGNA"}
+    # what needs action first: what closes within 14 days, then new, then closed
+    assert list(s) == ["SISTA DAG INOM 14 DAGAR", "NYA UTLYSNINGAR OCH ERBJUDANDEN", "STÄNGDA ELLER BORTTAGNA"]
     assert "Integration av nyanlända" in s["NYA UTLYSNINGAR OCH ERBJUDANDEN"]
     assert "5 000 000 kr" in s["NYA UTLYSNINGAR OCH ERBJUDANDEN"]
+    assert "Öppen · Sista ansökningsdag: 1 september 2027" in s["NYA UTLYSNINGAR OCH ERBJUDANDEN"]
     assert "Polisens" not in text  # icke-konkurrerande: left out by default
-    assert "Sista ansökningsdag: 3 maj 2027 → 17 maj 2027" in s["ÄNDRADE"]
-    assert "Stöd till våldsutsatta kvinnor" in s["ÄNDRADE"]
-    soon = s["SISTA ANSÖKNINGSDAG INOM 14 DAGAR"]
+    soon = s["SISTA DAG INOM 14 DAGAR"]
+    # full cards, earliest deadline first; the changed one says what changed in one line
     assert soon.index("Brottsofferinriktade projekt") < soon.index("Stöd till våldsutsatta kvinnor")
-    # a reminder, a line each (what is new or changed is shown in full above)
-    assert "* Brottsofferinriktade projekt (Brottsoffermyndigheten, sista ansökningsdag 12 maj 2027)\n" in soon
+    assert "  Öppen · Sista ansökningsdag: 12 maj 2027\n" in soon
+    assert "  Sista ansökningsdag flyttad: 3 maj 2027 → 17 maj 2027\n" in soon
     assert "Gammal utlysning" in s["STÄNGDA ELLER BORTTAGNA"]
     assert "ÖPPNA JUST NU" not in text  # not a first digest
     assert "Källor: 2 av 3 källor kunde kontrolleras denna vecka. Arbetsförmedlingen: sidan svarade 503." in text
     # each item names its agency as the source and links to the agency's page
     assert "Utlysning · Källa: Migrationsverket" in text
     assert "https://www.migrationsverket.se/utlysningar/integration-av-nyanlända" in text
-    assert msg["Subject"].startswith("fundwatch vecka 18: 1 ny, 1 ändrad, 2 med sista dag inom 14 dagar, 1 stängd")
+    # the subject: new calls and the nearest open deadline
+    assert msg["Subject"] == "fundwatch v. 18: 1 ny utlysning · sista dag 12 maj: Brottsofferinriktade projekt"
 
 
 def test_filters_agency_keyword_noncompetitive(week18):
@@ -137,19 +138,20 @@ def test_first_digest_lists_open_now(week18):
     msg = read_outbox(outbox)["ny@example.org"]
     text = text_part(msg)
     s = sections(text)
-    assert "ÖPPNA JUST NU" in s
-    # a list to look through: each open call on a line with its agency and deadline, then its link
-    open_now = s["ÖPPNA JUST NU"]
-    assert re.search(r"^\* Rusta och matcha[^\n]* \(Arbetsförmedlingen[^\n]*\)\n  https://\S+$", open_now, re.M)
-    assert re.search(r"^\* Brottsofferinriktade projekt \(Brottsoffermyndigheten, sista ansökningsdag \d+ \w+ 2027\)$",
-                     open_now, re.M)
+    assert list(s) == ["SISTA DAG INOM 14 DAGAR", "ÖPPNA OCH KOMMANDE UTLYSNINGAR"]
+    # a list to look through: each open call on a line with its agency, status and deadline, then its link
+    open_now = s["ÖPPNA OCH KOMMANDE UTLYSNINGAR"]
+    assert re.search(r"^\* Rusta och matcha[^\n]* \(Arbetsförmedlingen · Öppen[^\n]*\)\n  https://\S+$", open_now, re.M)
+    assert "* Integration av nyanlända (Migrationsverket · Öppen, sista ansökningsdag 1 september 2027)\n" in open_now
     assert "Källa:" not in open_now
+    # what closes soon is a card above, not repeated in the list
+    assert "Brottsofferinriktade projekt" in s["SISTA DAG INOM 14 DAGAR"] and "Brottsoffer" not in open_now
     html = html_part(msg)
-    assert re.search(r'<li class="brief-item" style="[^"]+"><a href="[^"]+"[^>]*>Brottsofferinriktade projekt</a> – '
-                     r"Brottsoffermyndigheten, sista ansökningsdag \d+ \w+ 2027</li>", html)
-    # the last 7 days: the week-18 crawl's changes, not the week-17 ones as new
-    assert "Integration av nyanlända" in s["NYA UTLYSNINGAR OCH ERBJUDANDEN"]
-    assert "Rusta och matcha" not in s["NYA UTLYSNINGAR OCH ERBJUDANDEN"]
+    assert re.search(r'<li class="brief-item" style="[^"]+"><a href="[^"]+"[^>]*>Integration av nyanlända</a> – '
+                     r"Migrationsverket · <strong>Öppen</strong>, sista ansökningsdag 1 september 2027</li>", html)
+    assert re.search(r'<h1 style="[^"]+">Välkommen, Föreningen Exempel', html)
+    assert msg["Subject"] == ("fundwatch v. 18: 4 öppna eller kommande utlysningar · sista dag 12 maj: "
+                              "Brottsofferinriktade projekt")
 
 
 def test_html_is_inlined_escaped_and_accessible(week18):
@@ -158,6 +160,7 @@ def test_html_is_inlined_escaped_and_accessible(week18):
     assert '<html lang="sv">' in html
     assert re.search(r'<h1 style="[^"]+">Vecka 18, 2027', html)
     assert re.search(r'<h2 style="[^"]*color:#0b3d5c[^"]*">Nya utlysningar och erbjudanden', html)
+    assert re.search(r'<p class="status" style="[^"]+">Öppen · Sista ansökningsdag: 12 maj 2027</p>', html)
     assert re.search(r'<h3 style="[^"]+"><a href="https://www\.migrationsverket\.se/', html)
     assert "<style>" in html and "@media" in html  # only what cannot be inlined stays in a style block
     assert "17 maj 2027" in html and "Källa: Migrationsverket" in html
