@@ -272,3 +272,118 @@ def test_procurements_show_their_tender_deadline_and_planned_ones_say_so():
     assert view("procurement", "planned", None).deadline_shown == "ej bestämd (planerad)"
     assert view("procurement", "unknown", None).deadline_shown == "inte angiven"
     assert view("news", "unknown", None).deadline_shown is None
+
+
+W49 = dt.datetime(2027, 12, 6, 9, 0, tzinfo=TZ)  # Monday, week 49
+
+
+@pytest.fixture
+def week49(sqlite_url, digest_env):
+    """A week-48 crawl, a first digest, then a week-49 crawl with a call first seen after its
+    deadline, one opening later, news, a watched page and a moved deadline; returns (engine, outbox)."""
+    engine = get_engine(sqlite_url)
+    with time_machine.travel(W49 - dt.timedelta(days=7), tick=False):
+        crawl(engine, "migrationsverket", [make_item("migrationsverket", "Flyttad", deadline=dt.date(2028, 3, 3))])
+        add_subscriber("alla@example.org")
+        add_subscriber("snart@example.org", reminder_days=30)
+        assert send().sent == 2
+    for path in digest_env.glob("*.eml"):
+        path.unlink()
+    with time_machine.travel(W49 - dt.timedelta(hours=2), tick=False):
+        crawl(engine, "migrationsverket", [
+            make_item("migrationsverket", "Flyttad", deadline=dt.date(2028, 3, 17)),
+            make_item("migrationsverket", "Redan stängd", deadline=dt.date(2027, 12, 4)),
+            make_item("migrationsverket", "Öppnar i februari", opens=dt.date(2028, 2, 1), deadline=dt.date(2028, 3, 1),
+                      status="unknown"),
+            make_item("migrationsverket", "Snart slut", deadline=dt.date(2027, 12, 14),
+                      details={"Vem kan söka": "Ideella föreningar och stiftelser"}),
+            make_item("migrationsverket", "Lite senare", deadline=dt.date(2027, 12, 30)),
+            make_item("migrationsverket", "Nya regler för bidrag", kind="news", status="unknown"),
+        ])
+    return engine, digest_env
+
+
+def test_status_order_and_sections_of_a_returning_digest(week49):
+    engine, outbox = week49
+    with time_machine.travel(W49, tick=False):
+        send()
+    msg = read_outbox(outbox)["alla@example.org"]
+    text = text_part(msg)
+    s = sections(text)
+    assert list(s) == ["SISTA DAG INOM 14 DAGAR", "NYA UTLYSNINGAR OCH ERBJUDANDEN", "ÄNDRADE", "KOMMANDE",
+                       "STÄNGDA ELLER BORTTAGNA", "NYTT FRÅN MYNDIGHETERNA"]
+    assert "Snart slut" in s["SISTA DAG INOM 14 DAGAR"]
+    assert "  Vem kan söka: Ideella föreningar och stiftelser\n" in s["SISTA DAG INOM 14 DAGAR"]
+    assert "Lite senare" in s["NYA UTLYSNINGAR OCH ERBJUDANDEN"]
+    # a call first seen after its deadline is never new or open
+    assert "Redan stängd" not in s["NYA UTLYSNINGAR OCH ERBJUDANDEN"] + s["SISTA DAG INOM 14 DAGAR"]
+    assert "* Redan stängd\n  Utlysning · Källa: Migrationsverket\n  Stängd · Sista ansökningsdag: 4 december 2027\n" in (
+        s["STÄNGDA ELLER BORTTAGNA"])
+    assert "  Öppnar 1 februari 2028 · Sista ansökningsdag: 1 mars 2028\n" in s["KOMMANDE"]
+    assert "Öppnar i februari" not in s["NYA UTLYSNINGAR OCH ERBJUDANDEN"]
+    assert "  Sista ansökningsdag flyttad: 3 mars 2028 → 17 mars 2028\n" in s["ÄNDRADE"]
+    # news apart from the calls, a line each
+    assert "* Nya regler för bidrag (Migrationsverket)\n" in s["NYTT FRÅN MYNDIGHETERNA"]
+    assert "Nya regler" not in text.split("NYTT FRÅN MYNDIGHETERNA")[0]
+    # the subject counts the new calls (not the closed one, not the news) and the nearest open deadline
+    assert msg["Subject"] == "fundwatch v. 49: 3 nya utlysningar · sista dag 14 dec: Snart slut"
+    html = html_part(msg)
+    assert re.search(r'<p class="status" style="[^"]+">Stängd · Sista ansökningsdag: 4 december 2027</p>', html)
+    assert re.search(r'<p class="status" style="[^"]+">Öppnar 1 februari 2028 · Sista ansökningsdag', html)
+
+
+def test_reminder_lead_time_is_the_subscribers(week49):
+    engine, outbox = week49
+    with time_machine.travel(W49, tick=False):
+        send()
+    s = sections(text_part(read_outbox(outbox)["snart@example.org"]))
+    soon = s["SISTA DAG INOM 30 DAGAR"]
+    assert soon.index("Snart slut") < soon.index("Lite senare")
+    assert "NYA UTLYSNINGAR OCH ERBJUDANDEN" not in s  # both new calls are listed once, in the first section
+    assert "påminnelse 30 dagar före sista dag" in text_part(read_outbox(outbox)["snart@example.org"])
+
+
+def test_first_digest_never_lists_a_closed_call(week49):
+    engine, outbox = week49
+    with time_machine.travel(W49, tick=False):
+        add_subscriber("ny@example.org")
+        send()
+    text = text_part(read_outbox(outbox)["ny@example.org"])
+    s = sections(text)
+    assert "Redan stängd" not in text
+    assert "STÄNGDA ELLER BORTTAGNA" not in s
+    assert "* Öppnar i februari (Migrationsverket · Öppnar 1 februari 2028, sista ansökningsdag 1 mars 2028)\n" in (
+        s["ÖPPNA OCH KOMMANDE UTLYSNINGAR"])
+
+
+def test_a_muted_item_leaves_the_digest(week49):
+    from fundwatch.digest import subscribers as subs
+
+    engine, outbox = week49
+    with session_scope() as session:
+        subs.mute(session, subs.require(session, "alla@example.org"), "migrationsverket/funding_call/snart-slut")
+    with time_machine.travel(W49, tick=False):
+        send()
+    text = text_part(read_outbox(outbox)["alla@example.org"])
+    assert "Snart slut" not in text and "Lite senare" in text
+    # every card carries its signed mute link, the item's id as a parameter
+    assert re.search(r"Visa inte fler om denna: https://fundwatch\.example\.org/dolj/[\w.-]+"
+                     r"\?id=migrationsverket/funding_call/lite-senare\n", text)
+
+
+def test_first_digest_is_compact_and_under_gmail_clipping(sqlite_url, digest_env):
+    engine = get_engine(sqlite_url)
+    with time_machine.travel(W49, tick=False):
+        crawl(engine, "migrationsverket", [
+            make_item("migrationsverket", f"Utlysning nummer {n} om ett långt ämne med många ord i rubriken",
+                      deadline=dt.date(2028, 1, 1) + dt.timedelta(days=n), amount_text="Högst 2 miljoner kronor",
+                      text="Text " * 200)
+            for n in range(120)])
+        add_subscriber("ny@example.org")
+        send()
+    msg = read_outbox(digest_env)["ny@example.org"]
+    s = sections(text_part(msg))
+    listed = re.findall(r"^\* Utlysning nummer (\d+) ", s["ÖPPNA OCH KOMMANDE UTLYSNINGAR"], re.M)
+    assert listed == [str(n) for n in range(25)]  # the first 25 by deadline
+    assert "… och 95 till." in text_part(msg)
+    assert len(html_part(msg).encode("utf-8")) < 102_000
