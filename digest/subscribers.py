@@ -96,6 +96,7 @@ class Outcome:
     send_confirmation: bool  # a confirmation mail should go out now
     created: bool
     already_confirmed: bool = False
+    replaced: Filters | None = None  # an existing unconfirmed subscriber's filters this call replaced
 
 
 def subscribe(session: Session, email: str, org: str, filters: Filters, *, consent: str = "cli",
@@ -122,17 +123,19 @@ def subscribe(session: Session, email: str, org: str, filters: Filters, *, conse
         raise SubscriptionError(f"{email} is already subscribed (use `fundwatch subscribers update`)")
     elif sub.status == SUPPRESSED:
         raise SubscriptionError(f"{email} is suppressed after repeated hard bounces")
+    before = None if created else Filters.of(sub)
     _apply(sub, org, filters)
+    replaced = before if before is not None and before.key() != Filters.of(sub).key() else None
     if consent == "import":
         sub.status, sub.confirmed_at, sub.consent, sub.imported_by = CONFIRMED, now, "import", imported_by
         sub.unsubscribed_at = None
         session.flush()
-        return Outcome(sub, False, created)
+        return Outcome(sub, False, created, replaced=replaced)
     if sub.status == UNSUBSCRIBED:
         sub.status, sub.consent = UNCONFIRMED, consent
     session.flush()
     recent = sub.confirmation_sent_at and now - sub.confirmation_sent_at < CONFIRMATION_RESEND_AFTER
-    return Outcome(sub, not recent, created)
+    return Outcome(sub, not recent, created, replaced=replaced)
 
 
 def confirm(session: Session, sub: Subscriber, now: dt.datetime | None = None) -> bool:

@@ -4,6 +4,7 @@ update, delete), unsubscribe, digest (preview, send, status, retry), serve."""
 from __future__ import annotations
 
 import getpass
+import re
 import sys
 from collections import Counter
 
@@ -14,7 +15,7 @@ from sqlalchemy import select
 from fundwatch.cli.output import emit, format_option
 from fundwatch.digest import subscribers as subs
 from fundwatch.digest.builder import iso_week
-from fundwatch.digest.filters import Filters, SubscriptionError, clean_filters
+from fundwatch.digest.filters import DEFAULT_REMINDER_DAYS, REMINDER_DAYS, Filters, SubscriptionError, clean_filters
 from fundwatch.digest.models import Subscriber
 from fundwatch.digest.sending import preview as make_preview
 from fundwatch.digest.sending import retry, send_due, status_rows
@@ -35,15 +36,27 @@ def _errors():
     return (SubscriptionError, SecretKeyMissing, MailError, LookupError)
 
 
-def _filters(agencies, kinds, keywords, include_noncompetitive):
+def _filters(agencies, kinds, keywords, include_noncompetitive, reminder_days=DEFAULT_REMINDER_DAYS):
 
-    return clean_filters(agencies, kinds, keywords, include_noncompetitive)
+    return clean_filters(agencies, kinds, keywords, include_noncompetitive, reminder_days=reminder_days)
+
+
+def filters_en(filters: Filters) -> str:
+    """A subscriber's filters as one plain line."""
+    return (f"agencies {', '.join(filters.agencies) or 'all'}; kinds {', '.join(filters.kinds) or 'all'}; "
+            f"keywords {', '.join(filters.keywords) or 'none'}; "
+            f"non-competitive {'included' if filters.include_noncompetitive else 'left out'}; "
+            f"reminder {filters.reminder_days} days before a deadline")
 
 
 agency_option = click.option("--agency", "agencies", multiple=True, metavar="AGENCY",
                              help="Only this agency (slug or name, e.g. migrationsverket); repeatable. Default: all.")
 kind_option = click.option("--kind", "kinds", multiple=True, type=click.Choice(KINDS),
-                           help="Only this kind of item; repeatable. Default: all.")
+                           help="Only this kind of item (news: agency news; page: a watched page without "
+                                "calls of its own); repeatable. Default: all.")
+reminder_option = click.option("--reminder-days", type=click.Choice([str(d) for d in REMINDER_DAYS]),
+                               help="List calls closing within this many days first in each digest "
+                                    f"(default {DEFAULT_REMINDER_DAYS}).")
 keyword_option = click.option("--keyword", "keywords", multiple=True, metavar="WORD",
                               help="Only items with this word in title or text (any of them; case-insensitive, å/ä/ö kept); repeatable.")
 
@@ -56,24 +69,28 @@ keyword_option = click.option("--keyword", "keywords", multiple=True, metavar="W
 @keyword_option
 @click.option("--include-noncompetitive", is_flag=True,
               help="Also calls not open to civil society (icke-konkurrerande). Default: left out.")
+@reminder_option
 @click.option("--confirmed", is_flag=True,
               help="Import an organisation that already consented elsewhere: confirmed at once, no confirmation mail; "
                    "records who imported it and when.")
 @click.option("--by", "imported_by", metavar="NAME", help="With --confirmed: who imported it (default: the OS user).")
-def subscribe(email, org, agencies, kinds, keywords, include_noncompetitive, confirmed, imported_by):
+def subscribe(email, org, agencies, kinds, keywords, include_noncompetitive, reminder_days, confirmed, imported_by):
     """Subscribe EMAIL: stored unconfirmed and sent a confirmation mail (double opt-in); it gets
     nothing else until the link in that mail is followed."""
 
     if imported_by and not confirmed:
         raise click.UsageError("--by records who imported a consent: use it with --confirmed")
     try:
-        filters = _filters(agencies, kinds, keywords, include_noncompetitive)
+        filters = _filters(agencies, kinds, keywords, include_noncompetitive, reminder_days or DEFAULT_REMINDER_DAYS)
         if not confirmed:
             secret_key("the confirmation link")
         with session_scope() as session:
             outcome = subs.subscribe(session, email, org, filters, consent="import" if confirmed else "cli",
                                      imported_by=(imported_by or getpass.getuser()) if confirmed else None)
             sub = outcome.subscriber
+            if outcome.replaced is not None:
+                click.echo(f"{sub.email}: was already waiting for confirmation; its filters were "
+                           f"{filters_en(outcome.replaced)}; now {filters_en(filters)}")
             if confirmed:
                 click.echo(f"{sub.email}: confirmed (imported by {sub.imported_by}); the next digest goes to it")
                 return
@@ -121,7 +138,9 @@ def subscribers(ctx, status_filter, fmt):
 @click.option("--no-keywords", is_flag=True, help="Clear the keywords.")
 @click.option("--include-noncompetitive/--exclude-noncompetitive", default=None,
               help="Whether calls not open to civil society are included.")
-def update_command(email, org, agencies, all_agencies, kinds, all_kinds, keywords, no_keywords, include_noncompetitive):
+@reminder_option
+def update_command(email, org, agencies, all_agencies, kinds, all_kinds, keywords, no_keywords, include_noncompetitive,
+                   reminder_days):
     """Change a subscriber's filters: each given filter replaces the stored one."""
 
     try:
@@ -133,18 +152,17 @@ def update_command(email, org, agencies, all_agencies, kinds, all_kinds, keyword
                 [] if all_kinds else (kinds or current.kinds),
                 [] if no_keywords else (keywords or current.keywords),
                 current.include_noncompetitive if include_noncompetitive is None else include_noncompetitive,
+                reminder_days or current.reminder_days,
             )
             subs.update_filters(session, sub, org, filters)
-            click.echo(f"{sub.email}: {subs.subscriber_json(sub)['agencies'] or 'all agencies'}; "
-                       f"kinds {filters.kinds or 'all'}; keywords {filters.keywords or 'none'}; "
-                       f"non-competitive {'included' if filters.include_noncompetitive else 'left out'}")
+            click.echo(f"{sub.email}: {filters_en(filters)}")
     except _errors() as exc:
         raise _fail(exc) from None
 
 
 @subscribers.command("delete")
 @click.argument("email")
-@click.option("--yes", is_flag=True, help="Do not ask.")
+@click.option("--yes", is_flag=True, help="Delete without asking for confirmation.")
 def delete_command(email, yes):
     """Erase a subscriber (GDPR art. 17): the address is removed everywhere; only a hash stays, so it
     is never mailed or imported again without a new double opt-in."""
@@ -232,6 +250,9 @@ def status(week, all_weeks, fmt):
     message went out; check the relay's log, then `fundwatch digest retry EMAIL` if it never arrived."""
 
 
+    if week and not re.fullmatch(r"\d{4}-W(0[1-9]|[1-4]\d|5[0-3])", week):
+        raise click.BadParameter(f"{week!r} is not an ISO week: give it as YYYY-Www, e.g. {iso_week()}",
+                                 param_hint="--week")
     week = None if all_weeks else (week or iso_week())
     with session_scope() as session:
         rows = status_rows(session, week)
