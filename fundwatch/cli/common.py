@@ -40,8 +40,8 @@ def crawl_all(chosen, sources_path, timeout, settings, echo=True):
         if echo:
             row = result_row(result)
             if result.ran:
-                line = (f"{source.id}: {row['status']} (run {row['run_id']}): {row['pages'] or 0} pages, "
-                        f"{row['items'] or 0} items; {row['new'] or 0} new, {row['updated'] or 0} updated, "
+                line = (f"{source.id}: {row['status']} (run {row['run_id']}): {plural(row['pages'] or 0, 'page')}, "
+                        f"{plural(row['items'] or 0, 'item')}; {row['new'] or 0} new, {row['updated'] or 0} updated, "
                         f"{row['removed'] or 0} removed, {row['reappeared'] or 0} reappeared")
                 if result.status != "ok" and result.message:
                     line += f" — {result.message}"
@@ -55,6 +55,10 @@ def send_digests() -> None:
     summary = send_due()
     click.echo(f"digest: {summary}")
 
+
+
+def plural(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
 def shorten(value, limit: int = 30) -> str:

@@ -6,9 +6,14 @@ import datetime as dt
 import json
 
 import click
+from sqlalchemy import select
 
 from fundwatch.cli.common import shorten, sources_option
-from fundwatch.cli.output import emit, format_option
+from fundwatch.cli.output import emit, format_option, plain
+from fundwatch.config import timezone
+from fundwatch.digest.filters import known_agencies
+from fundwatch.errors import UserError
+from fundwatch.items import KINDS
 from fundwatch.sources import load_sources
 from fundwatch.storage import drift
 from fundwatch.storage.db import session_scope
@@ -29,39 +34,111 @@ from fundwatch.storage.queries import (
 )
 from fundwatch.storage.reasons import reason_en
 
+ID_WIDTH = 24  # printed ids are shortened to a unique prefix of their last part at least this long
+
+
+def short_ids(ids: list[str]) -> dict[str, str]:
+    """{item id: what `calls` prints}: the id's last part (its slug), cut to the shortest prefix of
+    at least ID_WIDTH characters no other slug starts with; the full id when another item has the
+    same slug. `show` accepts what is printed."""
+    slugs = sorted((i.rsplit("/", 1)[-1], i) for i in ids)
+
+    def common(a: str, b: str) -> int:
+        n = 0
+        while n < min(len(a), len(b)) and a[n] == b[n]:
+            n += 1
+        return n
+
+    out = {}
+    for n, (slug, full) in enumerate(slugs):
+        neighbours = [slugs[k][0] for k in (n - 1, n + 1) if 0 <= k < len(slugs)]
+        if slug in neighbours:
+            out[full] = full
+            continue
+        need = max([common(slug, other) + 1 for other in neighbours] + [ID_WIDTH])
+        out[full] = slug[:need]
+    return out
+
+
+def resolve_item(session, given: str) -> Item:
+    """The item GIVEN names: a full id, a slug, or a unique prefix of either, as `calls` prints it."""
+    item = session.get(Item, given)
+    if item is not None:
+        return item
+    ids = list(session.scalars(select(Item.id)))
+    for matches in ([i for i in ids if i.rsplit("/", 1)[-1] == given],
+                    [i for i in ids if i.rsplit("/", 1)[-1].startswith(given) or i.startswith(given)]):
+        if len(matches) == 1:
+            return session.get(Item, matches[0])
+        if len(matches) > 1:
+            raise UserError(f"{given!r} names {len(matches)} items ({', '.join(sorted(matches)[:3])}, …): "
+                            "give more of the id")
+    raise UserError(f"no item {given!r} (see `fundwatch calls --all`)")
+
+
+def agency_slug(given: str | None) -> str | None:
+    """An agency as typed (slug or display name, any case) as its slug; unknown ones say which exist."""
+    if not given:
+        return None
+    known = known_agencies()
+    by_name = {name.casefold(): slug for slug, name in known.items()} | {slug.casefold(): slug for slug in known}
+    slug = by_name.get(given.strip().casefold())
+    if slug is None:
+        raise UserError(f"unknown agency {given!r}; known agencies: {', '.join(known)}")
+    return slug
+
 
 @click.command()
-@click.option("--agency", help="Only this agency (slug, e.g. migrationsverket).")
-@click.option("--kind", type=click.Choice(["funding_call", "procurement", "collaboration", "news", "page"]))
+@click.option("--agency", help="Only this agency (slug or name, e.g. migrationsverket or Migrationsverket).")
+@click.option("--kind", type=click.Choice(KINDS),
+              help="Only this kind: funding_call, procurement, collaboration, news (agency news) or page "
+                   "(a watched page without calls of its own).")
 @click.option("--open", "only_open", is_flag=True, help="Only items whose status is open.")
 @click.option("--all", "include_removed", is_flag=True, help="Include removed items.")
 @format_option()
 def calls(agency, kind, only_open, include_removed, fmt):
-    """List watched items: calls, procurements, news and pages, with their current state."""
+    """List watched items: calls, procurements, news and pages, with their current state. The ID
+    column is what `fundwatch show` takes."""
+    agency = agency_slug(agency)
     now = now_local()
     with session_scope() as session:
         rows = [call_json(i, now) for i in list_items(session, agency=agency, kind=kind, include_removed=include_removed)]
+        printed = short_ids(list(session.scalars(select(Item.id)))) if fmt == "table" else {}
     if only_open:
         rows = [r for r in rows if r["status"] == "open"]
-    emit(rows, fmt, ["agency", "kind", "status", "deadline", "amount_text", "title"], CALL_KEYS,
-         widths={"title": 60, "amount_text": 16})
+    if fmt == "table":
+        rows = [{**r, "id": printed.get(r["id"], r["id"])} for r in rows]
+    emit(rows, fmt, ["id", "status", "deadline", "agency", "kind", "title"], CALL_KEYS,
+         shrink=["title", "agency", "kind"])
 
 
 @click.command()
-@click.option("--since", type=click.DateTime(["%Y-%m-%d"]), help="Only changes detected on or after this date (YYYY-MM-DD, UTC).")
-@click.option("--agency", help="Only this agency.")
-@click.option("--item", "item_id", help="Only this item id (agency/kind/slug).")
+@click.option("--since", type=click.DateTime(["%Y-%m-%d"]),
+              help="Only changes detected on or after this date (YYYY-MM-DD, in FUNDWATCH_TIMEZONE).")
+@click.option("--agency", help="Only this agency (slug or name).")
+@click.option("--item", "item_id", help="Only this item (its id, or the id `calls` prints).")
 @format_option()
 def history(since, agency, item_id, fmt):
     """The change history: new, updated (field by field), removed, reappeared."""
-    since_utc = since.replace(tzinfo=dt.UTC) if since else None
+    since_at = since.replace(tzinfo=timezone()) if since else None
+    agency = agency_slug(agency)
     with session_scope() as session:
-        rows = [history_json(c, i) for c, i in list_changes(session, since=since_utc, agency=agency, item_id=item_id)]
+        if item_id:
+            item_id = resolve_item(session, item_id).id
+        rows = [history_json(c, i) for c, i in list_changes(session, since=since_at, agency=agency, item_id=item_id)]
     if fmt == "table":
         for row in rows:
+            row["detected_at"] = _local(row["detected_at"])
             row["fields"] = ", ".join(f"{k}: {shorten(v[0])} → {shorten(v[1])}" for k, v in row["fields"].items()) or None
-    emit(rows, fmt, ["id", "detected_at", "change", "item_id", "fields"], HISTORY_KEYS,
-         widths={"item_id": 50, "fields": 70})
+    emit(rows, fmt, ["id", "detected_at", "change", "title", "fields"], HISTORY_KEYS,
+         widths={"title": 50}, shrink=["fields", "title"])
+
+
+def _local(stamp: str | None) -> str | None:
+    """An ISO time as 'YYYY-MM-DD HH:MM' in FUNDWATCH_TIMEZONE, for a table."""
+    if not stamp:
+        return stamp
+    return f"{dt.datetime.fromisoformat(stamp).astimezone(timezone()):%Y-%m-%d %H:%M}"
 
 
 @click.group(invoke_without_command=True)
@@ -78,13 +155,20 @@ def runs(ctx, source, limit, fmt):
         return
     with session_scope() as session:
         found = list_runs(session, source=source, limit=limit)
+        if source and not found:
+            configured = [s.id for s in load_sources()]
+            if source not in configured:
+                raise UserError(f"unknown source {source!r}; configured sources: {', '.join(configured)}")
         rows = [run_json(r, a) for r, a in found]
     if fmt == "table":  # warnings are stored on the run, not part of its status or JSON shape
         for row, (run, _agency) in zip(rows, found):
             notes = [reason_en(w["code"], w.get("params")) for w in run.warnings or []]
             row["reason"] = "; ".join([row["reason"] or ""][: bool(row["reason"])] + [f"warning: {n}" for n in notes]) or None
+    if fmt == "table":
+        for row in rows:
+            row["started_at"] = _local(row["started_at"])
     emit(rows, fmt, ["id", "source", "started_at", "status", "pages", "items", "errors", "reason"], RUN_KEYS,
-         widths={"reason": 70})
+         shrink=["reason", "source"])
 
 
 @runs.command("accept")
@@ -103,9 +187,8 @@ def accept_shape(source):
 def show(item_id, fmt):
     """One item: its current state, text, every version and the diffs between them."""
     with session_scope() as session:
-        item = session.get(Item, item_id)
-        if item is None:
-            raise click.ClickException(f"no item {item_id!r} (see `fundwatch calls --all`)")
+        item = resolve_item(session, item_id)
+        item_id = item.id
         data = call_json(item)
         data["text"] = item.text
         data["versions"] = [{"version": v.version, "run_id": v.run_id, "recorded_at": iso(v.recorded_at),
@@ -117,7 +200,7 @@ def show(item_id, fmt):
     for key in ("id", "title", "url", "status", "opens", "deadline", "deadline_text", "amount_text", "competitive",
                 "first_seen", "last_seen"):
         if data.get(key) is not None:
-            click.echo(f"{key + ':':15}{data[key]}")
+            click.echo(f"{key + ':':15}{plain(data[key])}")
     for label, value in data["details"].items():
         click.echo(f"  {label}: {value}")
     click.echo(f"\n{data['text']}\n")
@@ -145,4 +228,8 @@ def sources(sources_file, fmt):
                          "last_status": run.status if run else None,
                          "last_started_at": iso(run.started_at) if run else None,
                          "last_reason": reason_en(run.reason_code, run.reason_params) or None if run else None})
-    emit(rows, fmt, ["id", "agency", "spider", "last_status", "last_started_at", "last_reason"], widths={"last_reason": 60})
+    if fmt == "table":
+        for row in rows:
+            row["last_started_at"] = _local(row["last_started_at"])
+    emit(rows, fmt, ["id", "agency", "spider", "last_status", "last_started_at", "last_reason"],
+         shrink=["last_reason", "agency"])
