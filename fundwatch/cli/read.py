@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
+import os
 
 import click
 from sqlalchemy import select
@@ -34,29 +36,27 @@ from fundwatch.storage.queries import (
 )
 from fundwatch.storage.reasons import reason_en
 
-ID_WIDTH = 24  # printed ids are shortened to a unique prefix of their last part at least this long
+ID_WIDTH, ID_MAX = 20, 28  # printed ids: a unique prefix of the slug, at least ID_WIDTH long; past ID_MAX a tag
+
+
+def _tag(full_id: str) -> str:
+    return hashlib.sha1(full_id.encode()).hexdigest()[:6]
 
 
 def short_ids(ids: list[str]) -> dict[str, str]:
-    """{item id: what `calls` prints}: the id's last part (its slug), cut to the shortest prefix of
-    at least ID_WIDTH characters no other slug starts with; the full id when another item has the
-    same slug. `show` accepts what is printed."""
+    """{item id: what `calls` prints}: the id's last part (its slug) cut to the shortest prefix of
+    at least ID_WIDTH characters that no other slug starts with; where that would be longer than
+    ID_MAX (slugs alike for long), ID_WIDTH characters and '~' and a tag of the full id.
+    `show` accepts what is printed."""
     slugs = sorted((i.rsplit("/", 1)[-1], i) for i in ids)
-
-    def common(a: str, b: str) -> int:
-        n = 0
-        while n < min(len(a), len(b)) and a[n] == b[n]:
-            n += 1
-        return n
-
     out = {}
     for n, (slug, full) in enumerate(slugs):
         neighbours = [slugs[k][0] for k in (n - 1, n + 1) if 0 <= k < len(slugs)]
-        if slug in neighbours:
-            out[full] = full
-            continue
-        need = max([common(slug, other) + 1 for other in neighbours] + [ID_WIDTH])
-        out[full] = slug[:need]
+        need = max([len(os.path.commonprefix([slug, other])) + 1 for other in neighbours] + [ID_WIDTH])
+        if slug in neighbours or need > ID_MAX and len(slug) > ID_MAX:
+            out[full] = f"{slug[:ID_WIDTH]}~{_tag(full)}"
+        else:
+            out[full] = slug[:need]
     return out
 
 
@@ -66,8 +66,13 @@ def resolve_item(session, given: str) -> Item:
     if item is not None:
         return item
     ids = list(session.scalars(select(Item.id)))
-    for matches in ([i for i in ids if i.rsplit("/", 1)[-1] == given],
-                    [i for i in ids if i.rsplit("/", 1)[-1].startswith(given) or i.startswith(given)]):
+    prefix, _, tag = given.partition("~")
+    if tag:
+        candidates = [[i for i in ids if i.rsplit("/", 1)[-1].startswith(prefix) and _tag(i).startswith(tag)]]
+    else:
+        candidates = [[i for i in ids if i.rsplit("/", 1)[-1] == given],
+                      [i for i in ids if i.rsplit("/", 1)[-1].startswith(given) or i.startswith(given)]]
+    for matches in candidates:
         if len(matches) == 1:
             return session.get(Item, matches[0])
         if len(matches) > 1:
