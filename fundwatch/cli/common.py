@@ -1,17 +1,15 @@
-"""What several commands share: the sources option, `--set` overrides, crawling a list of sources
-with a line per source, sending the due digests, shortening a value for a table."""
+"""What several commands share: `--set` overrides, crawling a list of sources with a line per
+source, sending the due digests."""
 
 from __future__ import annotations
 
 import click
 
+from fundwatch.cli.output import plural
 from fundwatch.crawl import crawl_source
 from fundwatch.digest.sending import send_due
 from fundwatch.storage.db import get_engine, session_scope
 from fundwatch.storage.runs import recover_interrupted
-
-sources_option = click.option("--sources", "sources_file", type=click.Path(dir_okay=False),
-                              help="Sources file (default: $FUNDWATCH_SOURCES or the shipped sources.toml).")
 
 
 def parse_overrides(overrides):
@@ -54,13 +52,3 @@ def crawl_all(chosen, sources_path, timeout, settings, echo=True):
 def send_digests() -> None:
     summary = send_due()
     click.echo(f"digest: {summary}")
-
-
-
-def plural(n: int, noun: str) -> str:
-    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
-
-
-def shorten(value, limit: int = 30) -> str:
-    text = "∅" if value is None else str(value).replace("\n", " ")
-    return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -1,8 +1,10 @@
-"""Rows out as a table, JSON or CSV. JSON and CSV carry every key; the table a chosen few."""
+"""Rows out as a table, JSON or CSV (JSON and CSV carry every key; the table a chosen few), and the
+small pieces the command declarations share. Light on purpose: every command's --help imports it."""
 
 from __future__ import annotations
 
 import csv
+import importlib
 import io
 import json
 import shutil
@@ -88,3 +90,25 @@ def emit(rows: Iterable[dict[str, Any]], fmt: str, columns: Sequence[str], keys:
 def format_option(choices: Sequence[str] = FORMATS, default: str = "table"):
     return click.option("--format", "fmt", type=click.Choice(list(choices)), default=default, show_default=True,
                         help="Output format.")
+
+
+sources_option = click.option("--sources", "sources_file", type=click.Path(dir_okay=False),
+                              help="Sources file (default: $FUNDWATCH_SOURCES or the shipped sources.toml).")
+
+
+def plural(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
+def shorten(value, limit: int = 30) -> str:
+    text = "∅" if value is None else str(value).replace("\n", " ")
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def implemented_in(target: str, **options):
+    """Run the body of a command ("module:function") with its options. A command module declares
+    options and help only, and its body's module (with SQLAlchemy under it) is imported here, when
+    the command runs: `COMMAND --help` then answers without it. Like the command table in
+    fundwatch.cli, a lazy import on purpose."""
+    module, _, name = target.partition(":")
+    return getattr(importlib.import_module(module), name)(**options)
