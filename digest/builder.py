@@ -119,7 +119,7 @@ def field_changes(fields: dict[str, list[Any]]) -> list[tuple[str, str, str]]:
     out: list[tuple[str, str, str]] = []
     for name in sorted(fields, key=lambda n: FIELD_ORDER.index(n) if n in FIELD_ORDER else len(FIELD_ORDER)):
         old, new = fields[name]
-        if name == "deadline_text" and "deadline" in fields:
+        if name == "deadline_text" and ("deadline" in fields or "deadline_rule" in fields):
             continue
         if name == "amount_sek" and "amount_text" in fields:
             continue
@@ -215,12 +215,17 @@ class Changed:
         return change_line(self.fields)
 
 
+CHANGE_VALUE_MAX = 60  # a longer old or new value is not quoted: the line says the field changed
+
+
 def change_line(fields: Iterable[tuple[str, str, str]]) -> str:
     """What changed, in one line: 'Sista ansökningsdag flyttad: 3 maj 2027 → 17 maj 2027'."""
     parts = []
     for label, old, new in fields:
         if label == "Text":
             parts.append("texten på sidan har ändrats")
+        elif max(len(old), len(new)) > CHANGE_VALUE_MAX:
+            parts.append(f"{label} har ändrats")
         elif not old:
             parts.append(f"{label}: {new}")
         elif label == FIELD_SV["deadline"] and old != "–" and new != "–":
@@ -234,7 +239,7 @@ def change_line(fields: Iterable[tuple[str, str, str]]) -> str:
 @dataclass
 class Closed:
     item: ItemView
-    reason: str
+    reason: str | None
 
 
 @dataclass
@@ -457,7 +462,7 @@ class WeekData:
         for item_id, (section, entry) in folded.items():
             view = entry.item if isinstance(entry, (Changed, Closed)) else entry
             if not view.is_call:
-                if section != "closed":
+                if section != "closed" and not first:  # a first digest is the calls to apply for
                     news.append(view)
                 continue
             if section == "new" and view.status != "closed":
@@ -506,10 +511,10 @@ def safe_url(url: str | None) -> str:
     return url if url.lower().startswith(("https://", "http://")) and url.isprintable() else "#"
 
 
-def _closed_reason(view: ItemView) -> str:
-    if view.deadline:
-        return f"sista ansökningsdag var {view.deadline_sv}"
-    return "stängd"
+def _closed_reason(view: ItemView) -> str | None:
+    """Why a call is in the closed section, when its status line (Stängd, with its deadline) does
+    not say it already."""
+    return None if view.deadline else "stängd enligt myndighetens sida"
 
 
 def _item_view(item: Item, now: dt.datetime, agency_name: str) -> ItemView:

@@ -74,7 +74,7 @@ def subject_for(d: Digest) -> str:
     if not parts and not d.empty:
         parts.append("nytt från myndigheterna")
     text = " · ".join(parts) if parts else "inget nytt som matchar dina val"
-    return header_text(f"fundwatch v. {d.week_no}: {text}", 200)
+    return header_text(f"fundwatch vecka {d.week_no}: {text}", 200)
 
 
 def filters_sv(filters: Filters, agency_names: dict[str, str]) -> str:
