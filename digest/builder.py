@@ -4,9 +4,14 @@ is loaded once into a WeekData; each subscriber's digest is then set operations 
     week = WeekData.load(session, after_id=..., upto_id=...)
     digest = week.build(filters, after_id=delivery.after_change_id, upto_id=..., first=...)
 
-Sections: new (and reappeared), changed (field by field, Swedish labels), deadline within 14 days
-(current state), closed or removed, and in a first digest everything open now. Coverage says how
-many sources were checked this week and why the others were not.
+Sections, in the order a reader acts on them: open calls that close within the subscriber's
+reminder lead time (full cards, earliest deadline first), new calls and offers, changed calls (one
+line each saying what changed), upcoming calls (opening later or planned), closed or removed, and
+news and watched pages apart from the calls ("Nytt från myndigheterna"). A call whose deadline has
+passed is never new or open: first seen after its deadline it goes to the closed section, and
+nowhere in a first digest. A first digest lists the open and upcoming calls in compact lines, the
+first FIRST_DIGEST_LIMIT by deadline. Coverage says how many sources were checked this week and why
+the others were not.
 """
 
 from __future__ import annotations
@@ -35,12 +40,16 @@ from fundwatch.storage.queries import (
 )
 from fundwatch.swedish import MONTHS_SV, fold_case, format_date_sv, parse_date
 
-SOON_DAYS = 14
+SOON_DAYS = 14  # the default reminder lead time (a subscriber may choose 7, 14 or 30)
 FIRST_DIGEST_DAYS = 7
+FIRST_DIGEST_LIMIT = 25  # compact lines in a first digest: with the rest it stays far below Gmail's 102 kB
+NEWS_KINDS = ("news", "page")
 COVERAGE_DAYS = 7  # a source counts as checked when its last run is ok and this recent
 
 KIND_SV = {"funding_call": "Utlysning", "procurement": "Upphandling", "collaboration": "Samverkan",
-           "news": "Nyhet", "page": "Sida"}
+           "news": "Nyhet", "page": "Bevakad sida"}
+MONTHS_SHORT_SV = ("jan", "feb", "mars", "apr", "maj", "juni", "juli", "aug", "sep", "okt", "nov", "dec")
+WHO_LABELS = ("vem kan söka", "vem får söka", "målgrupp", "sökande")  # detail labels saying who may apply
 KIND_ORDER = {"funding_call": 0, "collaboration": 1, "procurement": 2, "news": 3, "page": 4}
 STATUS_SV = {"planned": "planerad", "upcoming": "kommande", "open": "öppen", "closed": "stängd",
              "unknown": "okänd", "removed": "borttagen"}
@@ -110,7 +119,7 @@ def field_changes(fields: dict[str, list[Any]]) -> list[tuple[str, str, str]]:
     out: list[tuple[str, str, str]] = []
     for name in sorted(fields, key=lambda n: FIELD_ORDER.index(n) if n in FIELD_ORDER else len(FIELD_ORDER)):
         old, new = fields[name]
-        if name == "deadline_text" and "deadline" in fields:
+        if name == "deadline_text" and ("deadline" in fields or "deadline_rule" in fields):
             continue
         if name == "amount_sek" and "amount_text" in fields:
             continue
@@ -141,7 +150,20 @@ class ItemView:
     amount_sv: str | None
     opens_sv: str | None
     competitive: bool | None
+    who: str | None = None  # who may apply, one line, when the page says
     haystack: str = field(repr=False, default="")
+
+    @property
+    def is_call(self) -> bool:
+        return self.kind not in NEWS_KINDS
+
+    @property
+    def status_sv(self) -> str:
+        """Öppen / Öppnar 1 februari 2027 / Planerad / Stängd, as a call card and line show it."""
+        if self.status == "upcoming":
+            return f"Öppnar {self.opens_sv}" if self.opens_sv else "Öppnar senare"
+        return {"open": "Öppen", "planned": "Planerad", "closed": "Stängd", "removed": "Borttagen"}.get(
+            self.status, "Status okänd")
 
     @property
     def deadline_label(self) -> str:
@@ -188,11 +210,36 @@ class Changed:
     item: ItemView
     fields: list[tuple[str, str, str]]
 
+    @property
+    def line(self) -> str:
+        return change_line(self.fields)
+
+
+CHANGE_VALUE_MAX = 60  # a longer old or new value is not quoted: the line says the field changed
+
+
+def change_line(fields: Iterable[tuple[str, str, str]]) -> str:
+    """What changed, in one line: 'Sista ansökningsdag flyttad: 3 maj 2027 → 17 maj 2027'."""
+    parts = []
+    for label, old, new in fields:
+        if label == "Text":
+            parts.append("texten på sidan har ändrats")
+        elif max(len(old), len(new)) > CHANGE_VALUE_MAX:
+            parts.append(f"{label} har ändrats")
+        elif not old:
+            parts.append(f"{label}: {new}")
+        elif label == FIELD_SV["deadline"] and old != "–" and new != "–":
+            parts.append(f"{label} flyttad: {old} → {new}")
+        else:
+            parts.append(f"{label}: {old} → {new}")
+    text = "; ".join(parts)
+    return text[:1].upper() + text[1:]
+
 
 @dataclass
 class Closed:
     item: ItemView
-    reason: str
+    reason: str | None
 
 
 @dataclass
@@ -203,10 +250,15 @@ class Digest:
     upto_id: int
     new: list[ItemView]
     changed: list[Changed]
-    soon: list[ItemView]
+    soon: list[ItemView | Changed]  # open, closing within reminder_days: full cards
     closed: list[Closed]
-    open_now: list[ItemView]
+    open_now: list[ItemView]  # a first digest: open and upcoming calls, compact, at most FIRST_DIGEST_LIMIT
     coverage: Coverage
+    upcoming: list[ItemView | Changed] = field(default_factory=list)
+    news: list[ItemView] = field(default_factory=list)  # news and watched pages, new or changed
+    open_more: int = 0  # open or upcoming calls a first digest leaves out of open_now
+    reminder_days: int = SOON_DAYS
+    new_calls: int = 0  # new calls anywhere in the digest (soon, new, upcoming)
 
     @property
     def week_no(self) -> int:
@@ -219,11 +271,19 @@ class Digest:
     @property
     def counts(self) -> dict[str, int]:
         return {"new": len(self.new), "changed": len(self.changed), "soon": len(self.soon),
-                "closed": len(self.closed), "open": len(self.open_now)}
+                "upcoming": len(self.upcoming), "closed": len(self.closed), "news": len(self.news),
+                "open": len(self.open_now) + self.open_more}
 
     @property
     def empty(self) -> bool:
-        return not (self.new or self.changed or self.soon or self.closed or self.open_now)
+        return not (self.new or self.changed or self.soon or self.upcoming or self.closed or self.news or self.open_now)
+
+    @property
+    def nearest(self) -> ItemView | None:
+        """The open call with the nearest deadline this digest lists, for the subject."""
+        views = [e.item if isinstance(e, Changed) else e for e in self.soon]
+        views += [v for v in self.new + self.open_now if v.status == "open" and v.deadline]
+        return min(views, key=lambda v: (v.deadline, v.title), default=None)
 
 
 class WeekData:
@@ -322,6 +382,7 @@ class WeekData:
             ids &= set().union(*(self._by_kind.get(k, ()) for k in filters.kinds))
         if filters.keywords:
             ids &= set().union(*(self._keyword(w) for w in filters.keywords))
+        ids -= set(filters.muted)
         hit = self._match_cache[key] = frozenset(ids)
         return hit
 
@@ -392,29 +453,56 @@ class WeekData:
 
     def _build(self, filters: Filters, *, after_id: int, upto_id: int, first: bool) -> Digest:
         wanted = self.matching(filters)
-        sections: dict[str, list] = {"new": [], "changed": [], "closed": []}
-        listed: set[str] = set()
-        for item_id, (section, entry) in self._fold(after_id, upto_id).items():
-            if item_id in wanted:
-                sections[section].append(entry)
-                listed.add(item_id)
-        new, changed, closed = sections["new"], sections["changed"], sections["closed"]
-        since = self.today - dt.timedelta(days=7)
-        soon_until = self.today + dt.timedelta(days=SOON_DAYS)
-        soon, open_now = [], []
-        for view in self._current:
-            if view.id not in wanted:
+        folded = {i: e for i, e in self._fold(after_id, upto_id).items() if i in wanted}
+        soon_until = self.today + dt.timedelta(days=filters.reminder_days)
+        soon_ids = {v.id for v in self._current if v.id in wanted and v.is_call and v.status == "open"
+                    and v.deadline and self.today <= v.deadline <= soon_until}
+        new, changed, upcoming, closed, news = [], [], [], [], []
+        new_ids: set[str] = set()
+        for item_id, (section, entry) in folded.items():
+            view = entry.item if isinstance(entry, (Changed, Closed)) else entry
+            if not view.is_call:
+                if section != "closed" and not first:  # a first digest is the calls to apply for
+                    news.append(view)
                 continue
-            if view.status == "closed" and view.id not in listed and view.deadline and since <= view.deadline < self.today:
+            if section == "new" and view.status != "closed":
+                new_ids.add(item_id)
+            if first or item_id in soon_ids:
+                continue
+            if section == "closed" or view.status == "closed":
+                closed.append(entry if isinstance(entry, Closed) else Closed(view, _closed_reason(view)))
+            elif view.status in ("upcoming", "planned"):
+                upcoming.append(entry)
+            elif section == "new":
+                new.append(view)
+            else:
+                changed.append(entry)
+        soon = []
+        listed = set(folded)
+        since = self.today - dt.timedelta(days=7)
+        open_all: list[ItemView] = []
+        for view in self._current:
+            if view.id not in wanted or not view.is_call:
+                continue
+            if view.id in soon_ids:
+                entry = folded.get(view.id, (None, view))[1]
+                soon.append(entry if isinstance(entry, Changed) else view)
+            elif first and view.status in ("open", "upcoming", "planned"):
+                open_all.append(view)
+            elif (not first and view.status == "closed" and view.id not in listed and view.deadline
+                  and since <= view.deadline < self.today):
                 closed.append(Closed(view, _closed_reason(view)))
-            elif view.status in ("open", "upcoming") and view.deadline and self.today <= view.deadline <= soon_until:
-                soon.append(view)
-            if first and view.status == "open" and view.id not in listed:
-                open_now.append(view)
-        soon.sort(key=lambda v: (v.deadline, v.agency_name, v.title))
+        soon.sort(key=lambda e: (_view(e).deadline, _view(e).agency_name, _view(e).title))
+        open_all.sort(key=lambda v: (v.deadline or dt.date.max, v.agency_name, v.title))
         closed.sort(key=lambda c: (c.item.agency_name, c.item.title))  # with those closed by their deadline
-        return Digest(self.week, first, after_id, upto_id, new, changed, soon, closed, open_now,
-                      self.coverage(filters.agencies))
+        news.sort(key=lambda v: (v.agency_name, v.kind, v.title))
+        return Digest(self.week, first, after_id, upto_id, new, changed, soon, closed,
+                      open_all[:FIRST_DIGEST_LIMIT], self.coverage(filters.agencies), upcoming=upcoming, news=news,
+                      open_more=max(0, len(open_all) - FIRST_DIGEST_LIMIT), reminder_days=filters.reminder_days,
+                      new_calls=len(new_ids))
+
+def _view(entry) -> ItemView:
+    return entry.item if isinstance(entry, (Changed, Closed)) else entry
 
 
 def safe_url(url: str | None) -> str:
@@ -423,10 +511,10 @@ def safe_url(url: str | None) -> str:
     return url if url.lower().startswith(("https://", "http://")) and url.isprintable() else "#"
 
 
-def _closed_reason(view: ItemView) -> str:
-    if view.deadline:
-        return f"sista ansökningsdag var {view.deadline_sv}"
-    return "stängd"
+def _closed_reason(view: ItemView) -> str | None:
+    """Why a call is in the closed section, when its status line (Stängd, with its deadline) does
+    not say it already."""
+    return None if view.deadline else "stängd enligt myndighetens sida"
 
 
 def _item_view(item: Item, now: dt.datetime, agency_name: str) -> ItemView:
@@ -446,5 +534,18 @@ def _item_view(item: Item, now: dt.datetime, agency_name: str) -> ItemView:
         status=data["status"], deadline=deadline, deadline_sv=deadline_sv,
         amount_sv=amount_sv(item.amount_text, item.amount_sek),
         opens_sv=format_date_sv(item.opens) if item.opens else None, competitive=item.competitive,
-        haystack=fold_case(f"{item.title}\n{item.text}"),
+        who=_who(item.details), haystack=fold_case(f"{item.title}\n{item.text}"),
     )
+
+
+def _who(details: dict | None) -> str | None:
+    for label, value in (details or {}).items():
+        if str(label).casefold().strip(" :") in WHO_LABELS and value:
+            text = " ".join(str(value).split())
+            return text if len(text) <= 160 else text[:159].rstrip() + "…"
+    return None
+
+
+def short_date_sv(day: dt.date) -> str:
+    """'14 dec', for a subject line."""
+    return f"{day.day} {MONTHS_SHORT_SV[day.month - 1]}"

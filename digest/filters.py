@@ -15,6 +15,8 @@ if TYPE_CHECKING:
     from fundwatch.digest.models import Subscriber
 
 MAX_KEYWORDS, MAX_KEYWORD_LEN = 30, 60
+REMINDER_DAYS = (7, 14, 30)  # how long before a deadline a call is listed first
+DEFAULT_REMINDER_DAYS = 14
 
 
 class SubscriptionError(ValueError):
@@ -27,14 +29,17 @@ class Filters:
     kinds: list[str] = field(default_factory=list)
     keywords: list[str] = field(default_factory=list)
     include_noncompetitive: bool = False
+    reminder_days: int = DEFAULT_REMINDER_DAYS
+    muted: list[str] = field(default_factory=list)  # item ids
 
     @classmethod
     def of(cls, sub: Subscriber) -> "Filters":
-        return cls(list(sub.agencies or []), list(sub.kinds or []), list(sub.keywords or []), bool(sub.include_noncompetitive))
+        return cls(list(sub.agencies or []), list(sub.kinds or []), list(sub.keywords or []), bool(sub.include_noncompetitive),
+                   sub.reminder_days or DEFAULT_REMINDER_DAYS, list(sub.muted or []))
 
     def key(self) -> tuple:
         return (tuple(sorted(self.agencies)), tuple(sorted(self.kinds)), tuple(sorted(fold_case(k) for k in self.keywords)),
-                self.include_noncompetitive)
+                self.include_noncompetitive, self.reminder_days, tuple(sorted(self.muted)))
 
 
 def known_agencies() -> dict[str, str]:
@@ -44,8 +49,19 @@ def known_agencies() -> dict[str, str]:
     return {slug: sources.agency_name(slug) for slug in sorted(slugs)}
 
 
+def clean_reminder_days(value) -> int:
+    try:
+        days = int(value)
+    except (TypeError, ValueError):
+        days = 0
+    if days not in REMINDER_DAYS:
+        raise SubscriptionError(f"reminder days must be one of {', '.join(map(str, REMINDER_DAYS))}, not {value!r}")
+    return days
+
+
 def clean_filters(agencies=(), kinds=(), keywords=(), include_noncompetitive: bool = False,
-                  agencies_known: dict[str, str] | None = None) -> Filters:
+                  agencies_known: dict[str, str] | None = None,
+                  reminder_days=DEFAULT_REMINDER_DAYS) -> Filters:
     known = agencies_known if agencies_known is not None else known_agencies()
     by_name = {name.casefold(): slug for slug, name in known.items()}
     chosen_agencies: list[str] = []
@@ -73,4 +89,4 @@ def clean_filters(agencies=(), kinds=(), keywords=(), include_noncompetitive: bo
             words.append(w)
     if len(words) > MAX_KEYWORDS:
         raise SubscriptionError(f"at most {MAX_KEYWORDS} keywords")
-    return Filters(chosen_agencies, chosen_kinds, words, bool(include_noncompetitive))
+    return Filters(chosen_agencies, chosen_kinds, words, bool(include_noncompetitive), clean_reminder_days(reminder_days))

@@ -13,7 +13,7 @@ from markupsafe import Markup
 from premailer import Premailer
 
 from fundwatch import digest_templates
-from fundwatch.digest.builder import KIND_SV, Changed, Closed, Digest
+from fundwatch.digest.builder import KIND_SV, Changed, Closed, Digest, change_line, short_date_sv
 from fundwatch.digest.filters import Filters
 from fundwatch.mail import header_text
 
@@ -43,8 +43,10 @@ class _Loader(BaseLoader):
 
 @lru_cache(maxsize=1)
 def environment() -> Environment:
-    return Environment(loader=_Loader(), autoescape=select_autoescape(["html"], default_for_string=True),
-                       undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
+    env = Environment(loader=_Loader(), autoescape=select_autoescape(["html"], default_for_string=True),
+                      undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
+    env.globals["change_line"] = change_line  # a global: the item macros run outside a render's context
+    return env
 
 
 def template(name: str):
@@ -56,31 +58,34 @@ def _plural(n: int, one: str, many: str) -> str:
 
 
 def subject_for(d: Digest) -> str:
+    """From what needs action: the new calls and the nearest open deadline ('3 nya utlysningar ·
+    sista dag 14 dec: TITLE'); never a closed call. A quiet week says so with its number."""
     parts = []
-    if d.new:
-        parts.append(_plural(len(d.new), "ny", "nya"))
-    if d.changed:
-        parts.append(_plural(len(d.changed), "ändrad", "ändrade"))
-    if d.soon:
-        parts.append(f"{len(d.soon)} med sista dag inom 14 dagar")
-    if d.closed:
-        parts.append(_plural(len(d.closed), "stängd", "stängda"))
-    if d.open_now:
-        parts.append(_plural(len(d.open_now), "öppen", "öppna"))
-    text = f"fundwatch vecka {d.week_no}: " + (", ".join(parts) if parts else "inget nytt")
-    if d.new:
-        text += f" – {header_text(d.new[0].title, 80)}"
-    return header_text(text, 200)
+    if d.first:
+        opened = d.counts["open"] + len(d.soon)
+        parts.append(_plural(opened, "öppen eller kommande utlysning", "öppna eller kommande utlysningar"))
+    elif d.new_calls:
+        parts.append(_plural(d.new_calls, "ny utlysning", "nya utlysningar"))
+    nearest = d.nearest
+    if nearest is not None:
+        parts.append(f"sista dag {short_date_sv(nearest.deadline)}: {header_text(nearest.title, 80)}")
+    if not parts and d.changed:
+        parts.append(_plural(len(d.changed), "ändrad utlysning", "ändrade utlysningar"))
+    if not parts and not d.empty:
+        parts.append("nytt från myndigheterna")
+    text = " · ".join(parts) if parts else "inget nytt som matchar dina val"
+    return header_text(f"fundwatch vecka {d.week_no}: {text}", 200)
 
 
 def filters_sv(filters: Filters, agency_names: dict[str, str]) -> str:
 
     parts = [", ".join(agency_names.get(a, a) for a in filters.agencies) if filters.agencies else "alla myndigheter"]
-    parts.append(", ".join(KIND_SV.get(k, k).lower() for k in filters.kinds) if filters.kinds else "alla slag")
+    parts.append(", ".join(KIND_SV.get(k, k).lower() for k in filters.kinds) if filters.kinds else "alla typer")
     if filters.keywords:
         parts.append("nyckelord: " + ", ".join(filters.keywords))
     if filters.include_noncompetitive:
         parts.append("även utlysningar som inte är öppna för civilsamhället")
+    parts.append(f"påminnelse {filters.reminder_days} dagar före sista dag")
     return "Dina val: " + "; ".join(parts) + "."
 
 
@@ -91,24 +96,25 @@ class Fragments:
     def __init__(self):
         self._cache: dict[tuple, str] = {}
 
-    def __call__(self, macro, item, fields=(), reason=None):
-        key = (macro.name, item.id, tuple(map(tuple, fields)) if fields else (), reason)
+    def __call__(self, macro, item, fields=(), reason=None, mute=""):
+        key = (macro.name, item.id, tuple(map(tuple, fields)) if fields else (), reason, mute)
         hit = self._cache.get(key)
         if hit is None:
-            hit = self._cache[key] = macro(item, fields, reason)
+            hit = self._cache[key] = macro(item, fields, reason, mute)
         return hit
 
-    def join(self, macro, entries) -> str:
+    def join(self, macro, entries, mute: str = "") -> str:
         """The blocks of ENTRIES (items, Changed or Closed) in one call from the template: a call
-        per item from Jinja costs more than taking a block from the cache."""
+        per item from Jinja costs more than taking a block from the cache. MUTE is the base of the
+        subscriber's mute link (a marker when the digest is shared)."""
         parts = []
         for entry in entries:
             if isinstance(entry, Changed):
-                parts.append(self(macro, entry.item, entry.fields))
+                parts.append(self(macro, entry.item, entry.fields, None, mute))
             elif isinstance(entry, Closed):
-                parts.append(self(macro, entry.item, (), entry.reason))
+                parts.append(self(macro, entry.item, (), entry.reason, mute))
             else:
-                parts.append(self(macro, entry))
+                parts.append(self(macro, entry, (), None, mute))
         joined = "".join(parts)
         return Markup(joined) if parts and isinstance(parts[0], Markup) else joined  # HTML stays unescaped
 

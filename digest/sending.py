@@ -156,12 +156,13 @@ class Composer:
         self.list_id = f"fundwatch veckobrev <veckobrev.{self.domain}>"
         self.fragments = {"text": Fragments(), "html": Fragments()}
         token = secrets.token_hex(8)  # unguessable: scraped text cannot contain a marker
-        self.markers = {k: f"fwmarker{token}{k}" for k in ("org", "email", "manage", "unsubscribe", "filters")}
+        keys = ("org", "email", "manage", "unsubscribe", "mute", "filters")
+        self.markers = {k: f"fwmarker{token}{k}" for k in keys}
         self._marker_pattern = re.compile("(" + "|".join(self.markers.values()) + ")")
         self._rendered: dict[int, _Rendered] = {}  # by id(digest), least recently used first
 
     def links(self, sub: Subscriber) -> dict[str, str]:
-        return links(sub, self.settings.public_url, self.signer, names=("manage", "unsubscribe"))
+        return links(sub, self.settings.public_url, self.signer, names=("manage", "unsubscribe", "mute"))
 
     def _render(self, d: Digest) -> _Rendered:
         """D rendered once while it is in use: with markers in place of what is personal
@@ -171,7 +172,7 @@ class Composer:
         if hit is None or hit.digest is not d:
             m = self.markers
             subject, text, html = render_digest(
-                d, org=m["org"], email=m["email"], links={"manage": m["manage"], "unsubscribe": m["unsubscribe"]},
+                d, org=m["org"], email=m["email"], links={"manage": m["manage"], "unsubscribe": m["unsubscribe"], "mute": m["mute"]},
                 filters_text=m["filters"], fragments=self.fragments)
             html = mailer.join_html_lines(html, apart=self._marker_pattern)  # personal lines keep their own
             hit = _Rendered(d, subject, self._marker_pattern.split(text), self._marker_pattern.split(html))
@@ -185,7 +186,8 @@ class Composer:
         r = self._render(d)
         lk = self.links(sub)
         values = {"org": " ".join(sub.org.split()), "email": sub.email, "manage": lk["manage"],
-                  "unsubscribe": lk["unsubscribe"], "filters": filters_sv(Filters.of(sub), self.agency_names)}
+                  "unsubscribe": lk["unsubscribe"], "mute": lk["mute"],
+                  "filters": filters_sv(Filters.of(sub), self.agency_names)}
         by_marker = {self.markers[k]: v for k, v in values.items()}
         escaped = {marker: str(escape(value)) for marker, value in by_marker.items()}
         headers = {"Message-ID": mailer.message_id(f"digest.{d.week}.{sub.id}", self.domain),

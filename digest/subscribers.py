@@ -79,6 +79,15 @@ def _apply(sub: Subscriber, org: str, filters: Filters) -> None:
     sub.org = org
     sub.agencies, sub.kinds, sub.keywords = filters.agencies, filters.kinds, filters.keywords
     sub.include_noncompetitive = filters.include_noncompetitive
+    sub.reminder_days = filters.reminder_days
+
+
+def mute(session: Session, sub: Subscriber, item_id: str) -> bool:
+    """Leave ITEM_ID out of SUB's digests from now on. True when this call muted it."""
+    if item_id in (sub.muted or []):
+        return False
+    sub.muted = [*(sub.muted or []), item_id]  # a new list: the JSON column sees the change
+    return True
 
 
 @dataclass
@@ -87,6 +96,7 @@ class Outcome:
     send_confirmation: bool  # a confirmation mail should go out now
     created: bool
     already_confirmed: bool = False
+    replaced: Filters | None = None  # an existing unconfirmed subscriber's filters this call replaced
 
 
 def subscribe(session: Session, email: str, org: str, filters: Filters, *, consent: str = "cli",
@@ -113,17 +123,19 @@ def subscribe(session: Session, email: str, org: str, filters: Filters, *, conse
         raise SubscriptionError(f"{email} is already subscribed (use `fundwatch subscribers update`)")
     elif sub.status == SUPPRESSED:
         raise SubscriptionError(f"{email} is suppressed after repeated hard bounces")
+    before = None if created else Filters.of(sub)
     _apply(sub, org, filters)
+    replaced = before if before is not None and before.key() != Filters.of(sub).key() else None
     if consent == "import":
         sub.status, sub.confirmed_at, sub.consent, sub.imported_by = CONFIRMED, now, "import", imported_by
         sub.unsubscribed_at = None
         session.flush()
-        return Outcome(sub, False, created)
+        return Outcome(sub, False, created, replaced=replaced)
     if sub.status == UNSUBSCRIBED:
         sub.status, sub.consent = UNCONFIRMED, consent
     session.flush()
     recent = sub.confirmation_sent_at and now - sub.confirmation_sent_at < CONFIRMATION_RESEND_AFTER
-    return Outcome(sub, not recent, created)
+    return Outcome(sub, not recent, created, replaced=replaced)
 
 
 def confirm(session: Session, sub: Subscriber, now: dt.datetime | None = None) -> bool:
@@ -183,14 +195,15 @@ def subscriber_json(sub: Subscriber) -> dict:
     return {
         "id": sub.id, "email": sub.email, "org": sub.org, "status": sub.status,
         "agencies": list(sub.agencies or []), "kinds": list(sub.kinds or []), "keywords": list(sub.keywords or []),
-        "include_noncompetitive": bool(sub.include_noncompetitive), "consent": sub.consent,
+        "include_noncompetitive": bool(sub.include_noncompetitive), "reminder_days": sub.reminder_days,
+        "muted": list(sub.muted or []), "consent": sub.consent,
         "created_at": iso(sub.created_at), "confirmed_at": iso(sub.confirmed_at), "imported_by": sub.imported_by,
         "unsubscribed_at": iso(sub.unsubscribed_at), "hard_bounces": sub.hard_bounces,
     }
 
 
 # -- links and the confirmation mail ---------------------------------------------------------------
-LINK_PATHS = {"confirm": "bekrafta", "unsubscribe": "avregistrera", "manage": "installningar"}
+LINK_PATHS = {"confirm": "bekrafta", "unsubscribe": "avregistrera", "manage": "installningar", "mute": "dolj"}
 
 
 def links(sub: Subscriber, public_url: str, signer=None, names=tuple(LINK_PATHS)) -> dict[str, str]:
@@ -198,7 +211,8 @@ def links(sub: Subscriber, public_url: str, signer=None, names=tuple(LINK_PATHS)
 
     signer = signer or tokens.Signer()
     base = public_url.rstrip("/")
-    purposes = {"confirm": tokens.CONFIRM, "unsubscribe": tokens.UNSUBSCRIBE, "manage": tokens.MANAGE}
+    purposes = {"confirm": tokens.CONFIRM, "unsubscribe": tokens.UNSUBSCRIBE, "manage": tokens.MANAGE,
+                "mute": tokens.MUTE}
     return {name: f"{base}/{LINK_PATHS[name]}/{signer.make(sub.id, sub.token_key, purposes[name])}" for name in names}
 
 

@@ -8,7 +8,7 @@ from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
 from fundwatch import config
 
-CONFIRM, UNSUBSCRIBE, MANAGE = "c", "u", "m"
+CONFIRM, UNSUBSCRIBE, MANAGE, MUTE = "c", "u", "m", "x"  # MUTE: with ?id=ITEM, hides that item
 CONFIRM_MAX_AGE = 14 * 24 * 3600  # a confirmation link works for 14 days; the others do not expire
 SALT = "fundwatch-subscription-v1"
 

@@ -7,7 +7,7 @@ import datetime as dt
 import re
 import unicodedata
 from dataclasses import dataclass, field, fields
-from urllib.parse import parse_qsl, urlencode, urlsplit
+from urllib.parse import parse_qsl, unquote, urlencode, urlsplit
 
 KINDS = ("funding_call", "procurement", "collaboration", "news", "page")
 # Stored statuses a spider may set; upcoming/open/closed are derived from dates when read
@@ -24,7 +24,20 @@ def slugify(key: str) -> str:
 
 
 def item_id(agency: str, kind: str, key: str) -> str:
+    """agency/kind/slug. A news item is keyed by its URL; its slug is the URL's last path segment
+    (the article's own name), not the whole URL."""
+    if kind == "news":
+        key = news_key(key)
     return f"{agency}/{kind}/{slugify(key)}"
+
+
+def news_key(key: str) -> str:
+    """The last path segment of a URL (the key itself when it is not a URL)."""
+    parts = urlsplit(key)
+    if not parts.scheme or not parts.netloc:
+        return key
+    segment = parts.path.rstrip("/").rsplit("/", 1)[-1]
+    return unquote(segment) or parts.netloc
 
 
 @dataclass

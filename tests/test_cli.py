@@ -163,3 +163,83 @@ def test_scrapy_list_works_at_the_repository_root():
     result = subprocess.run([sys.executable, "-m", "scrapy", "list"], cwd=TESTS.parent, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert "page" in result.stdout.split()
+
+
+LONG = "Specifikt mål 2: Samverkan om tidiga insatser för asylsökande och nyanlända i hela landet under 2027"
+
+
+@pytest.fixture
+def wide(sqlite_url):
+    engine = get_engine(sqlite_url)
+    with time_machine.travel(NOW, tick=False):
+        record(engine, [call(LONG, deadline=dt.date(2027, 2, 1)), call(LONG + " (andra omgången)", deadline=dt.date(2027, 3, 1)),
+                        call("Kort", opens=dt.date(2027, 2, 1), deadline=dt.date(2027, 4, 1))])
+        record(engine, [call(LONG, deadline=dt.date(2027, 2, 15)), call(LONG + " (andra omgången)", deadline=dt.date(2027, 3, 1)),
+                        call("Kort", opens=dt.date(2027, 2, 1), deadline=dt.date(2027, 4, 1))])
+    return engine
+
+
+@pytest.mark.parametrize("columns", [80, 100])
+def test_tables_fit_the_terminal_and_ids_lead_to_show(wide, columns):
+    with time_machine.travel(NOW, tick=False):
+        result = CliRunner().invoke(main, ["calls"], env={"COLUMNS": str(columns)})
+    lines = result.output.splitlines()
+    assert result.exit_code == 0 and len(lines) == 4  # a header and a line per item: nothing wraps
+    assert max(len(line) for line in lines) <= columns
+    assert lines[0].split() == ["ID", "STATUS", "DEADLINE", "AGENCY", "KIND", "TITLE"]
+    by_status = {line.split()[1]: line for line in lines[1:]}
+    assert set(by_status) == {"open", "upcoming"}
+    assert "…" in lines[1] + lines[2]  # long titles shortened
+    # the printed id is a unique prefix `show` accepts, even where two slugs share their first 80 characters
+    for line in lines[1:]:
+        printed = line.split()[0]
+        shown = invoke("show", printed, "--format", "json")
+        assert shown.exit_code == 0, shown.output
+        assert json.loads(shown.output)["id"].rsplit("/", 1)[-1].startswith(printed.split("~")[0])
+    history = CliRunner().invoke(main, ["history"], env={"COLUMNS": str(columns)}).output.splitlines()
+    assert max(len(line) for line in history) <= columns and len(history) == 5
+    assert "TITLE" in history[0] and "Kort" in history[3]
+
+
+def test_terminal_width_falls_back_to_100_without_a_terminal(wide, monkeypatch):
+    monkeypatch.delenv("COLUMNS", raising=False)
+    result = run_cli("calls", env={"COLUMNS": ""})  # output to a pipe: no terminal width
+    assert result.returncode == 0
+    assert max(len(line) for line in result.stdout.splitlines()) == 100  # the titles shortened to fit 100
+
+
+def test_wrong_input_is_an_error_not_an_empty_result(wide):
+    by_name = invoke("calls", "--agency", "Migrationsverket", "--format", "json")
+    assert by_name.exit_code == 0 and len(json.loads(by_name.output)) == 3
+    for args, expected in [
+        (("calls", "--agency", "Skatteverket"), "unknown agency 'Skatteverket'; known agencies: arbetsformedlingen, "),
+        (("history", "--agency", "nosuch"), "unknown agency 'nosuch'"),
+        (("runs", "--source", "nosuch"), "unknown source 'nosuch'; configured sources: migrationsverket, "),
+        (("show", "specifikt-mål-2"), "'specifikt-mål-2' names 2 items"),
+        (("show", "nosuch"), "no item 'nosuch'"),
+    ]:
+        result = CliRunner().invoke(main, list(args))
+        assert result.exit_code == 1, (args, result.output)
+        assert result.output.startswith(f"fundwatch: error: {expected}"), result.output
+        assert len(result.output.strip().splitlines()) == 1
+
+
+def test_show_prints_plain_values(wide):
+    record(wide, [call("Ja", competitive=True, deadline=dt.date(2027, 5, 1))])
+    text = invoke("show", "ja").output
+    assert "competitive:   yes\n" in text and "True" not in text
+
+
+def test_history_since_is_a_date_in_the_configured_zone(sqlite_url, monkeypatch):
+    monkeypatch.setenv("FUNDWATCH_TIMEZONE", "Europe/Stockholm")
+    engine = get_engine(sqlite_url)
+    with time_machine.travel("2026-11-25 23:30 +00:00", tick=False):  # 00:30 on the 26th in Stockholm
+        record(engine, [call("Sent")])
+    assert [h["title"] for h in json.loads(invoke("history", "--since", "2026-11-26", "--format", "json").output)] == ["Sent"]
+    assert json.loads(invoke("history", "--since", "2026-11-27", "--format", "json").output) == []
+
+
+def test_news_ids_are_the_urls_last_segment():
+    url = "https://www.migrationsverket.se/andra-aktorer/eu-fonder/nyheter-for-fonder/2026/2026-11-12-planerade-utlysningar/"
+    assert item_id("migrationsverket", "news", url) == "migrationsverket/news/2026-11-12-planerade-utlysningar"
+    assert item_id("migrationsverket", "funding_call", "Specifikt mål 1") == "migrationsverket/funding_call/specifikt-mål-1"

@@ -97,24 +97,25 @@ def test_week_digest_for_everything(week18):
     msg = mails["alla@example.org"]
     text = text_part(msg)
     s = sections(text)
-    assert set(s) == {"NYA UTLYSNINGAR OCH ERBJUDANDEN", "ÄNDRADE", "SISTA ANSÖKNINGSDAG INOM 14 DAGAR",
-                      "STÄNGDA ELLER BORTTAGNA"}
+    # what needs action first: what closes within 14 days, then new, then closed
+    assert list(s) == ["SISTA DAG INOM 14 DAGAR", "NYA UTLYSNINGAR OCH ERBJUDANDEN", "STÄNGDA ELLER BORTTAGNA"]
     assert "Integration av nyanlända" in s["NYA UTLYSNINGAR OCH ERBJUDANDEN"]
     assert "5 000 000 kr" in s["NYA UTLYSNINGAR OCH ERBJUDANDEN"]
+    assert "Öppen · Sista ansökningsdag: 1 september 2027" in s["NYA UTLYSNINGAR OCH ERBJUDANDEN"]
     assert "Polisens" not in text  # icke-konkurrerande: left out by default
-    assert "Sista ansökningsdag: 3 maj 2027 → 17 maj 2027" in s["ÄNDRADE"]
-    assert "Stöd till våldsutsatta kvinnor" in s["ÄNDRADE"]
-    soon = s["SISTA ANSÖKNINGSDAG INOM 14 DAGAR"]
+    soon = s["SISTA DAG INOM 14 DAGAR"]
+    # full cards, earliest deadline first; the changed one says what changed in one line
     assert soon.index("Brottsofferinriktade projekt") < soon.index("Stöd till våldsutsatta kvinnor")
-    # a reminder, a line each (what is new or changed is shown in full above)
-    assert "* Brottsofferinriktade projekt (Brottsoffermyndigheten, sista ansökningsdag 12 maj 2027)\n" in soon
+    assert "  Öppen · Sista ansökningsdag: 12 maj 2027\n" in soon
+    assert "  Sista ansökningsdag flyttad: 3 maj 2027 → 17 maj 2027\n" in soon
     assert "Gammal utlysning" in s["STÄNGDA ELLER BORTTAGNA"]
     assert "ÖPPNA JUST NU" not in text  # not a first digest
     assert "Källor: 2 av 3 källor kunde kontrolleras denna vecka. Arbetsförmedlingen: sidan svarade 503." in text
     # each item names its agency as the source and links to the agency's page
     assert "Utlysning · Källa: Migrationsverket" in text
     assert "https://www.migrationsverket.se/utlysningar/integration-av-nyanlända" in text
-    assert msg["Subject"].startswith("fundwatch vecka 18: 1 ny, 1 ändrad, 2 med sista dag inom 14 dagar, 1 stängd")
+    # the subject: new calls and the nearest open deadline
+    assert msg["Subject"] == "fundwatch vecka 18: 1 ny utlysning · sista dag 12 maj: Brottsofferinriktade projekt"
 
 
 def test_filters_agency_keyword_noncompetitive(week18):
@@ -137,19 +138,20 @@ def test_first_digest_lists_open_now(week18):
     msg = read_outbox(outbox)["ny@example.org"]
     text = text_part(msg)
     s = sections(text)
-    assert "ÖPPNA JUST NU" in s
-    # a list to look through: each open call on a line with its agency and deadline, then its link
-    open_now = s["ÖPPNA JUST NU"]
-    assert re.search(r"^\* Rusta och matcha[^\n]* \(Arbetsförmedlingen[^\n]*\)\n  https://\S+$", open_now, re.M)
-    assert re.search(r"^\* Brottsofferinriktade projekt \(Brottsoffermyndigheten, sista ansökningsdag \d+ \w+ 2027\)$",
-                     open_now, re.M)
+    assert list(s) == ["SISTA DAG INOM 14 DAGAR", "ÖPPNA OCH KOMMANDE UTLYSNINGAR"]
+    # a list to look through: each open call on a line with its agency, status and deadline, then its link
+    open_now = s["ÖPPNA OCH KOMMANDE UTLYSNINGAR"]
+    assert re.search(r"^\* Rusta och matcha[^\n]* \(Arbetsförmedlingen · Öppen[^\n]*\)\n  https://\S+$", open_now, re.M)
+    assert "* Integration av nyanlända (Migrationsverket · Öppen, sista ansökningsdag 1 september 2027)\n" in open_now
     assert "Källa:" not in open_now
+    # what closes soon is a card above, not repeated in the list
+    assert "Brottsofferinriktade projekt" in s["SISTA DAG INOM 14 DAGAR"] and "Brottsoffer" not in open_now
     html = html_part(msg)
-    assert re.search(r'<li class="brief-item" style="[^"]+"><a href="[^"]+"[^>]*>Brottsofferinriktade projekt</a> – '
-                     r"Brottsoffermyndigheten, sista ansökningsdag \d+ \w+ 2027</li>", html)
-    # the last 7 days: the week-18 crawl's changes, not the week-17 ones as new
-    assert "Integration av nyanlända" in s["NYA UTLYSNINGAR OCH ERBJUDANDEN"]
-    assert "Rusta och matcha" not in s["NYA UTLYSNINGAR OCH ERBJUDANDEN"]
+    assert re.search(r'<li class="brief-item" style="[^"]+"><a href="[^"]+"[^>]*>Integration av nyanlända</a> – '
+                     r"Migrationsverket · <strong>Öppen</strong>, sista ansökningsdag 1 september 2027</li>", html)
+    assert "Välkommen! Det här första veckobrevet tar upp utlysningar som går att söka nu" in html
+    assert msg["Subject"] == ("fundwatch vecka 18: 4 öppna eller kommande utlysningar · sista dag 12 maj: "
+                              "Brottsofferinriktade projekt")
 
 
 def test_html_is_inlined_escaped_and_accessible(week18):
@@ -158,6 +160,7 @@ def test_html_is_inlined_escaped_and_accessible(week18):
     assert '<html lang="sv">' in html
     assert re.search(r'<h1 style="[^"]+">Vecka 18, 2027', html)
     assert re.search(r'<h2 style="[^"]*color:#0b3d5c[^"]*">Nya utlysningar och erbjudanden', html)
+    assert re.search(r'<p class="status" style="[^"]+">Öppen · Sista ansökningsdag: 12 maj 2027</p>', html)
     assert re.search(r'<h3 style="[^"]+"><a href="https://www\.migrationsverket\.se/', html)
     assert "<style>" in html and "@media" in html  # only what cannot be inlined stays in a style block
     assert "17 maj 2027" in html and "Källa: Migrationsverket" in html
@@ -269,3 +272,118 @@ def test_procurements_show_their_tender_deadline_and_planned_ones_say_so():
     assert view("procurement", "planned", None).deadline_shown == "ej bestämd (planerad)"
     assert view("procurement", "unknown", None).deadline_shown == "inte angiven"
     assert view("news", "unknown", None).deadline_shown is None
+
+
+W49 = dt.datetime(2027, 12, 6, 9, 0, tzinfo=TZ)  # Monday, week 49
+
+
+@pytest.fixture
+def week49(sqlite_url, digest_env):
+    """A week-48 crawl, a first digest, then a week-49 crawl with a call first seen after its
+    deadline, one opening later, news, a watched page and a moved deadline; returns (engine, outbox)."""
+    engine = get_engine(sqlite_url)
+    with time_machine.travel(W49 - dt.timedelta(days=7), tick=False):
+        crawl(engine, "migrationsverket", [make_item("migrationsverket", "Flyttad", deadline=dt.date(2028, 3, 3))])
+        add_subscriber("alla@example.org")
+        add_subscriber("snart@example.org", reminder_days=30)
+        assert send().sent == 2
+    for path in digest_env.glob("*.eml"):
+        path.unlink()
+    with time_machine.travel(W49 - dt.timedelta(hours=2), tick=False):
+        crawl(engine, "migrationsverket", [
+            make_item("migrationsverket", "Flyttad", deadline=dt.date(2028, 3, 17)),
+            make_item("migrationsverket", "Redan stängd", deadline=dt.date(2027, 12, 4)),
+            make_item("migrationsverket", "Öppnar i februari", opens=dt.date(2028, 2, 1), deadline=dt.date(2028, 3, 1),
+                      status="unknown"),
+            make_item("migrationsverket", "Snart slut", deadline=dt.date(2027, 12, 14),
+                      details={"Vem kan söka": "Ideella föreningar och stiftelser"}),
+            make_item("migrationsverket", "Lite senare", deadline=dt.date(2027, 12, 30)),
+            make_item("migrationsverket", "Nya regler för bidrag", kind="news", status="unknown"),
+        ])
+    return engine, digest_env
+
+
+def test_status_order_and_sections_of_a_returning_digest(week49):
+    engine, outbox = week49
+    with time_machine.travel(W49, tick=False):
+        send()
+    msg = read_outbox(outbox)["alla@example.org"]
+    text = text_part(msg)
+    s = sections(text)
+    assert list(s) == ["SISTA DAG INOM 14 DAGAR", "NYA UTLYSNINGAR OCH ERBJUDANDEN", "ÄNDRADE", "KOMMANDE",
+                       "STÄNGDA ELLER BORTTAGNA", "NYTT FRÅN MYNDIGHETERNA"]
+    assert "Snart slut" in s["SISTA DAG INOM 14 DAGAR"]
+    assert "  Vem kan söka: Ideella föreningar och stiftelser\n" in s["SISTA DAG INOM 14 DAGAR"]
+    assert "Lite senare" in s["NYA UTLYSNINGAR OCH ERBJUDANDEN"]
+    # a call first seen after its deadline is never new or open
+    assert "Redan stängd" not in s["NYA UTLYSNINGAR OCH ERBJUDANDEN"] + s["SISTA DAG INOM 14 DAGAR"]
+    assert "* Redan stängd\n  Utlysning · Källa: Migrationsverket\n  Stängd · Sista ansökningsdag: 4 december 2027\n" in (
+        s["STÄNGDA ELLER BORTTAGNA"])
+    assert "  Öppnar 1 februari 2028 · Sista ansökningsdag: 1 mars 2028\n" in s["KOMMANDE"]
+    assert "Öppnar i februari" not in s["NYA UTLYSNINGAR OCH ERBJUDANDEN"]
+    assert "  Sista ansökningsdag flyttad: 3 mars 2028 → 17 mars 2028\n" in s["ÄNDRADE"]
+    # news apart from the calls, a line each
+    assert "* Nya regler för bidrag (Migrationsverket)\n" in s["NYTT FRÅN MYNDIGHETERNA"]
+    assert "Nya regler" not in text.split("NYTT FRÅN MYNDIGHETERNA")[0]
+    # the subject counts the new calls (not the closed one, not the news) and the nearest open deadline
+    assert msg["Subject"] == "fundwatch vecka 49: 3 nya utlysningar · sista dag 14 dec: Snart slut"
+    html = html_part(msg)
+    assert re.search(r'<p class="status" style="[^"]+">Stängd · Sista ansökningsdag: 4 december 2027</p>', html)
+    assert re.search(r'<p class="status" style="[^"]+">Öppnar 1 februari 2028 · Sista ansökningsdag', html)
+
+
+def test_reminder_lead_time_is_the_subscribers(week49):
+    engine, outbox = week49
+    with time_machine.travel(W49, tick=False):
+        send()
+    s = sections(text_part(read_outbox(outbox)["snart@example.org"]))
+    soon = s["SISTA DAG INOM 30 DAGAR"]
+    assert soon.index("Snart slut") < soon.index("Lite senare")
+    assert "NYA UTLYSNINGAR OCH ERBJUDANDEN" not in s  # both new calls are listed once, in the first section
+    assert "påminnelse 30 dagar före sista dag" in text_part(read_outbox(outbox)["snart@example.org"])
+
+
+def test_first_digest_never_lists_a_closed_call(week49):
+    engine, outbox = week49
+    with time_machine.travel(W49, tick=False):
+        add_subscriber("ny@example.org")
+        send()
+    text = text_part(read_outbox(outbox)["ny@example.org"])
+    s = sections(text)
+    assert "Redan stängd" not in text
+    assert "STÄNGDA ELLER BORTTAGNA" not in s
+    assert "* Öppnar i februari (Migrationsverket · Öppnar 1 februari 2028, sista ansökningsdag 1 mars 2028)\n" in (
+        s["ÖPPNA OCH KOMMANDE UTLYSNINGAR"])
+
+
+def test_a_muted_item_leaves_the_digest(week49):
+    from fundwatch.digest import subscribers as subs
+
+    engine, outbox = week49
+    with session_scope() as session:
+        subs.mute(session, subs.require(session, "alla@example.org"), "migrationsverket/funding_call/snart-slut")
+    with time_machine.travel(W49, tick=False):
+        send()
+    text = text_part(read_outbox(outbox)["alla@example.org"])
+    assert "Snart slut" not in text and "Lite senare" in text
+    # every card carries its signed mute link, the item's id as a parameter
+    assert re.search(r"Visa inte fler om denna: https://fundwatch\.example\.org/dolj/[\w.-]+"
+                     r"\?id=migrationsverket/funding_call/lite-senare\n", text)
+
+
+def test_first_digest_is_compact_and_under_gmail_clipping(sqlite_url, digest_env):
+    engine = get_engine(sqlite_url)
+    with time_machine.travel(W49, tick=False):
+        crawl(engine, "migrationsverket", [
+            make_item("migrationsverket", f"Utlysning nummer {n} om ett långt ämne med många ord i rubriken",
+                      deadline=dt.date(2028, 1, 1) + dt.timedelta(days=n), amount_text="Högst 2 miljoner kronor",
+                      text="Text " * 200)
+            for n in range(120)])
+        add_subscriber("ny@example.org")
+        send()
+    msg = read_outbox(digest_env)["ny@example.org"]
+    s = sections(text_part(msg))
+    listed = re.findall(r"^\* Utlysning nummer (\d+) ", s["ÖPPNA OCH KOMMANDE UTLYSNINGAR"], re.M)
+    assert listed == [str(n) for n in range(25)]  # the first 25 by deadline
+    assert "… och 95 till." in text_part(msg)
+    assert len(html_part(msg).encode("utf-8")) < 102_000

@@ -12,6 +12,7 @@ from click.testing import CliRunner
 
 from fundwatch import mail as mailer
 from fundwatch.cli import main
+from fundwatch.digest.builder import short_date_sv
 from fundwatch.storage.db import get_engine
 from helpers import PUBLIC_URL, add_subscriber, crawl, free_port, make_item, parse, text_part
 
@@ -42,7 +43,8 @@ def test_headers_parse_back(sqlite_url, digest_env):
     assert msg["List-Id"] == "fundwatch veckobrev <veckobrev.example.org>"
     assert msg["List-Unsubscribe"].startswith(f"<{PUBLIC_URL}/avregistrera/") and msg["List-Unsubscribe"].endswith(">")
     assert msg["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
-    assert msg["Subject"] == f"fundwatch vecka {int(week[-2:])}: 1 ny, 1 med sista dag inom 14 dagar – Stöd till föreningar"
+    assert msg["Subject"] == (f"fundwatch vecka {int(week[-2:])}: 1 öppen eller kommande utlysning · "
+                              f"sista dag {short_date_sv(SOON)}: Stöd till föreningar")
     raw = path.read_bytes()
     header_block = raw.split(b"\r\n\r\n", 1)[0]
     # one List-Unsubscribe line, unfolded and unencoded, so every mailbox provider can read it
@@ -176,9 +178,9 @@ def test_the_html_part_goes_out_in_few_long_lines(sqlite_url, digest_env, smtp):
         assert html["Content-Transfer-Encoding"] == "8bit"
         lines = html.get_content().replace("\r\n", "\n").split("\n")
         assert max(len(line.encode()) for line in lines) <= 990
-        # 80 item blocks (each item is new and also due within 14 days), written as two lines
-        # each by the template, and about a line each when sent
-        assert html.get_content().count(">Projektmedel ") == 80
+        # 40 item blocks (each item once: it is due within 14 days, so in the first section),
+        # written as a few lines each by the template, and about a line each when sent
+        assert html.get_content().count(">Projektmedel ") == 40
         assert len(lines) < 100
     a_html = parse(smtp.messages[0][1]).get_body(("html",)).get_content()
     assert "Föreningen &lt;Öst&gt; &amp; Väst" in a_html

@@ -71,3 +71,50 @@ def upgrade_to_base(engine) -> None:
     from fundwatch.storage.db import alembic_config
 
     command.downgrade(alembic_config(engine), "base")
+
+
+@pytest.mark.slow
+def test_news_ids_are_shortened_with_their_history(db_url):
+    """A database with news under the old long ids (the whole URL as the slug) and a history: after
+    the migration each news item has the URL's last segment as its id, keeps its versions and
+    changes, and the next crawl sees no news item removed or new again."""
+    from alembic import command
+    from sqlalchemy import func, select
+    from sqlalchemy.orm import Session
+
+    from fundwatch.items import slugify
+    from fundwatch.storage.db import alembic_config, dispose_engines
+    from fundwatch.storage.models import Change, Item, ItemVersion
+    from helpers import crawl, make_item
+
+    def news(title, url, text="", long_ids=False):
+        item = make_item("migrationsverket", url, kind="news", title=title, url=url, status="unknown", text=text)
+        if long_ids:
+            item.id = f"migrationsverket/news/{slugify(url)}"
+        return item
+
+    base = "https://www.migrationsverket.se/andra-aktorer/eu-fonder/nyheter-for-fonder/2026"
+    engine = get_engine(db_url)
+    command.downgrade(alembic_config(engine), "0005")
+    before = [("Planerade utlysningar", f"{base}/2026-11-12-planerade-utlysningar"),
+              ("Webbinarium", f"{base}/2026-03-24-webbinarium/")]
+    crawl(engine, "migrationsverket", [news(t, u, long_ids=True) for t, u in before])
+    crawl(engine, "migrationsverket", [news(t, u, "ändrad", long_ids=True) for t, u in before])
+    long_id = f"migrationsverket/news/{slugify(before[0][1])}"
+    with Session(engine) as s:
+        changes_before = s.scalar(select(func.count()).select_from(Change))
+        assert s.get(Item, long_id) is not None
+    command.upgrade(alembic_config(engine), "head")
+    short = "migrationsverket/news/2026-11-12-planerade-utlysningar"
+    with Session(engine) as s:
+        assert s.get(Item, long_id) is None
+        assert sorted(s.scalars(select(Item.id))) == ["migrationsverket/news/2026-03-24-webbinarium", short]
+        assert [c.change for c in s.scalars(select(Change).where(Change.item_id == short).order_by(Change.id))] == [
+            "new", "updated"]
+        assert [v.version for v in s.scalars(select(ItemVersion).where(ItemVersion.item_id == short))] == [1, 2]
+    crawl(engine, "migrationsverket", [news(t, u, "ändrad") for t, u in before])  # ids as the crawl makes them now
+    assert [n.id for n in (news(t, u) for t, u in before)] == [short, "migrationsverket/news/2026-03-24-webbinarium"]
+    with Session(engine) as s:
+        assert s.scalar(select(func.count()).select_from(Change)) == changes_before  # nothing removed, nothing new
+        assert s.scalar(select(func.count()).select_from(Item)) == 2
+    dispose_engines()

@@ -84,14 +84,36 @@ def test_list_update_unsubscribe(db_url, digest_env):
     sub = subscriber("a@example.org")
     assert (sub.agencies, sub.kinds, sub.keywords, sub.include_noncompetitive) == (
         ["brottsoffermyndigheten"], ["procurement"], ["Barn"], True)
+    result = run("subscribers", "update", "a@example.org", "--reminder-days", "30")
+    assert result.exit_code == 0 and subscriber("a@example.org").reminder_days == 30
+    # plain values, no Python lists
+    assert result.output == ("a@example.org: agencies brottsoffermyndigheten; kinds procurement; keywords Barn; "
+                             "non-competitive included; reminder 30 days before a deadline\n")
+    assert run("subscribers", "update", "a@example.org", "--reminder-days", "40").exit_code == 2
     assert run("subscribers", "update", "a@example.org", "--all-agencies", "--no-keywords").exit_code == 0
     sub = subscriber("a@example.org")
-    assert (sub.agencies, sub.keywords, sub.kinds) == ([], [], ["procurement"])
+    assert (sub.agencies, sub.keywords, sub.kinds, sub.reminder_days) == ([], [], ["procurement"], 30)
     assert run("unsubscribe", "a@example.org").exit_code == 0
     assert subscriber("a@example.org").status == "unsubscribed"
     assert "already unsubscribed" in run("unsubscribe", "a@example.org").output
     only = json.loads(run("subscribers", "--status", "unsubscribed", "--format", "json").output)
     assert [r["email"] for r in only] == ["a@example.org"]
+
+
+def test_subscribing_again_unconfirmed_says_what_it_replaced(db_url, digest_env):
+    run("subscribe", "b@example.org", "--org", "B", "--agency", "migrationsverket", "--keyword", "barn")
+    result = run("subscribe", "b@example.org", "--org", "B", "--reminder-days", "7")
+    assert result.exit_code == 0
+    assert ("b@example.org: was already waiting for confirmation; its filters were agencies migrationsverket; "
+            "kinds all; keywords barn;") in result.output
+    assert "now agencies all; kinds all; keywords none; non-competitive left out; reminder 7 days" in result.output
+    same = run("subscribe", "b@example.org", "--org", "B", "--reminder-days", "7")
+    assert "already waiting" not in same.output  # nothing replaced, nothing said about it
+
+
+def test_digest_status_week_must_be_an_iso_week(db_url, digest_env):
+    result = run("digest", "status", "--week", "49")
+    assert result.exit_code == 2 and "'49' is not an ISO week: give it as YYYY-Www" in result.output
 
 
 def test_delete_leaves_only_a_hash(db_url, digest_env):

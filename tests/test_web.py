@@ -3,14 +3,16 @@ Every confirm and unsubscribe path, tampered and foreign tokens, repeats, CSRF."
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 
 import pytest
 from click.testing import CliRunner
+from sqlalchemy import delete as delete_rows
 from sqlalchemy import select
 
 from fundwatch.cli import main
-from fundwatch.digest.models import Subscriber, Suppression
+from fundwatch.digest.models import Delivery, Subscriber, Suppression
 from fundwatch.storage.db import get_engine, session_scope
 from helpers import PUBLIC_URL, add_subscriber, crawl, free_port, make_item, read_outbox
 
@@ -72,6 +74,8 @@ def test_subscribe_and_confirm(web, digest_env):
     assert response.status == 403 and sub("anna@example.org").status == "unconfirmed"
     response, page = web.post(confirm, {"csrf": web.csrf(html)})
     assert response.status == 200 and "Prenumerationen är bekräftad" in page
+    # it says when the first digest comes: the next Monday 07:00
+    assert re.search(r"Det första veckobrevet kommer måndag \d+ \w+ \d{4} kl\. 07\.00", page)
     assert sub("anna@example.org").status == "confirmed"
     response, page = web.post(confirm, {"csrf": web.csrf(html)})  # a repeat changes nothing
     assert response.status == 200 and "Redan bekräftad" in page
@@ -166,11 +170,17 @@ def test_manage_filters_and_delete(web, digest_env):
               ("kind", "procurement"), ("keywords", "barn")]
     response, _ = web.post(path, [f for f in fields if f[0] != "csrf"])
     assert response.status == 403 and sub("anna@example.org").org == "Föreningen Exempel"
-    response, page = web.post(path, fields)
+    # the filter page names the kinds "Typ", explains watched pages and offers the reminder lead time
+    assert "<legend>Typ</legend>" in html and "Bevakade sidor är" in html
+    assert 'name="reminder_days" value="14" checked' in html
+    response, page = web.post(path, fields + [("reminder_days", "40")])
+    assert response.status == 400 and "Välj påminnelse 7, 14 eller 30 dagar" in page
+    response, page = web.post(path, fields + [("reminder_days", "30")])
     assert response.status == 200 and "Dina val är sparade." in page
+    assert 'name="reminder_days" value="30" checked' in page
     s = sub("anna@example.org")
-    assert (s.org, s.agencies, s.kinds, s.keywords, s.include_noncompetitive) == (
-        "Nya namnet", ["brottsoffermyndigheten"], ["procurement"], ["barn"], False)
+    assert (s.org, s.agencies, s.kinds, s.keywords, s.include_noncompetitive, s.reminder_days) == (
+        "Nya namnet", ["brottsoffermyndigheten"], ["procurement"], ["barn"], False, 30)
     response, _ = web.post(path, [("csrf", web.csrf(html)), ("org", "X"), ("agency", "skatteverket")])
     assert response.status == 400 and sub("anna@example.org").org == "Nya namnet"
     delete = path.replace("/installningar/", "/radera/")
@@ -183,6 +193,41 @@ def test_manage_filters_and_delete(web, digest_env):
         assert s.scalars(select(Suppression)).one().reason == "deleted"
     response, _ = web.get(path)
     assert response.status == 404
+
+
+def test_mute_link_of_a_digest_works(web, digest_env, sqlite_url):
+    """The "Visa inte fler om denna" link from a sent digest: GET asks, POST mutes, the next digest
+    leaves the item out; a tampered token or an unknown item changes nothing."""
+    from fundwatch.digest.sending import send_due
+
+    engine = get_engine(sqlite_url)
+    crawl(engine, "migrationsverket", [make_item("migrationsverket", "Tyst", deadline=dt.date.today() + dt.timedelta(days=5)),
+                                        make_item("migrationsverket", "Kvar", deadline=dt.date.today() + dt.timedelta(days=6))])
+    add_subscriber("anna@example.org")
+    send_due()
+    text = read_outbox(digest_env)["anna@example.org"].get_body(("plain",)).get_content()
+    link = re.search(r"Visa inte fler om denna: (\S+id=migrationsverket/funding_call/tyst)\n", text).group(1)
+    path = path_of(link)
+    response, html = web.get(path)
+    assert response.status == 200 and "”Tyst”" in html and "<button" in html
+    assert sub("anna@example.org").muted == []
+    response, _ = web.post(path, {})
+    assert response.status == 403 and sub("anna@example.org").muted == []
+    response, _ = web.get(path.replace("/dolj/", "/dolj/x"))
+    assert response.status == 400
+    response, _ = web.get(path.replace("id=migrationsverket", "id=nosuch"))
+    assert response.status == 404
+    response, page = web.post(path, {"csrf": web.csrf(html)})
+    assert response.status == 200 and "Du får inte fler brev om denna" in page
+    response, page = web.post(path, {"csrf": web.csrf(html)})  # repeatable
+    assert response.status == 200 and sub("anna@example.org").muted == ["migrationsverket/funding_call/tyst"]
+    for mail in digest_env.glob("*.eml"):
+        mail.unlink()
+    with session_scope() as session:
+        session.execute(delete_rows(Delivery))  # as if a week had passed
+    send_due()
+    text = read_outbox(digest_env)["anna@example.org"].get_body(("plain",)).get_content()
+    assert "Kvar" in text and "Tyst" not in text
 
 
 def test_serve_refuses_without_secret_key(sqlite_url, digest_env, monkeypatch):

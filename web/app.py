@@ -9,6 +9,8 @@
   POST /installningar/{token}   save them
   POST /radera/{token}          erase the subscriber (manage token)
   GET  /avregistrera/{token}    a page with a button (changes nothing)
+  GET  /dolj/{token}?id=ITEM    "Visa inte fler om denna": a page with a button (changes nothing)
+  POST /dolj/{token}?id=ITEM    leave that item out of the subscriber's digests (repeatable)
   POST /avregistrera/{token}    RFC 8058 one-click: body List-Unsubscribe=One-Click, form-encoded or
                                 multipart; 200, no redirect, repeatable. The token authenticates it.
 
@@ -18,6 +20,7 @@ neither changes anything. Every other form carries a double-submit CSRF token (c
 
 from __future__ import annotations
 
+import datetime as dt
 import hmac
 import secrets
 from typing import Any
@@ -37,7 +40,10 @@ from fundwatch.digest.builder import KIND_SV
 from fundwatch.digest.filters import Filters, SubscriptionError
 from fundwatch.digest.models import Subscriber
 from fundwatch.items import KINDS
+from fundwatch.scheduler.schedule import SchedulerSettings, cron_trigger
 from fundwatch.storage.db import session_scope
+from fundwatch.storage.models import Item
+from fundwatch.swedish import format_date_sv
 from fundwatch.web.api import Api
 from fundwatch.web.feeds import Feeds
 from fundwatch.web.pages import PublicPages
@@ -46,6 +52,7 @@ from fundwatch.web.templating import STATIC, TEMPLATES
 CSRF_COOKIE = "fw_csrf"
 ONE_CLICK = ("List-Unsubscribe", "One-Click")
 MAX_FORM_BYTES = 64 * 1024
+WEEKDAYS_SV = ("måndag", "tisdag", "onsdag", "torsdag", "fredag", "lördag", "söndag")
 SECURITY_HEADERS = {
     "Cache-Control": "no-store",
     "Referrer-Policy": "no-referrer",  # the URL holds a token
@@ -61,6 +68,7 @@ class App:
         self.signer = tokens.Signer(tokens.secret_key("`fundwatch serve`"))
         self.agencies = list(filters_mod.known_agencies().items())
         self.kinds = [(k, KIND_SV[k]) for k in KINDS]
+        self.reminder_days = filters_mod.REMINDER_DAYS
         self.secure_cookie = self.settings.public_url.startswith("https://")
         self.contact = self.settings.admin_email
 
@@ -73,6 +81,7 @@ class App:
         context.setdefault("title", {"subscribe.html": "Prenumerera", "manage.html": "Ändra vad du får"}.get(name, "fundwatch"))
         context.setdefault("agencies", self.agencies)
         context.setdefault("kinds", self.kinds)
+        context.setdefault("reminder_choices", self.reminder_days)
         response = HTMLResponse(TEMPLATES.get_template(name).render(context), status_code=status, headers=SECURITY_HEADERS)
         if csrf is not None and request.cookies.get(CSRF_COOKIE) != csrf:
             response.set_cookie(CSRF_COOKIE, csrf, httponly=True, samesite="strict", secure=self.secure_cookie, path="/")
@@ -125,9 +134,12 @@ class App:
         keywords = [w for part in (form.get("keywords") or "").split(",") for w in [part.strip()] if w]
         try:
             filters = filters_mod.clean_filters(form.getlist("agency"), form.getlist("kind"), keywords,
-                                         bool(form.get("include_noncompetitive")), agencies_known=dict(self.agencies))
+                                                bool(form.get("include_noncompetitive")), agencies_known=dict(self.agencies),
+                                                reminder_days=form.get("reminder_days") or filters_mod.DEFAULT_REMINDER_DAYS)
         except SubscriptionError as exc:
             text = str(exc)
+            if "reminder" in text:
+                return None, ["Välj påminnelse 7, 14 eller 30 dagar före sista ansökningsdag."]
             if "keyword" in text:
                 return None, [f"Högst {filters_mod.MAX_KEYWORDS} nyckelord med högst {filters_mod.MAX_KEYWORD_LEN} tecken vardera."]
             return None, ["Ogiltigt val av myndighet eller slag."]
@@ -201,7 +213,8 @@ class App:
                                     "Adressen tar inte emot våra brev (de har studsat flera gånger).", status=409)
             manage = f"/installningar/{self.signer.make(sub.id, sub.token_key, tokens.MANAGE)}"
             return self.message("Prenumerationen är bekräftad" if changed else "Redan bekräftad",
-                                "Du får nästa veckobrev när det finns något som matchar dina val.",
+                                f"Det första veckobrevet kommer {next_digest_sv()}, med de utlysningar som går att "
+                                "söka nu. Sedan får du varje vecka det som är nytt eller ändrat och matchar dina val.",
                                 link=(manage, "Ändra vad du får"))
 
     async def manage(self, request: Request) -> Response:
@@ -276,6 +289,43 @@ class App:
                             link=(manage, "Radera dina uppgifter eller ändra dig"))
 
 
+    async def mute(self, request: Request) -> Response:
+        token, item_id = request.path_params["token"], request.query_params.get("id", "")
+        if request.method == "POST":
+            form = await self.form(request)
+            if not self.csrf_ok(request, form):
+                return self.csrf_failed()
+        return await run_in_threadpool(self._mute, request, token, item_id, request.method == "POST")
+
+    def _mute(self, request: Request, token: str, item_id: str, post: bool) -> Response:
+        with session_scope() as session:
+            sub = self.lookup(session, token, tokens.MUTE)
+            if isinstance(sub, Response):
+                return sub
+            item = session.get(Item, item_id) if item_id else None
+            if item is None:
+                return self.message("Okänd utlysning", "Länken pekar inte på något vi bevakar. "
+                                    "Kontrollera att du har fått med hela länken från brevet.", status=404)
+            if not post:
+                return self.message("Visa inte fler om denna",
+                                    f"Vill du att veckobreven till {sub.email} inte längre tar upp ”{item.title}”?",
+                                    request=request, action=str(request.url.path) + "?" + str(request.url.query),
+                                    button="Visa inte fler om denna")
+            subs.mute(session, sub, item.id)
+            manage = f"/installningar/{self.signer.make(sub.id, sub.token_key, tokens.MANAGE)}"
+            return self.message("Du får inte fler brev om denna",
+                                f"”{item.title}” tas inte längre upp i veckobreven till {sub.email}.",
+                                link=(manage, "Ändra vad du får"))
+
+
+def next_digest_sv(now: dt.datetime | None = None) -> str:
+    """When the next weekly digest goes out, e.g. 'måndag 7 december kl. 07.00'."""
+    settings = SchedulerSettings.from_env()
+    now = now or dt.datetime.now(settings.tz)
+    when = cron_trigger(settings.digest_schedule, settings.tz, what="digest schedule").get_next_fire_time(None, now)
+    return f"{WEEKDAYS_SV[when.weekday()]} {format_date_sv(when.date())} kl. {when:%H.%M}"
+
+
 def create_app(settings: MailSettings | None = None) -> Starlette:
     app = App(settings)
     pages = PublicPages()
@@ -302,5 +352,6 @@ def create_app(settings: MailSettings | None = None) -> Starlette:
         Route("/installningar/{token}", app.manage, methods=["GET", "POST"]),
         Route("/radera/{token}", app.delete, methods=["POST"]),
         Route("/avregistrera/{token}", app.unsubscribe, methods=["GET", "POST"]),
+        Route("/dolj/{token}", app.mute, methods=["GET", "POST"]),
     ]
     return Starlette(routes=routes, exception_handlers={404: not_found, 405: not_found})

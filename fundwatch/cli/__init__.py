@@ -66,11 +66,23 @@ class FundwatchGroup(click.Group):
             formatter.write_dl([(name, SUMMARIES[name]) for name in sorted(COMMANDS)])
 
     def invoke(self, ctx):
+        """One error prefix everywhere: what the user can fix (UserError, click's own errors) is a
+        line 'fundwatch: error: …', no traceback; usage errors keep their usage line and exit 2."""
         try:
             return super().invoke(ctx)
-        except UserError as exc:  # a clear line, no traceback, for what the user can fix
-            click.echo(f"fundwatch: error: {exc}", err=True)
-            sys.exit(1)
+        except UserError as exc:
+            _error(str(exc), 1)
+        except click.UsageError as exc:
+            if exc.ctx is not None:
+                click.echo(f"{exc.ctx.get_usage()}\nTry '{exc.ctx.command_path} --help' for help.\n", err=True)
+            _error(exc.format_message(), exc.exit_code)
+        except click.ClickException as exc:
+            _error(exc.format_message(), exc.exit_code)
+
+
+def _error(message: str, code: int):
+    click.echo(f"fundwatch: error: {message}", err=True)
+    sys.exit(code)
 
 
 @click.group(cls=FundwatchGroup, context_settings={"help_option_names": ["-h", "--help"]})

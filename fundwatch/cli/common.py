@@ -1,17 +1,15 @@
-"""What several commands share: the sources option, `--set` overrides, crawling a list of sources
-with a line per source, sending the due digests, shortening a value for a table."""
+"""What several commands share: `--set` overrides, crawling a list of sources with a line per
+source, sending the due digests."""
 
 from __future__ import annotations
 
 import click
 
+from fundwatch.cli.output import plural
 from fundwatch.crawl import crawl_source
 from fundwatch.digest.sending import send_due
 from fundwatch.storage.db import get_engine, session_scope
 from fundwatch.storage.runs import recover_interrupted
-
-sources_option = click.option("--sources", "sources_file", type=click.Path(dir_okay=False),
-                              help="Sources file (default: $FUNDWATCH_SOURCES or the shipped sources.toml).")
 
 
 def parse_overrides(overrides):
@@ -40,8 +38,8 @@ def crawl_all(chosen, sources_path, timeout, settings, echo=True):
         if echo:
             row = result_row(result)
             if result.ran:
-                line = (f"{source.id}: {row['status']} (run {row['run_id']}): {row['pages'] or 0} pages, "
-                        f"{row['items'] or 0} items; {row['new'] or 0} new, {row['updated'] or 0} updated, "
+                line = (f"{source.id}: {row['status']} (run {row['run_id']}): {plural(row['pages'] or 0, 'page')}, "
+                        f"{plural(row['items'] or 0, 'item')}; {row['new'] or 0} new, {row['updated'] or 0} updated, "
                         f"{row['removed'] or 0} removed, {row['reappeared'] or 0} reappeared")
                 if result.status != "ok" and result.message:
                     line += f" — {result.message}"
@@ -54,9 +52,3 @@ def crawl_all(chosen, sources_path, timeout, settings, echo=True):
 def send_digests() -> None:
     summary = send_due()
     click.echo(f"digest: {summary}")
-
-
-
-def shorten(value, limit: int = 30) -> str:
-    text = "∅" if value is None else str(value).replace("\n", " ")
-    return text if len(text) <= limit else text[: limit - 1] + "…"

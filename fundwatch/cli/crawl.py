@@ -6,8 +6,8 @@ import sys
 
 import click
 
-from fundwatch.cli.common import crawl_all, parse_overrides, result_row, send_digests, sources_option
-from fundwatch.cli.output import emit, format_option
+from fundwatch.cli.common import crawl_all, parse_overrides, result_row, send_digests
+from fundwatch.cli.output import emit, format_option, sources_option
 from fundwatch.sources import load_sources
 
 

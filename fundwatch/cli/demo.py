@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 from pathlib import Path
 
 import click
@@ -49,14 +50,27 @@ def run_demo(folder: str) -> None:
         click.echo("\n== Crawl 2: a week later (calls added, dates moved, a PDF replaced)")
         crawl_all(list(sources), sources.path, 120, FAST_SETTINGS)
     _demo_digest()
-    db_env = f"FUNDWATCH_DATABASE_URL=sqlite:///{db_path}"
+    exe = _fundwatch_exe()
     click.echo(f"""
-Done. The demo database is {db_path}. Look next at:
-  {db_env} fundwatch calls --open            what is open now
-  {db_env} fundwatch history                 what changed between the two crawls
-  {db_env} fundwatch runs                    each crawl and its health
+Done. The demo database is {db_path}. Look next at it (and send confirmations to its own outbox):
+  export FUNDWATCH_DATABASE_URL=sqlite:///{db_path} FUNDWATCH_OUTBOX={home / "outbox"}
+  {exe} calls --open            what is open now
+  {exe} history                 what changed between the two crawls
+  {exe} runs                    each crawl and its health
   sqlite3 {db_path} "select detected_at, agency, change, field, old_value, new_value from change_log"
-Then point fundwatch at the real sites with `fundwatch run` (see the README).""")
+Then point fundwatch at the real sites with `{exe} run` (see the README).""")
+
+
+def _fundwatch_exe() -> str:
+    """The fundwatch command as the user can type it here: the venv's script, relative when under
+    the current folder (e.g. .venv/bin/fundwatch), so the hints run without activating the venv."""
+    exe = Path(sys.executable).parent / "fundwatch"
+    if not exe.exists():
+        return "fundwatch"
+    try:
+        return str(exe.relative_to(Path.cwd()))
+    except ValueError:
+        return str(exe)
 
 
 def _demo_digest() -> None:

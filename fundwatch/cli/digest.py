@@ -1,51 +1,27 @@
 """CLI commands of the digest (loaded lazily by fundwatch.cli): subscribe, subscribers (list,
-update, delete), unsubscribe, digest (preview, send, status, retry), serve."""
+update, delete), unsubscribe, digest (preview, send, status, retry), serve. Their options and help
+only: the bodies are in fundwatch.cli.subscriptions, imported when a command runs."""
 
 from __future__ import annotations
 
-import getpass
-import sys
-from collections import Counter
-
 import click
-import uvicorn
-from sqlalchemy import select
 
-from fundwatch.cli.output import emit, format_option
-from fundwatch.digest import subscribers as subs
-from fundwatch.digest.builder import iso_week
-from fundwatch.digest.filters import Filters, SubscriptionError, clean_filters
-from fundwatch.digest.models import Subscriber
-from fundwatch.digest.sending import preview as make_preview
-from fundwatch.digest.sending import retry, send_due, status_rows
-from fundwatch.digest.subscribers import subscriber_json
-from fundwatch.digest.tokens import SecretKeyMissing, secret_key
+from fundwatch.cli.output import format_option, implemented_in
+from fundwatch.digest.filters import DEFAULT_REMINDER_DAYS, REMINDER_DAYS
 from fundwatch.items import KINDS
-from fundwatch.mail import MailError
-from fundwatch.storage.db import get_engine, session_scope
-from fundwatch.web.app import create_app
 
-
-def _fail(exc: Exception) -> click.ClickException:
-    return click.ClickException(str(exc).splitlines()[0] if str(exc) else exc.__class__.__name__)
-
-
-def _errors():
-
-    return (SubscriptionError, SecretKeyMissing, MailError, LookupError)
-
-
-def _filters(agencies, kinds, keywords, include_noncompetitive):
-
-    return clean_filters(agencies, kinds, keywords, include_noncompetitive)
-
+BODIES = "fundwatch.cli.subscriptions"
 
 agency_option = click.option("--agency", "agencies", multiple=True, metavar="AGENCY",
                              help="Only this agency (slug or name, e.g. migrationsverket); repeatable. Default: all.")
 kind_option = click.option("--kind", "kinds", multiple=True, type=click.Choice(KINDS),
-                           help="Only this kind of item; repeatable. Default: all.")
+                           help="Only this kind of item (news: agency news; page: a watched page without "
+                                "calls of its own); repeatable. Default: all.")
 keyword_option = click.option("--keyword", "keywords", multiple=True, metavar="WORD",
                               help="Only items with this word in title or text (any of them; case-insensitive, å/ä/ö kept); repeatable.")
+reminder_option = click.option("--reminder-days", type=click.Choice([str(d) for d in REMINDER_DAYS]),
+                               help="List calls closing within this many days first in each digest "
+                                    f"(default {DEFAULT_REMINDER_DAYS}).")
 
 
 @click.command()
@@ -56,34 +32,18 @@ keyword_option = click.option("--keyword", "keywords", multiple=True, metavar="W
 @keyword_option
 @click.option("--include-noncompetitive", is_flag=True,
               help="Also calls not open to civil society (icke-konkurrerande). Default: left out.")
+@reminder_option
 @click.option("--confirmed", is_flag=True,
               help="Import an organisation that already consented elsewhere: confirmed at once, no confirmation mail; "
                    "records who imported it and when.")
 @click.option("--by", "imported_by", metavar="NAME", help="With --confirmed: who imported it (default: the OS user).")
-def subscribe(email, org, agencies, kinds, keywords, include_noncompetitive, confirmed, imported_by):
+def subscribe(**options):
     """Subscribe EMAIL: stored unconfirmed and sent a confirmation mail (double opt-in); it gets
-    nothing else until the link in that mail is followed."""
-
-    if imported_by and not confirmed:
+    nothing else until the link in that mail is followed. For an address still unconfirmed, the
+    new filters replace the old and the command says so."""
+    if options["imported_by"] and not options["confirmed"]:
         raise click.UsageError("--by records who imported a consent: use it with --confirmed")
-    try:
-        filters = _filters(agencies, kinds, keywords, include_noncompetitive)
-        if not confirmed:
-            secret_key("the confirmation link")
-        with session_scope() as session:
-            outcome = subs.subscribe(session, email, org, filters, consent="import" if confirmed else "cli",
-                                     imported_by=(imported_by or getpass.getuser()) if confirmed else None)
-            sub = outcome.subscriber
-            if confirmed:
-                click.echo(f"{sub.email}: confirmed (imported by {sub.imported_by}); the next digest goes to it")
-                return
-            if outcome.send_confirmation:
-                where = subs.send_confirmation(session, sub)
-                click.echo(f"{sub.email}: stored unconfirmed; confirmation sent ({where})")
-            else:
-                click.echo(f"{sub.email}: stored unconfirmed; a confirmation was sent less than 10 minutes ago")
-    except _errors() as exc:
-        raise _fail(exc) from None
+    implemented_in(f"{BODIES}:subscribe", **options)
 
 
 @click.group(invoke_without_command=True)
@@ -91,23 +51,10 @@ def subscribe(email, org, agencies, kinds, keywords, include_noncompetitive, con
               help="Only subscribers in this state.")
 @format_option(("table", "json"))
 @click.pass_context
-def subscribers(ctx, status_filter, fmt):
-    """List subscribers (default), or change or delete one."""
-    if ctx.invoked_subcommand is not None:
-        return
-
-
-    with session_scope() as session:
-        query = select(Subscriber).order_by(Subscriber.id)
-        if status_filter:
-            query = query.where(Subscriber.status == status_filter)
-        rows = [subscriber_json(s) for s in session.scalars(query)]
-    if fmt == "table":
-        for row in rows:
-            for key in ("agencies", "kinds", "keywords"):
-                row[key] = ", ".join(row[key]) or "(all)"
-    emit(rows, fmt, ["email", "org", "status", "agencies", "kinds", "keywords", "include_noncompetitive",
-                     "confirmed_at", "imported_by"], widths={"org": 30, "keywords": 30, "agencies": 30})
+def subscribers(ctx, **options):
+    """List subscribers (default), or change (update) or erase (delete) one."""
+    if ctx.invoked_subcommand is None:
+        implemented_in(f"{BODIES}:subscribers", **options)
 
 
 @subscribers.command("update")
@@ -121,60 +68,28 @@ def subscribers(ctx, status_filter, fmt):
 @click.option("--no-keywords", is_flag=True, help="Clear the keywords.")
 @click.option("--include-noncompetitive/--exclude-noncompetitive", default=None,
               help="Whether calls not open to civil society are included.")
-def update_command(email, org, agencies, all_agencies, kinds, all_kinds, keywords, no_keywords, include_noncompetitive):
+@reminder_option
+def update_command(**options):
     """Change a subscriber's filters: each given filter replaces the stored one."""
-
-    try:
-        with session_scope() as session:
-            sub = subs.require(session, email)
-            current = Filters.of(sub)
-            filters = _filters(
-                [] if all_agencies else (agencies or current.agencies),
-                [] if all_kinds else (kinds or current.kinds),
-                [] if no_keywords else (keywords or current.keywords),
-                current.include_noncompetitive if include_noncompetitive is None else include_noncompetitive,
-            )
-            subs.update_filters(session, sub, org, filters)
-            click.echo(f"{sub.email}: {subs.subscriber_json(sub)['agencies'] or 'all agencies'}; "
-                       f"kinds {filters.kinds or 'all'}; keywords {filters.keywords or 'none'}; "
-                       f"non-competitive {'included' if filters.include_noncompetitive else 'left out'}")
-    except _errors() as exc:
-        raise _fail(exc) from None
+    implemented_in(f"{BODIES}:update_command", **options)
 
 
 @subscribers.command("delete")
 @click.argument("email")
-@click.option("--yes", is_flag=True, help="Do not ask.")
-def delete_command(email, yes):
+@click.option("--yes", is_flag=True, help="Delete without asking for confirmation.")
+def delete_command(**options):
     """Erase a subscriber (GDPR art. 17): the address is removed everywhere; only a hash stays, so it
     is never mailed or imported again without a new double opt-in."""
-
-    try:
-        with session_scope() as session:
-            sub = subs.require(session, email)
-            if not yes and not click.confirm(f"Delete {sub.email} ({sub.org}) and its address everywhere?"):
-                raise click.Abort()
-            subs.delete(session, sub)
-        click.echo(f"{email}: deleted; a hash of the address is kept in the suppression list")
-    except _errors() as exc:
-        raise _fail(exc) from None
+    implemented_in(f"{BODIES}:delete_command", **options)
 
 
 @click.command()
 @click.argument("email")
-def unsubscribe(email):
+def unsubscribe(**options):
     """Stop sending to EMAIL (the row stays, marked unsubscribed; `subscribers delete` erases it)."""
-
-    try:
-        with session_scope() as session:
-            sub = subs.require(session, email)
-            changed = subs.unsubscribe(session, sub)
-        click.echo(f"{email}: {'unsubscribed' if changed else 'already ' + sub.status}")
-    except _errors() as exc:
-        raise _fail(exc) from None
+    implemented_in(f"{BODIES}:unsubscribe", **options)
 
 
-# -- digest ------------------------------------------------------------------------------------------
 @click.group()
 def digest():
     """The weekly Swedish digest: preview, send, status, retry."""
@@ -183,23 +98,9 @@ def digest():
 @digest.command()
 @click.option("--email", required=True, help="The subscriber whose digest to show.")
 @click.option("--out", type=click.Path(dir_okay=False, writable=True), help="Write the HTML here (default: digest-preview.html).")
-def preview(email, out):
+def preview(**options):
     """Write the HTML of the digest EMAIL would get now, and print its text part. Stores nothing."""
-
-    try:
-        d, msg, sub = make_preview(email)
-    except _errors() as exc:
-        raise _fail(exc) from None
-    html = msg.get_body(("html",)).get_content()
-    text = msg.get_body(("plain",)).get_content()
-    path = out or "digest-preview.html"
-    with open(path, "w", encoding="utf-8") as fh:
-        fh.write(html)
-    click.echo(f"Subject: {msg['Subject']}")
-    click.echo(f"To: {msg['To']}")
-    click.echo("")
-    click.echo(text)
-    click.echo(f"HTML written to {path}" + (" (nothing in it: an empty digest is not sent)" if d.empty else ""), err=True)
+    implemented_in(f"{BODIES}:preview", **options)
 
 
 @digest.command()
@@ -208,69 +109,33 @@ def preview(email, out):
               help="Also send digests with nothing in them (default: $FUNDWATCH_SEND_EMPTY_DIGEST, else no).")
 @click.option("--email", "emails", multiple=True, help="Only this subscriber; repeatable.")
 @click.option("-v", "--verbose", is_flag=True, help="One line per message.")
-def send(dry_run, send_empty, emails, verbose):
+def send(**options):
     """Send this week's digests that are due: each subscriber gets at most one per ISO week."""
-
-    try:
-        report = send_due(dry_run=dry_run, send_empty=send_empty, emails=list(emails) or None,
-                          echo=click.echo if verbose else None)
-    except _errors() as exc:
-        raise _fail(exc) from None
-    for line in report.lines:
-        click.echo(line)
-    click.echo(str(report))
-    if report.stopped:
-        sys.exit(1)
+    implemented_in(f"{BODIES}:send", **options)
 
 
 @digest.command()
 @click.option("--week", help="ISO week, e.g. 2027-W18 (default: this week).")
 @click.option("--all", "all_weeks", is_flag=True, help="Every week.")
 @format_option(("table", "json"))
-def status(week, all_weeks, fmt):
+def status(**options):
     """Deliveries and their state. `unknown`: the sender stopped or lost the connection after the
     message went out; check the relay's log, then `fundwatch digest retry EMAIL` if it never arrived."""
-
-
-    week = None if all_weeks else (week or iso_week())
-    with session_scope() as session:
-        rows = status_rows(session, week)
-    emit(rows, fmt, ["week", "email", "status", "attempts", "finished_at", "next_attempt_at", "error"],
-         widths={"error": 60})
-    if fmt == "table":
-        counts = Counter(r["status"] for r in rows)
-        click.echo(", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "no deliveries", err=True)
+    implemented_in(f"{BODIES}:status", **options)
 
 
 @digest.command("retry")
 @click.argument("email")
-def retry_command(email):
+def retry_command(**options):
     """Send this week's digest to EMAIL again after it ended unknown, deferred or failed (an
     operator's decision: an `unknown` message may have arrived)."""
-
-    try:
-        with session_scope() as session:
-            sub = subs.require(session, email)
-            d = retry(session, sub, iso_week())
-            click.echo(f"{sub.email}: the {d.week} digest is pending again")
-        report = send_due(emails=[email])
-    except _errors() as exc:
-        raise _fail(exc) from None
-    click.echo(str(report))
+    implemented_in(f"{BODIES}:retry_command", **options)
 
 
-# -- web app -----------------------------------------------------------------------------------------
 @click.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8080, show_default=True, type=int)
-def serve(host, port):
-    """The subscription web app (Swedish): subscribe, confirm, change filters, unsubscribe."""
-
-
-    try:
-        secret_key("`fundwatch serve`")
-    except SecretKeyMissing as exc:
-        raise _fail(exc) from None
-    get_engine()
-
-    uvicorn.run(create_app(), host=host, port=port, log_level="info", proxy_headers=True)
+def serve(**options):
+    """The subscription web app (Swedish): subscribe, confirm, change filters, mute an item,
+    unsubscribe."""
+    implemented_in(f"{BODIES}:serve", **options)
