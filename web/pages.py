@@ -24,7 +24,7 @@ from fundwatch.items import KINDS
 from fundwatch.sources import Sources, load_sources
 from fundwatch.storage.db import session_scope
 from fundwatch.storage.models import Change, Item, Run
-from fundwatch.storage.queries import call_json, last_runs, list_changes, now_local, run_reason_sv
+from fundwatch.storage.queries import call_json, change_fields_json, last_runs, list_changes, now_local, run_reason_sv
 from fundwatch.swedish import format_date_sv
 from fundwatch.web.caching import CallRow, Catalog, CatalogCache, Version, current_version
 from fundwatch.web.templating import TEMPLATES
@@ -166,7 +166,7 @@ class PublicPages:
         return {"id": change.id, "when": when_sv(change.detected_at), "change": change.change,
                 "change_sv": CHANGE_SV.get(change.change, change.change), "item_id": item.id, "href": call_path(item.id),
                 "title": " ".join((item.title or "").split()), "agency": self.agency_name(item.agency),
-                "fields": field_changes({f.field: [f.old_value, f.new_value] for f in change.fields}),
+                "fields": field_changes(change_fields_json(change)),
                 "diff": diff_lines(change.diff)}
 
     # -- pages --------------------------------------------------------------------------------------

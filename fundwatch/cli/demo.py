@@ -16,6 +16,8 @@ from fundwatch.digest.demo import send_demo_digest
 from fundwatch.mirror_server import MirrorServer, mirror_root
 from fundwatch.sources import load_sources
 
+LIST_URL = "http://127.0.0.1:8080/utlysningar"  # `fundwatch serve` with its default host and port
+
 
 @click.command()
 @click.option("--dir", "folder", type=click.Path(file_okay=False), default="fundwatch-demo", show_default=True,
@@ -56,7 +58,11 @@ Done. The demo database is {db_path}. Look next at:
   {db_env} fundwatch history                 what changed between the two crawls
   {db_env} fundwatch runs                    each crawl and its health
   sqlite3 {db_path} "select detected_at, agency, change, field, old_value, new_value from change_log"
-Then point fundwatch at the real sites with `fundwatch run` (see the README).""")
+Then point fundwatch at the real sites with `fundwatch run` (see the README).
+
+Browse the demo's calls, their history and feeds in the web app:
+  {db_env} FUNDWATCH_SECRET_KEY=demo-only fundwatch serve
+and open {LIST_URL}""")
 
 
 def _demo_digest() -> None:
