@@ -101,6 +101,11 @@ class PublicFilter:
         return bool(self.keywords or self.statuses)
 
 
+def feed_query(filters) -> str:
+    """The feeds' query string for a subscriber's digest filters (agencies, kinds, keywords)."""
+    return PublicFilter(tuple(filters.agencies), tuple(filters.kinds), (), tuple(filters.keywords)).feed_query()
+
+
 def call_path(item_id: str) -> str:
     return "/utlysningar/" + urllib.parse.quote(item_id, safe="/")
 
