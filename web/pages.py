@@ -92,8 +92,11 @@ class PublicFilter:
         pairs += [("status", s) for s in self.statuses] + ([("q", ", ".join(self.keywords))] if self.keywords else [])
         return "?" + urllib.parse.urlencode(pairs) if pairs else ""
 
-    def rows(self, catalog: Catalog) -> list[CallRow]:
+    def rows(self, catalog: Catalog) -> tuple[CallRow, ...]:
         return catalog.matching(agencies=self.agencies, kinds=self.kinds, statuses=self.statuses, keywords=self.keywords)
+
+    def item_ids(self, catalog: Catalog) -> frozenset[str]:
+        return catalog.matching_ids(agencies=self.agencies, kinds=self.kinds, statuses=self.statuses, keywords=self.keywords)
 
     @property
     def narrows_items(self) -> bool:
@@ -272,5 +275,5 @@ def changes_page(session, filters: PublicFilter, catalog: Catalog, *, before_id:
     if not filters.narrows_items:
         return list_changes(session, agencies=filters.agencies, kinds=filters.kinds, before_id=before_id,
                             newest_first=True, limit=limit)
-    ids = catalog.change_ids({r.id for r in filters.rows(catalog)}, before_id=before_id, limit=limit)
+    ids = catalog.change_ids(filters.item_ids(catalog), before_id=before_id, limit=limit)
     return list_changes(session, ids=ids, newest_first=True) if ids else []
