@@ -8,7 +8,7 @@ import datetime as dt
 from typing import Any, Iterable
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, defer
 
 from fundwatch import config
 from fundwatch.storage.models import Change, ChangeField, Item, Run, SourceRow
@@ -111,7 +111,9 @@ def list_changes(session: Session, *, since: dt.datetime | None = None, agency: 
                  newest_first: bool = False, limit: int | None = None) -> list[tuple[Change, Item]]:
     """Changes with their items, oldest first (the CLI's order) or newest first (the web's change
     log); `after_id`/`before_id` are the cursors, `ids` the changes the web's filters chose."""
-    query = select(Change, Item).join(Item, Item.id == Change.item_id)
+    # An item's text (a watched page's can be long) is not part of a change's JSON or the web's
+    # change lists: loaded only if something asks for it.
+    query = select(Change, Item).join(Item, Item.id == Change.item_id).options(defer(Item.text))
     query = query.order_by(Change.id.desc() if newest_first else Change.id)
     if since:
         query = query.where(Change.detected_at >= since)

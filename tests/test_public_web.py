@@ -8,7 +8,10 @@ from __future__ import annotations
 import datetime as dt
 import html
 import json
+import os
 import re
+import subprocess
+import sys
 import urllib.parse
 
 import feedparser
@@ -19,7 +22,7 @@ from click.testing import CliRunner
 from fundwatch.cli import main
 from fundwatch.storage.db import get_engine
 from fundwatch.storage.queries import now_local
-from helpers import Client, crawl, make_item, web_server
+from helpers import Client, crawl, free_port, make_item, run_cli, wait_for, web_server
 
 pytestmark = pytest.mark.slow  # every test here starts a server
 
@@ -109,16 +112,17 @@ def test_call_page_shows_every_field_and_a_moved_deadline(site):
     crawl(engine, "migrationsverket", [first])
     crawl(engine, "migrationsverket", [make_item("migrationsverket", "AMIF 2027", deadline=days(45),
                                                  amount_text="2 000 000 kr", text="Stycke ett.\nStycke tre.",
-                                                 details={"Diarienummer": "MV-123"})])
+                                                 details={"Diarienummer": "MV-124"})])
 
     response, page = client.get("/utlysningar/migrationsverket/funding_call/amif-2027")
     assert response.status == 200
-    assert "<h1>AMIF 2027</h1>" in page and "2 000 000 kr" in page and "MV-123" in page
+    assert "<h1>AMIF 2027</h1>" in page and "2 000 000 kr" in page and "<dd>MV-124</dd>" in page
     assert 'href="https://www.migrationsverket.se/utlysningar/amif-2027"' in page
     assert "Stycke tre." in page  # the text as it is now
     from fundwatch.swedish import format_date_sv
     old, new = format_date_sv(days(30)), format_date_sv(days(45))
     assert re.search(rf'Sista ansökningsdag</td><td><span class="old">{old}</span> → <span class="new">{new}</span>', page)
+    assert 'Diarienummer</td><td><span class="old">MV-123</span> → <span class="new">MV-124</span>' in page
     assert '<span class="del">-Stycke två.</span>' in page and '<span class="add">+Stycke tre.</span>' in page
     assert page.index("Ändrad") < page.index(">Ny<")  # newest change first
 
@@ -348,3 +352,35 @@ def test_scraped_script_is_escaped_in_html_atom_calendar_and_json(site):
     assert str(event["SUMMARY"]) == f"Sista ansökningsdag: {evil}"
     response, body = client.get("/api/v1/calls")
     assert response.headers["Content-Type"] == "application/json" and json.loads(body)[0]["title"] == evil
+
+
+def test_demo_ends_with_the_list_url_and_serve_shows_its_calls(tmp_path, monkeypatch):
+    for name in ("FUNDWATCH_DATABASE_URL", "FUNDWATCH_SOURCES", "FUNDWATCH_MIRROR", "FUNDWATCH_SMTP_URL"):
+        monkeypatch.delenv(name, raising=False)
+    demo = run_cli("demo", "--dir", str(tmp_path / "demo"), timeout=600)
+    assert demo.returncode == 0, demo.stderr
+    assert demo.stdout.rstrip().endswith("and open http://127.0.0.1:8080/utlysningar")
+    serve_line = next(line for line in demo.stdout.splitlines() if line.rstrip().endswith("fundwatch serve"))
+    env = dict(pair.split("=", 1) for pair in serve_line.split()[:-2])
+    assert env["FUNDWATCH_DATABASE_URL"] == f"sqlite:///{tmp_path / 'demo' / 'fundwatch.db'}"
+    port = free_port()
+    server = subprocess.Popen([sys.executable, "-m", "fundwatch.cli", "serve", "--port", str(port)],
+                              env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        client = Client(port)
+
+        def answers():
+            try:
+                return client.get("/utlysningar")[0].status == 200
+            except OSError:
+                return False
+
+        wait_for(answers, 30, what="fundwatch serve to answer")
+        _, page = client.get("/utlysningar")
+        rows = call_links(page)
+        assert len(rows) >= 3 and {r.split("/")[0] for r in rows} >= {"migrationsverket", "arbetsformedlingen"}
+        _, changes = client.get("/andringar")
+        assert "Ändrad" in changes and "fullständig" in changes  # the second crawl's changes, healthy runs
+    finally:
+        server.terminate()
+        server.wait(timeout=30)

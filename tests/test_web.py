@@ -166,6 +166,7 @@ def test_manage_filters_and_delete(web, digest_env):
     path = links_for("anna@example.org")["manage"]
     response, html = web.get(path)
     assert response.status == 200 and 'value="migrationsverket" checked' in html
+    assert 'href="/flode.atom?agency=migrationsverket"' in html and 'href="/kalender.ics?agency=migrationsverket"' in html
     fields = [("csrf", web.csrf(html)), ("org", "Nya namnet"), ("agency", "brottsoffermyndigheten"),
               ("kind", "procurement"), ("keywords", "barn")]
     response, _ = web.post(path, [f for f in fields if f[0] != "csrf"])
@@ -178,6 +179,7 @@ def test_manage_filters_and_delete(web, digest_env):
     response, page = web.post(path, fields + [("reminder_days", "30")])
     assert response.status == 200 and "Dina val är sparade." in page
     assert 'name="reminder_days" value="30" checked' in page
+    assert 'href="/flode.atom?agency=brottsoffermyndigheten&amp;kind=procurement&amp;q=barn"' in page
     s = sub("anna@example.org")
     assert (s.org, s.agencies, s.kinds, s.keywords, s.include_noncompetitive, s.reminder_days) == (
         "Nya namnet", ["brottsoffermyndigheten"], ["procurement"], ["barn"], False, 30)

@@ -12,11 +12,14 @@ A body is exactly the CLI's JSON (a list, or one object); the next page is in th
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
+import itertools
 import json
 import urllib.parse
 
 from sqlalchemy import select
+from sqlalchemy.orm import defer
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
@@ -94,13 +97,15 @@ class Api:
             version, catalog = self.pages.catalog(session)
             if version.not_modified(request):
                 return Response(status_code=304, headers=version.headers())
-            ids = sorted(r.id for r in catalog.rows
-                         if (not agency or r.agency == agency) and (not kind or r.kind == kind)
-                         and (include_removed or r.status != "removed") and (not only_open or r.status == "open")
-                         and (after is None or r.id > after))
+            start = bisect.bisect_right(catalog.by_id, after, key=lambda r: r.id) if after is not None else 0
+            wanted = (r.id for r in itertools.islice(catalog.by_id, start, None)
+                      if (not agency or r.agency == agency) and (not kind or r.kind == kind)
+                      and (include_removed or r.status != "removed") and (not only_open or r.status == "open"))
+            ids = list(itertools.islice(wanted, limit + 1))  # one more: is there a next page
             page = ids[:limit]
             now = now_local()
-            items = {i.id: i for i in session.scalars(select(Item).where(Item.id.in_(page)))} if page else {}
+            query = select(Item).where(Item.id.in_(page)).options(defer(Item.text))  # not in a call's JSON
+            items = {i.id: i for i in session.scalars(query)} if page else {}
             rows = [call_json(items[i], now) for i in page if i in items]
         if only_open:  # the catalog is as of the version; a deadline may have passed since, today
             rows = [r for r in rows if r["status"] == "open"]

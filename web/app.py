@@ -46,7 +46,7 @@ from fundwatch.storage.models import Item
 from fundwatch.swedish import format_date_sv
 from fundwatch.web.api import Api
 from fundwatch.web.feeds import Feeds
-from fundwatch.web.pages import PublicPages
+from fundwatch.web.pages import PublicPages, feed_query
 from fundwatch.web.templating import STATIC, TEMPLATES
 
 CSRF_COOKIE = "fw_csrf"
@@ -235,7 +235,8 @@ class App:
                        "delete_action": f"/radera/{token}",
                        "unsubscribe": f"/avregistrera/{self.signer.make(sub.id, sub.token_key, tokens.UNSUBSCRIBE)}"}
             if form is None:
-                return self.page("manage.html", request=request, org=sub.org, filters=Filters.of(sub), **context)
+                return self.page("manage.html", request=request, org=sub.org, filters=Filters.of(sub),
+                                 feeds=feed_query(Filters.of(sub)), **context)
             filters, errors = self.filter_form(form)
             org = (form.get("org") or "").strip()
             try:
@@ -243,11 +244,11 @@ class App:
             except SubscriptionError:
                 errors.append("Ange organisationens namn (högst 200 tecken).")
             if errors:
-                return self.page("manage.html", 400, request=request, org=org,
-                                 filters=filters or Filters.of(sub), **{**context, "errors": errors})
+                return self.page("manage.html", 400, request=request, org=org, filters=filters or Filters.of(sub),
+                                 feeds=feed_query(Filters.of(sub)), **{**context, "errors": errors})
             subs.update_filters(session, sub, org, filters)
             return self.page("manage.html", request=request, org=sub.org, filters=filters,
-                             **{**context, "saved": True})
+                             feeds=feed_query(filters), **{**context, "saved": True})
 
     async def delete(self, request: Request) -> Response:
         form = await self.form(request)

@@ -10,7 +10,7 @@ import bisect
 import datetime as dt
 import itertools
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from email.utils import format_datetime, parsedate_to_datetime
 
 from sqlalchemy import select
@@ -31,6 +31,7 @@ from fundwatch.storage.queries import (
 )
 from fundwatch.swedish import fold_case
 
+MATCHES_KEPT = 256
 # Columns the list needs; the full rows (every field, versions) are read only for one call's page.
 _COLUMNS = (Item.id, Item.agency, Item.kind, Item.title, Item.status, Item.opens, Item.deadline, Item.deadline_text,
             Item.deadline_rule, Item.amount_text, Item.amount_sek, Item.competitive, Item.text, Item.removed_at,
@@ -114,8 +115,12 @@ class Catalog:
     # (change id, item id), newest first: the change log filtered by keyword or status picks its
     # page here instead of sending thousands of matching item ids to the database
     changes: tuple[tuple[int, str], ...]
+    by_id: tuple[CallRow, ...] = ()  # the API's order
+    # Matches per distinct filter, as the digest builder keeps them: a keyword scans every text once
+    # per version, not once per request.
+    _matches: dict = field(default_factory=dict, compare=False, repr=False)
 
-    def change_ids(self, item_ids: set[str], *, before_id: int | None, limit: int) -> list[int]:
+    def change_ids(self, item_ids: frozenset[str], *, before_id: int | None, limit: int) -> list[int]:
         """The newest `limit` changes of these items below the cursor."""
         start = 0
         if before_id is not None:  # ids descend: skip those at or above the cursor
@@ -128,12 +133,26 @@ class Catalog:
                     break
         return out
 
-    def matching(self, *, agencies=(), kinds=(), statuses=(), keywords=()) -> list[CallRow]:
-        agencies, kinds, statuses = set(agencies), set(kinds), set(statuses)
-        words = [fold_case(w) for w in keywords]
-        return [r for r in self.rows
-                if (not agencies or r.agency in agencies) and (not kinds or r.kind in kinds)
-                and (not statuses or r.status in statuses) and (not words or any(w in r.haystack for w in words))]
+    def matching(self, *, agencies=(), kinds=(), statuses=(), keywords=()) -> tuple[CallRow, ...]:
+        words = tuple(sorted({fold_case(w) for w in keywords}))
+        key = (frozenset(agencies), frozenset(kinds), frozenset(statuses), words)
+        hit = self._matches.get(key)
+        if hit is None:
+            agencies, kinds, statuses = key[:3]
+            hit = tuple(r for r in self.rows
+                        if (not agencies or r.agency in agencies) and (not kinds or r.kind in kinds)
+                        and (not statuses or r.status in statuses) and (not words or any(w in r.haystack for w in words)))
+            if len(self._matches) >= MATCHES_KEPT:
+                self._matches.clear()
+            self._matches[key] = hit
+        return hit
+
+    def matching_ids(self, **filters) -> frozenset[str]:
+        key = ("ids", tuple(sorted((k, tuple(sorted(v))) for k, v in filters.items())))
+        hit = self._matches.get(key)
+        if hit is None:
+            hit = self._matches[key] = frozenset(r.id for r in self.matching(**filters))
+        return hit
 
 
 def build_catalog(session: Session, version: Version, now: dt.datetime) -> Catalog:
@@ -150,7 +169,7 @@ def build_catalog(session: Session, version: Version, now: dt.datetime) -> Catal
             stamp=item.removed_at or item.last_seen,
         ))
     rows.sort(key=CallRow.sort_key)
-    return Catalog(version, tuple(rows), tuple(change_index(session)))
+    return Catalog(version, tuple(rows), tuple(change_index(session)), tuple(sorted(rows, key=lambda r: r.id)))
 
 
 class CatalogCache:

@@ -24,7 +24,7 @@ from fundwatch.items import KINDS
 from fundwatch.sources import Sources, load_sources
 from fundwatch.storage.db import session_scope
 from fundwatch.storage.models import Change, Item, Run
-from fundwatch.storage.queries import call_json, last_runs, list_changes, now_local, run_reason_sv
+from fundwatch.storage.queries import call_json, change_fields_json, last_runs, list_changes, now_local, run_reason_sv
 from fundwatch.swedish import format_date_sv
 from fundwatch.web.caching import CallRow, Catalog, CatalogCache, Version, current_version
 from fundwatch.web.templating import TEMPLATES
@@ -92,13 +92,21 @@ class PublicFilter:
         pairs += [("status", s) for s in self.statuses] + ([("q", ", ".join(self.keywords))] if self.keywords else [])
         return "?" + urllib.parse.urlencode(pairs) if pairs else ""
 
-    def rows(self, catalog: Catalog) -> list[CallRow]:
+    def rows(self, catalog: Catalog) -> tuple[CallRow, ...]:
         return catalog.matching(agencies=self.agencies, kinds=self.kinds, statuses=self.statuses, keywords=self.keywords)
+
+    def item_ids(self, catalog: Catalog) -> frozenset[str]:
+        return catalog.matching_ids(agencies=self.agencies, kinds=self.kinds, statuses=self.statuses, keywords=self.keywords)
 
     @property
     def narrows_items(self) -> bool:
         """Whether changes must be limited to matching items (beyond agency and kind, done in SQL)."""
         return bool(self.keywords or self.statuses)
+
+
+def feed_query(filters) -> str:
+    """The feeds' query string for a subscriber's digest filters (agencies, kinds, keywords)."""
+    return PublicFilter(tuple(filters.agencies), tuple(filters.kinds), (), tuple(filters.keywords)).feed_query()
 
 
 def call_path(item_id: str) -> str:
@@ -166,7 +174,7 @@ class PublicPages:
         return {"id": change.id, "when": when_sv(change.detected_at), "change": change.change,
                 "change_sv": CHANGE_SV.get(change.change, change.change), "item_id": item.id, "href": call_path(item.id),
                 "title": " ".join((item.title or "").split()), "agency": self.agency_name(item.agency),
-                "fields": field_changes({f.field: [f.old_value, f.new_value] for f in change.fields}),
+                "fields": field_changes(change_fields_json(change)),
                 "diff": diff_lines(change.diff)}
 
     # -- pages --------------------------------------------------------------------------------------
@@ -267,5 +275,5 @@ def changes_page(session, filters: PublicFilter, catalog: Catalog, *, before_id:
     if not filters.narrows_items:
         return list_changes(session, agencies=filters.agencies, kinds=filters.kinds, before_id=before_id,
                             newest_first=True, limit=limit)
-    ids = catalog.change_ids({r.id for r in filters.rows(catalog)}, before_id=before_id, limit=limit)
+    ids = catalog.change_ids(filters.item_ids(catalog), before_id=before_id, limit=limit)
     return list_changes(session, ids=ids, newest_first=True) if ids else []

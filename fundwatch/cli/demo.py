@@ -17,6 +17,8 @@ from fundwatch.digest.demo import send_demo_digest
 from fundwatch.mirror_server import MirrorServer, mirror_root
 from fundwatch.sources import load_sources
 
+LIST_URL = "http://127.0.0.1:8080/utlysningar"  # `fundwatch serve` with its default host and port
+
 
 @click.command()
 @click.option("--dir", "folder", type=click.Path(file_okay=False), default="fundwatch-demo", show_default=True,
@@ -58,7 +60,11 @@ Done. The demo database is {db_path}. Look next at it (and send confirmations to
   {exe} history                 what changed between the two crawls
   {exe} runs                    each crawl and its health
   sqlite3 {db_path} "select detected_at, agency, change, field, old_value, new_value from change_log"
-Then point fundwatch at the real sites with `{exe} run` (see the README).""")
+Then point fundwatch at the real sites with `{exe} run` (see the README).
+
+Browse the demo's calls, their history and feeds in the web app:
+  FUNDWATCH_SECRET_KEY=demo-only {exe} serve
+and open {LIST_URL}""")
 
 
 def _fundwatch_exe() -> str:
