@@ -125,7 +125,7 @@ def test_a_digest_rendered_once_is_filled_with_each_subscribers_own_values(sqlit
             subject, text, html, headers = composer.render(digest, sub)
             lk = composer.links(sub)
             alone = render_digest(digest, org=" ".join(sub.org.split()), email=sub.email,
-                                  links={"manage": lk["manage"], "unsubscribe": lk["unsubscribe"]},
+                                  links=lk,
                                   filters_text=filters_sv(Filters.of(sub), composer.agency_names))
             assert (subject, text) == alone[:2]
             assert html.split() == alone[2].split()  # the HTML in fewer lines: only line breaks became spaces
