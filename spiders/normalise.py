@@ -14,7 +14,6 @@ URLs: how a page was reached is not a change; see `fundwatch.items.same_listing`
 from __future__ import annotations
 
 import re
-from collections import Counter
 
 __all__ = ["normalise_text", "pdf_lines", "page_stamp"]
 
@@ -87,18 +86,22 @@ def normalise_text(text: str | None) -> str:
 
 
 def pdf_lines(pages: list[str], edge: int = 3) -> list[str]:
-    """A PDF's text lines in order without page chrome: page numbers, and any line repeated within
-    the first or last EDGE lines of most pages (a running title, the agency's name)."""
+    """A PDF's text lines in order without page chrome: page numbers, stamps, and a running title:
+    a line at the same place among the first or last EDGE lines of every page (a content line,
+    such as "Upphandlingsform: LOU", is at the same place on every page only by rare chance)."""
     split = [[" ".join(raw.split()) for raw in page.splitlines()] for page in pages]
     split = [[line for line in page if line] for page in split]
-    running: set[str] = set()
+    running: set[tuple[int, str]] = set()  # (index from the top, or -1 - index from the bottom; line)
     if len(split) > 1:
-        at_edges = Counter(line for page in split for line in set(page[:edge] + page[-edge:]))
-        running = {line for line, n in at_edges.items() if n >= max(2, (len(split) + 1) // 2)}
+        for n in range(edge):
+            for index in (n, -1 - n):
+                found = {page[index] if len(page) > max(index, -1 - index) else None for page in split}
+                if len(found) == 1 and None not in found:
+                    running.add((index, found.pop()))
     out = []
     for page in split:
-        for line in page:
-            if line in running:
+        for n, line in enumerate(page):
+            if (n, line) in running or (n - len(page), line) in running:
                 continue
             line = _clean_line(line)
             if line:

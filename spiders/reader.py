@@ -564,7 +564,8 @@ def read_sections(page, vocabulary: dict[str, tuple[str, ...]] = CALL_LABELS,
             continue
         context, up = [], node.parent
         while up is not None and up is not walker.root:
-            context.append(up.title)
+            if not is_call[id(up)]:  # a call that happens to stand above (an accordion after it) is no context
+                context.append(up.title)
             up = up.parent
         facts, labels = {}, {}
         for name, label, value in own_facts[id(node)]:

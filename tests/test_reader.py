@@ -199,3 +199,24 @@ def test_a_call_per_article_with_its_title_in_the_article_header():
         for n in (1, 2)) + "<footer><h2>Kontakt</h2><p>Öppnar: 08.00</p></footer></body></html>")
     assert [(c.title, c.facts["opens"]) for c in read_calls(html)] == [("Utlysning 1", "1 mars 2031"),
                                                                          ("Utlysning 2", "2 mars 2031")]
+
+
+def test_a_field_line_repeated_at_page_edges_is_not_a_running_title():
+    pages = ["Planerade upphandlingar\nRusta och matcha\nUpphandlingsform: LOU",
+             "Planerade upphandlingar\nTolktjänster\nUpphandlingsform: LOU",
+             "Planerade upphandlingar\nStöd och matchning\nUpphandlingsform: LOV"]
+    assert pdf_lines(pages) == ["Rusta och matcha", "Upphandlingsform: LOU", "Tolktjänster",
+                                "Upphandlingsform: LOU", "Stöd och matchning", "Upphandlingsform: LOV"]
+
+
+def test_a_call_in_an_accordion_after_another_call_takes_nothing_from_it():
+    html = page("<h2>Icke-konkurrerande utlysningar</h2><h3>Mål 3: Återvändande</h3><p>Öppnar: 3 mars 2031</p>"
+                + sv_accordion("Mål 1: Mottagande", "<p>Utlysningen är konkurrerande.</p><p>Öppnar: 4 mars 2031</p>", 1)
+                + "<h2>Avslutade utlysningar</h2><h3>Mål 9: Gammal</h3><p>Stänger: 1 mars 2030</p>"
+                + sv_accordion("Mål 8: Också gammal", "<p>Stänger: 2 mars 2030</p>", 2))
+    calls = read_calls(html)
+    assert [(c.title, c.competitive, c.closed) for c in calls] == [
+        ("Mål 3: Återvändande", False, False), ("Mål 1: Mottagande", True, False),
+        ("Mål 9: Gammal", None, True), ("Mål 8: Också gammal", None, True)]
+    assert "Mål 1" not in calls[0].text and "4 mars" not in calls[0].text
+    assert calls[3].context == ("Planerade utlysningar", "Avslutade utlysningar")
