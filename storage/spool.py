@@ -6,22 +6,30 @@ and a killed crawl leaves nothing in the database to clean up: its spool is simp
 from __future__ import annotations
 
 import json
-import os
-import tempfile
+from pathlib import Path
 from typing import Iterator
 
 from fundwatch import config
 from fundwatch.items import FundItem, item_from_dict, item_to_dict
 
 
-def new_spool_file(source_id: str) -> str:
-    """An empty spool file for a crawl of SOURCE_ID, beside the HTTP cache and the crawl logs (on
-    disk, not in a /tmp that may live in memory; a killed crawl's spool is left there to read)."""
-    folder = config.cache_dir().parent / "spool"
+def spool_folder() -> Path:
+    """Beside the HTTP cache and the crawl logs: on disk, not in a /tmp that may live in memory."""
+    return config.cache_dir().parent / "spool"
+
+
+def run_files(run_id: int) -> tuple[str, str]:
+    """The spool file and the result file (the crawl's outcome, written by the `scrapy crawl`
+    child) of run RUN_ID. Named by the run, so whoever closes a dead run can remove them."""
+    folder = spool_folder()
     folder.mkdir(parents=True, exist_ok=True)
-    fd, path = tempfile.mkstemp(prefix=f"{source_id}-", suffix=".jsonl", dir=folder)
-    os.close(fd)
-    return path
+    return str(folder / f"run-{run_id}.jsonl"), str(folder / f"run-{run_id}.json")
+
+
+def discard_run_files(run_id: int) -> None:
+    for path in run_files(run_id):
+        Path(path).unlink(missing_ok=True)
+        Path(f"{path}.tmp").unlink(missing_ok=True)
 
 
 class Spool:
