@@ -21,6 +21,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any, Callable
 
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 
 from fundwatch import config
@@ -119,7 +120,8 @@ def crawl_source(source: Source, sources_path: str, *, timeout: float | None = N
     except DatabaseError as exc:
         return CrawlResult(source.id, "error", message=str(exc))
     except DBAPIError as exc:
-        return CrawlResult(source.id, "error", message=f"the run could not be begun: {describe_error(exc)}")
+        where = make_url(config.database_url()).render_as_string(hide_password=True)
+        return CrawlResult(source.id, "error", message=f"the run could not be begun: {describe_error(exc)} ({where})")
     log_dir().mkdir(parents=True, exist_ok=True)
     log_file = log_dir() / f"{source.id}.log"
     spool_file, result_file = run_files(run_id)

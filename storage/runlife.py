@@ -39,7 +39,7 @@ from fundwatch.storage.db import describe_error, transient
 from fundwatch.storage.models import Run, SourceLock, SourceRow, utcnow
 from fundwatch.storage.outcome import RunOutcome
 from fundwatch.storage.reasons import reason_en
-from fundwatch.storage.spool import discard_run_files, read_spool
+from fundwatch.storage.spool import discard_run_files, leave_reason, read_spool, take_reason
 
 logger = logging.getLogger(__name__)
 
@@ -108,7 +108,7 @@ def acquire_lock(sessions, source_id: str) -> None:
                     if held.hostname == host:
                         end_process_group(held.pgid)
                     if held.run_id:
-                        fail_run(session, held.run_id, "interrupted", {"pid": held.pid})
+                        fail_run(session, held.run_id, *(take_reason(held.run_id) or ("interrupted", {"pid": held.pid})))
                 try:
                     session.add(SourceLock(source_id=source_id, pid=me, hostname=host, heartbeat_at=utcnow()))
                     session.flush()
@@ -151,8 +151,12 @@ def refresh_lock(sessions, source_id: str, **values: Any) -> None:
 
 
 def record_child(sessions, source_id: str, pgid: int) -> None:
-    """The crawl's child leads this process group: a taker of a stale lock ends it first."""
-    refresh_lock(sessions, source_id, pgid=pgid)
+    """The crawl's child leads this process group: a taker of a stale lock ends it first. A database
+    away for the moment costs a warning, not the crawl (the child also dies with its parent)."""
+    try:
+        refresh_lock(sessions, source_id, pgid=pgid)
+    except DBAPIError as exc:
+        logger.warning("could not record the crawl process of %s: %s", source_id, describe_error(exc))
 
 
 class Heartbeat:
@@ -241,7 +245,7 @@ def recover_interrupted(session: Session) -> list[int]:
     recovered = []
     for run in session.scalars(select(Run).where(Run.status == "running")):
         if run.hostname == host and not process_alive(run.pid):
-            fail_run(session, run.id, "interrupted", {"pid": run.pid})
+            fail_run(session, run.id, *(take_reason(run.id) or ("interrupted", {"pid": run.pid})))
             discard_run_files(run.id)
             recovered.append(run.id)
     return recovered
@@ -299,7 +303,8 @@ def apply_run(sessions, run_id: int, source_id: str, outcome: RunOutcome, items:
             params = {"error": error}
             try:
                 abandon_run(sessions, run_id, source_id, "storage_error", params)
-            except DBAPIError as again:  # still away: the run is closed as interrupted later
+            except DBAPIError as again:  # still away: the next crawl records the reason
+                leave_reason(run_id, "storage_error", params)
                 logger.error("run %s of %s could not be marked failed either: %s", run_id, source_id,
                              describe_error(again))
             return {"run_id": run_id, "status": "failed", "reason": reason_en("storage_error", params)}

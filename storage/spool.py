@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
 from fundwatch import config
 from fundwatch.items import FundItem, item_from_dict, item_to_dict
@@ -30,6 +30,27 @@ def discard_run_files(run_id: int) -> None:
     for path in run_files(run_id):
         Path(path).unlink(missing_ok=True)
         Path(f"{path}.tmp").unlink(missing_ok=True)
+
+
+def _reason_file(run_id: int) -> Path:
+    return spool_folder() / f"run-{run_id}.reason.json"
+
+
+def leave_reason(run_id: int, code: str, params: dict[str, Any]) -> None:
+    """Why run RUN_ID failed, for when the database could not be told: whoever closes the run
+    later (as left behind by a process that is gone) records this reason instead of `interrupted`."""
+    spool_folder().mkdir(parents=True, exist_ok=True)
+    _reason_file(run_id).write_text(json.dumps({"code": code, "params": params}), "utf-8")
+
+
+def take_reason(run_id: int) -> tuple[str, dict[str, Any]] | None:
+    path = _reason_file(run_id)
+    try:
+        left = json.loads(path.read_text("utf-8"))
+    except (OSError, ValueError):
+        return None
+    path.unlink(missing_ok=True)
+    return left["code"], left["params"]
 
 
 class Spool:
