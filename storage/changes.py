@@ -5,6 +5,8 @@ that decides which of them may apply:
 - a miss counts only when a healthy run fetched the item's origin page and the item was not on it;
   after `remove_after` consecutive counted misses the item is removed; news never is
 - an unhealthy run never removes anything
+- over a period (a digest's week), an item's changes net out: removed wins, then new/reappeared,
+  else the fields that ended different; a value changed and changed back is no change
 - healthy (ok) only when Scrapy finished with reason `finished`, robots.txt answered 2xx or 4xx on
   every host, no request was refused by robots.txt, no callback raised, and every must-carry page
   answered 2xx or 304 and carried what it should; `partial`: some other page failed.
@@ -18,7 +20,7 @@ import difflib
 import hashlib
 import json
 from itertools import islice
-from typing import Any, Iterable
+from typing import Any, Iterable, Sequence
 
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session, defer
@@ -214,6 +216,27 @@ def _chunks(items: Iterable[FundItem], size: int):
     it = iter(items)
     while chunk := list(islice(it, size)):
         yield chunk
+
+
+def net_change(changes: Sequence[tuple[str, dict[str, list[Any]]]], removed_now: bool
+               ) -> tuple[str, dict[str, list[Any]]] | None:
+    """What one item's changes over a period (in order: (kind, {field: [old, new]})) amount to:
+    ("removed", {}) when it ends removed; ("new", {}) when it was new or reappeared in the period;
+    ("updated", the fields whose value ended different from where it started); None when they
+    cancel out, so that a value changed and changed back is never reported as a change."""
+    if changes[-1][0] == "removed" or removed_now:
+        return "removed", {}
+    if any(kind in ("new", "reappeared") for kind, _ in changes):
+        return "new", {}
+    merged: dict[str, list[Any]] = {}
+    for _, fields in changes:
+        for name, (old, new_value) in fields.items():
+            if name in merged:
+                merged[name][1] = new_value
+            else:
+                merged[name] = [old, new_value]
+    merged = {k: v for k, v in merged.items() if v[0] != v[1]}
+    return ("updated", merged) if merged else None
 
 
 # -- the verdict on a run's health ------------------------------------------------------------------

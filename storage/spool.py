@@ -1,7 +1,7 @@
 """A crawl's items on their way to storage: one JSON line per item in a file, written by the
 crawl as items come and read back in order when the run is applied. A file, not a table: the
-crawl child stays free of the database layer (its import alone was about 0.2 s of each crawl),
-and a killed crawl leaves nothing in the database to clean up: its spool is simply not applied."""
+crawl child writes no database rows, and a killed crawl leaves nothing in the database to clean
+up: its spool is simply not applied, and removed by whoever closes its run."""
 
 from __future__ import annotations
 
