@@ -36,6 +36,7 @@ from fundwatch.storage.runlife import (
     apply_run,
     begin_run,
     record_child,
+    storage_retry_seconds,
 )
 from fundwatch.storage.spool import discard_run_files, run_files
 
@@ -112,6 +113,7 @@ def crawl_source(source: Source, sources_path: str, *, timeout: float | None = N
     child's process handle as soon as it runs (the scheduler stops its crawls through it)."""
 
     timeout = timeout if timeout is not None else float(config.env("FUNDWATCH_CRAWL_TIMEOUT"))
+    retry_for = storage_retry_seconds()
     try:
         sessions = session_factory(get_engine())  # migrated here, once per process
         run_id = begin_run(sessions, source.id, source.agency, source.spider)
@@ -148,9 +150,9 @@ def crawl_source(source: Source, sources_path: str, *, timeout: float | None = N
                 _stop(proc)
             except BaseException:  # Ctrl-C, SIGTERM or SIGHUP of this process: stop the child, close its run
                 _stop(proc)
-                _close_run(sessions, run_id, source, proc, result_file, spool_file, settings)
+                _close_run(sessions, run_id, source, proc, result_file, spool_file, settings, retry_for)
                 raise
-        summary = _close_run(sessions, run_id, source, proc, result_file, spool_file, settings,
+        summary = _close_run(sessions, run_id, source, proc, result_file, spool_file, settings, retry_for,
                              timeout=int(timeout) if timed_out else None)
     finally:
         discard_run_files(run_id)
@@ -159,7 +161,7 @@ def crawl_source(source: Source, sources_path: str, *, timeout: float | None = N
 
 
 def _close_run(sessions, run_id: int, source: Source, proc: subprocess.Popen, result_file: str, spool_file: str,
-               settings: dict[str, str], timeout: int | None = None) -> dict[str, Any]:
+               settings: dict[str, str], retry_for: float, timeout: int | None = None) -> dict[str, Any]:
     """Apply what the ended child reported, or fail the run when it reported nothing. TIMEOUT:
     the child was stopped after that many seconds."""
 
@@ -173,4 +175,4 @@ def _close_run(sessions, run_id: int, source: Source, proc: subprocess.Popen, re
     if timeout is not None:  # stopped by us and closed cleanly: the reason is the timeout, not "shutdown"
         outcome.fail("timeout", {"seconds": timeout})
     remove_after = int(settings.get("FUNDWATCH_REMOVE_AFTER_MISSES") or config.env("FUNDWATCH_REMOVE_AFTER_MISSES"))
-    return apply_run(sessions, run_id, source.id, outcome, spool_file, remove_after=remove_after)
+    return apply_run(sessions, run_id, source.id, outcome, spool_file, remove_after=remove_after, retry_for=retry_for)

@@ -20,7 +20,7 @@ from scrapy.exceptions import DropItem
 
 from fundwatch.items import KINDS, FundItem, item_id
 from fundwatch.storage.db import get_engine, session_factory
-from fundwatch.storage.runlife import Heartbeat, SourceLocked, apply_run, begin_run
+from fundwatch.storage.runlife import Heartbeat, SourceLocked, apply_run, begin_run, storage_retry_seconds
 from fundwatch.storage.spool import Spool, discard_run_files, run_files
 
 logger = logging.getLogger(__name__)
@@ -46,6 +46,7 @@ class StoragePipeline:
         # Under `fundwatch crawl`: the run it began, whose spool file it will apply.
         self.run_id: int | None = settings.getint("FUNDWATCH_RUN_ID") or None
         self.records_run = self.run_id is None  # a `scrapy crawl` on its own
+        self.retry_for = storage_retry_seconds() if self.records_run else 0.0
         self.heartbeat: Heartbeat | None = None
         self.spool: Spool | None = None
         self.slugs: Counter[str] = Counter()
@@ -116,7 +117,7 @@ class StoragePipeline:
         self.heartbeat.stop()
         try:
             summary = apply_run(self.sessions, self.run_id, spider.source_id, outcome, self.spool_path,
-                                remove_after=self.remove_after)
+                                remove_after=self.remove_after, retry_for=self.retry_for)
         finally:
             discard_run_files(self.run_id)
         write_result(self.result_file, summary)

@@ -268,7 +268,15 @@ def begin_run(sessions, source_id: str, agency: str, spider: str) -> int:
 
 
 def storage_retry_seconds() -> float:
-    return float(config.env("FUNDWATCH_STORAGE_RETRY"))
+    """$FUNDWATCH_STORAGE_RETRY; read before a crawl starts, so a bad value costs no crawl."""
+    value = config.env("FUNDWATCH_STORAGE_RETRY")
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = -1.0
+    if not 0 <= seconds < float("inf"):
+        raise config.ConfigError(f"FUNDWATCH_STORAGE_RETRY must be a number of seconds (0 or more), not {value!r}")
+    return seconds
 
 
 def apply_run(sessions, run_id: int, source_id: str, outcome: RunOutcome, items: str | Sequence[FundItem], *,

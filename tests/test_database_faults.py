@@ -115,3 +115,13 @@ def test_postgresql_down_at_apply_fails_the_run_storage_error_in_one_line(postgr
     assert again.returncode == 0, err
     assert [(status, reason) for _, status, reason, _ in runs(get_engine(direct))] == [
         ("failed", "storage_error"), ("ok", None)]
+
+
+@pytest.mark.slow
+def test_a_bad_storage_retry_value_is_one_line_before_anything_is_crawled(sqlite_url, crawl_env):
+    sources = write_page_sources(crawl_env, [{"id": MUCF}])
+    done = run_cli(*crawl_args(MUCF, sources=sources), env={"FUNDWATCH_STORAGE_RETRY": "soon"})
+    assert done.returncode == 1
+    assert done.stderr.splitlines() == [
+        "fundwatch: error: FUNDWATCH_STORAGE_RETRY must be a number of seconds (0 or more), not 'soon'"]
+    assert not (crawl_env / "cache" / "logs").exists()  # no crawl started

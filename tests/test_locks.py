@@ -147,7 +147,7 @@ def test_lock_rules(db_url):
                          SourceLock(source_id="elsewhere", pid=1, hostname="another-host")])
     with pytest.raises(runlife.SourceLocked, match=f"pid {os.getppid()} on {HOST}"):
         runlife.acquire_lock(sessions, MUCF)
-    with pytest.raises(runlife.SourceLocked, match="pid 1 on another-host"):  # cannot tell: never stale
+    with pytest.raises(runlife.SourceLocked, match="pid 1 on another-host"):  # another host, heartbeat fresh: held
         runlife.acquire_lock(sessions, "elsewhere")
     # The holder died: its lock is stale, its running run closed as interrupted.
     with session_scope(engine) as session:
