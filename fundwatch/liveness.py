@@ -26,6 +26,17 @@ def process_alive(pid: int | None) -> bool:
     return True
 
 
+def runs_scrapy_crawl(pid: int) -> bool:
+    """The process PID is a `scrapy crawl` (Linux): a recorded process group is ended only when it
+    still is one, never a process that got the pid since."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as fh:
+            argv = fh.read().split(b"\0")
+    except OSError:
+        return False
+    return b"scrapy" in argv and b"crawl" in argv
+
+
 def holder_alive(pid: int | None, hostname: str | None, last_seen: dt.datetime | None,
                  stale_after: dt.timedelta, now: dt.datetime | None = None) -> bool:
     """A holder on this host lives while its process does; one on another host while its

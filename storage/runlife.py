@@ -32,7 +32,7 @@ from sqlalchemy.orm import Session
 from fundwatch import config
 from fundwatch.errors import UserError
 from fundwatch.items import FundItem
-from fundwatch.liveness import holder_alive, process_alive, this_host
+from fundwatch.liveness import holder_alive, process_alive, runs_scrapy_crawl, this_host
 from fundwatch.storage import drift
 from fundwatch.storage.changes import REMOVE_AFTER_MISSES, apply_changes
 from fundwatch.storage.db import describe_error, transient
@@ -73,7 +73,7 @@ def _stale(held: SourceLock, me: int, host: str) -> bool:
 def end_process_group(pgid: int | None, wait: float = 5.0) -> None:
     """SIGKILL a dead crawl's process group (a `scrapy crawl` child whose parent is gone) and wait
     briefly for it to go, so that the crawl taking its lock never runs beside it."""
-    if not pgid or pgid == os.getpgid(0):
+    if not pgid or pgid == os.getpgid(0) or not runs_scrapy_crawl(pgid):
         return
     try:
         os.killpg(pgid, signal.SIGKILL)

@@ -97,7 +97,9 @@ def test_a_taker_of_a_stale_lock_ends_the_dead_crawls_process_group_first(sqlite
     """Should a crawl child outlive its parent all the same (no parent-death signal on this system),
     the next crawl ends the child's process group before it crawls."""
     engine = get_engine(sqlite_url)
-    orphan = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"], start_new_session=True)
+    orphan = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)", "scrapy", "crawl", "page"],
+                              start_new_session=True)
+    bystander = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"], start_new_session=True)
     dead_parent = subprocess.Popen([sys.executable, "-c", "pass"])
     dead_parent.wait()
     sessions = session_factory(engine)
@@ -116,9 +118,16 @@ def test_a_taker_of_a_stale_lock_ends_the_dead_crawls_process_group_first(sqlite
     try:
         runlife.acquire_lock(sessions, MUCF)
         assert orphan.wait(5) == -signal.SIGKILL
+        # A recorded group whose pid now belongs to something else is left alone.
+        with session_scope(engine) as session:
+            lock = session.get(SourceLock, MUCF)
+            lock.pid, lock.pgid = dead_parent.pid, bystander.pid
+        runlife.acquire_lock(sessions, MUCF)
+        assert bystander.poll() is None
     finally:
-        if orphan.poll() is None:
-            orphan.kill()
+        for process in (orphan, bystander):
+            if process.poll() is None:
+                process.kill()
     assert runs(engine) == [("failed", "interrupted")]
     assert not Path(spool).exists() and not Path(result).exists()
     with session_scope(engine) as session:
