@@ -309,18 +309,21 @@ def apply_run(sessions, run_id: int, source_id: str, outcome: RunOutcome, items:
                 continue
             logger.error("applying run %s of %s failed: %s", run_id, source_id, error)
             params = {"error": error}
-            try:
-                abandon_run(sessions, run_id, source_id, "storage_error", params)
-            except DBAPIError as again:  # still away: the next crawl records the reason
-                leave_reason(run_id, "storage_error", params)
-                logger.error("run %s of %s could not be marked failed either: %s", run_id, source_id,
-                             describe_error(again))
+            abandon_run(sessions, run_id, source_id, "storage_error", params)
             return {"run_id": run_id, "status": "failed", "reason": reason_en("storage_error", params)}
 
 
 def abandon_run(sessions, run_id: int, source_id: str, code: str, params: dict[str, Any]) -> None:
-    """The crawl never closed its run (killed, crashed, timed out): failed with this reason."""
-    with sessions() as session, session.begin():
-        fail_run(session, run_id, code, params)
-        release_lock(session, source_id)
+    """The crawl never closed its run (killed, crashed, timed out): failed with this reason. With
+    the database away, the reason is left beside the run's files for whoever closes it later."""
+    try:
+        with sessions() as session, session.begin():
+            fail_run(session, run_id, code, params)
+            release_lock(session, source_id)
+    except DBAPIError as exc:
+        leave_reason(run_id, code, params)
+        with _held_guard:  # its row, left with this pid, is now a leftover the next crawl takes over
+            _held.discard(source_id)
+        logger.error("run %s of %s could not be closed as failed (%s): %s", run_id, source_id, code,
+                     describe_error(exc))
     discard_run_files(run_id)
