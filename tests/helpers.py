@@ -173,6 +173,8 @@ class HoldingServer:
                 if self.path.endswith("/robots.txt"):
                     self.send_error(404)
                     return
+                if server._closing.is_set():
+                    return
                 with server._guard:
                     server.requests += 1
                     server.active += 1
@@ -193,6 +195,10 @@ class HoldingServer:
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.httpd.server_address[1]}"
+
+    def release(self) -> None:
+        """Drop every held request unanswered (a download error for its client); hold none after."""
+        self._closing.set()
 
     def close(self) -> None:
         self._closing.set()
