@@ -78,7 +78,7 @@ def populate(n_items: int, n_subscribers: int, returning: float = 0.9, seed: int
     from fundwatch.storage.models import Change, ItemVersion, utcnow
     from fundwatch.storage.outcome import RunOutcome
     from fundwatch.storage.queries import now_local
-    from fundwatch.storage.runs import finish_run, start_run
+    from fundwatch.storage.runlife import finish_run, start_run
 
     rng = random.Random(seed)
     engine = get_engine()

@@ -408,10 +408,10 @@ def page_items(ctx) -> list:
 
 def one_run(sessions, items: list, urls: list[str], spool_path: Path) -> None:
     """What a crawl does: begin the run, spool the items, apply them with the outcome built by the
-    spider side's RunHealth from every page answering 200 (storage/recorder.py, storage/spool.py)."""
+    spider side's RunHealth from every page answering 200 (storage/runlife.py, storage/spool.py)."""
     from fundwatch.spiders.health import RunHealth
-    from fundwatch.storage.recorder import apply_run, begin_run
-    from fundwatch.storage.spool import Spool, read_spool
+    from fundwatch.storage.runlife import apply_run, begin_run
+    from fundwatch.storage.spool import Spool
 
     health = RunHealth(must_carry=tuple(urls))
     health.robots(generate_pages.HOST, 200)
@@ -424,7 +424,7 @@ def one_run(sessions, items: list, urls: list[str], spool_path: Path) -> None:
     for fi in items:
         spool.write(fi)
     spool.close()
-    summary = apply_run(sessions, run_id, SOURCE_ID, health.outcome("finished"), read_spool(str(spool_path)))
+    summary = apply_run(sessions, run_id, SOURCE_ID, health.outcome("finished"), str(spool_path))
     assert summary["status"] == "ok", summary
 
 
@@ -442,7 +442,7 @@ def bench_storage(ctx) -> None:
     from fundwatch.storage.db import dispose_engines, get_engine, session_factory
 
     crawls = ctx.storage_crawls
-    say(f"\n3. Storage growth: {crawls} crawls of {ctx.n} page items through storage.runs "
+    say(f"\n3. Storage growth: {crawls} crawls of {ctx.n} page items through storage/runlife.py "
         f"(begin_run / spool / apply_run), SQLite")
     items = page_items(ctx)
     for label, change_share in (("unchanged", 0.0), ("1 % changed", 0.01)):
@@ -539,13 +539,13 @@ def bench_dates(ctx) -> None:
 
 # -- 6. start-up ---------------------------------------------------------------------------------
 def fill_calls(url: str, n: int) -> None:
-    """N funding calls in one run (dates, amounts, deadline texts), through storage.runs."""
+    """N funding calls in one run (dates, amounts, deadline texts), through storage/runlife.py."""
     import datetime as dt
 
     from fundwatch.items import FundItem, item_id
     from fundwatch.spiders.health import RunHealth
     from fundwatch.storage.db import get_engine, session_factory
-    from fundwatch.storage.runs import finish_run, start_run
+    from fundwatch.storage.runlife import finish_run, start_run
 
     sessions = session_factory(get_engine(url))
     origin = f"https://{generate_pages.HOST}/{generate_pages.SECTION}"

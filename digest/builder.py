@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 
 from fundwatch.digest.filters import Filters
 from fundwatch.sources import load_sources
+from fundwatch.storage.changes import net_change
 from fundwatch.storage.models import Change, Item
 from fundwatch.storage.queries import (
     call_json,
@@ -423,22 +424,15 @@ class WeekData:
             view = self.items.get(item_id)
             if view is None:
                 continue
-            last = changes[-1].change
-            if last == "removed" or view.status == "removed":
+            net = net_change([(c.change, c.fields) for c in changes], view.status == "removed")
+            if net is None:
+                continue
+            kind, merged = net
+            if kind == "removed":
                 folded[item_id] = ("closed", Closed(view, "borttagen från myndighetens webbplats"))
                 continue
-            if any(c.change in ("new", "reappeared") for c in changes):
+            if kind == "new":
                 folded[item_id] = ("new", view)
-                continue
-            merged: dict[str, list[Any]] = {}
-            for c in changes:
-                for name, (old, new_value) in c.fields.items():
-                    if name in merged:
-                        merged[name][1] = new_value
-                    else:
-                        merged[name] = [old, new_value]
-            merged = {k: v for k, v in merged.items() if v[0] != v[1]}
-            if not merged:
                 continue
             if view.status == "closed":
                 folded[item_id] = ("closed", Closed(view, _closed_reason(view)))

@@ -46,10 +46,10 @@ from fundwatch.digest.models import (
 from fundwatch.digest.render import Fragments, filters_sv, render_digest
 from fundwatch.digest.subscribers import links, normalize_email, record_hard_bounce, require
 from fundwatch.digest.tokens import Signer, secret_key
+from fundwatch.liveness import process_alive
 from fundwatch.storage.db import get_engine, session_scope
 from fundwatch.storage.models import utcnow
 from fundwatch.storage.queries import iso, now_local
-from fundwatch.storage.runs import process_alive
 
 MAX_ATTEMPTS = 6  # a deferred delivery is given up (failed) after this many tries
 BACKOFF = (dt.timedelta(minutes=5), dt.timedelta(minutes=15), dt.timedelta(minutes=45),

@@ -1,32 +1,51 @@
 """Crawling a source: `scrapy crawl` in a child process (the Twisted reactor cannot restart in one
-process), with a timeout. This process records the run (storage/recorder.py): the child spools
+process), with a timeout. This process records the run (storage/runlife.py): the child spools
 its items to a file and reports its outcome through a small JSON file; a child that is killed or
-dies before reporting leaves its run to be closed here as failed, with the reason."""
+dies before reporting leaves its run to be closed here as failed, with the reason.
+
+The child never outlives this process: it dies with the thread that started it (a parent-death
+signal), so even a kill -9 here leaves no orphan crawling; the lock records its process group,
+which a later crawl taking over the stale lock ends first."""
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import json
 import os
 import signal
 import subprocess
 import sys
-import tempfile
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
+
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 
 from fundwatch import config
 from fundwatch.sources import Source
-from fundwatch.storage import locks
-from fundwatch.storage.db import get_engine, session_factory
+from fundwatch.storage.db import DatabaseError, describe_error, get_engine, session_factory
 from fundwatch.storage.outcome import RunOutcome
 from fundwatch.storage.reasons import reason_en
-from fundwatch.storage.recorder import abandon_run, apply_run, begin_run
-from fundwatch.storage.spool import new_spool_file, read_spool
+from fundwatch.storage.runlife import (
+    Heartbeat,
+    SourceLocked,
+    abandon_run,
+    apply_run,
+    begin_run,
+    record_child,
+    storage_retry_seconds,
+)
+from fundwatch.storage.spool import discard_run_files, run_files
 
 # Settings for crawling loopback mirrors (tests, demo, benchmarks): no politeness delays.
 FAST_SETTINGS = {"DOWNLOAD_DELAY": "0", "AUTOTHROTTLE_ENABLED": "0", "FUNDWATCH_BACKOFF_BASE": "0",
                  "FUNDWATCH_RETRY_AFTER_MAX": "1", "CONCURRENT_REQUESTS_PER_DOMAIN": "8"}
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
+# Looked up here, not in the child between fork and exec, where only async-signal-safe work is sound.
+_prctl = getattr(ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True), "prctl", None) if sys.platform == "linux" else None
 
 
 @dataclass
@@ -76,56 +95,73 @@ def _stop(proc: subprocess.Popen, grace: float = 10.0) -> None:
         pass
 
 
+def die_with_parent(parent_pid: int) -> None:
+    """The crawl child's preexec: the kernel SIGKILLs it when the thread that started it ends
+    (however this process dies, kill -9 included), so it never crawls on as an orphan."""
+    if _prctl is not None:
+        _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent_pid:  # the parent died before the prctl took hold
+        os._exit(1)
+
+
 def crawl_source(source: Source, sources_path: str, *, timeout: float | None = None,
-                 settings: dict[str, str] | None = None) -> CrawlResult:
+                 settings: dict[str, str] | None = None,
+                 on_child: Callable[[subprocess.Popen], None] | None = None) -> CrawlResult:
     """Begin the source's run here, crawl it in a `scrapy crawl` child that spools its items and
-    reports its outcome, then apply both here. The child never imports the database layer (about
-    0.2 s of every crawl), and only this process writes the run."""
+    reports its outcome, then apply both here (storage/runlife.py). A database that does not
+    answer gives an `error` result naming the problem, not an exception. ON_CHILD is handed the
+    child's process handle as soon as it runs (the scheduler stops its crawls through it)."""
 
     timeout = timeout if timeout is not None else float(config.env("FUNDWATCH_CRAWL_TIMEOUT"))
-    sessions = session_factory(get_engine())  # migrated here, once per process
+    retry_for = storage_retry_seconds()
     try:
+        sessions = session_factory(get_engine())  # migrated here, once per process
         run_id = begin_run(sessions, source.id, source.agency, source.spider)
-    except locks.SourceLocked as exc:
+    except SourceLocked as exc:
         return CrawlResult(source.id, "locked", message=str(exc))
+    except DatabaseError as exc:
+        return CrawlResult(source.id, "error", message=str(exc))
+    except DBAPIError as exc:
+        where = make_url(config.database_url()).render_as_string(hide_password=True)
+        return CrawlResult(source.id, "error", message=f"the run could not be begun: {describe_error(exc)} ({where})")
     log_dir().mkdir(parents=True, exist_ok=True)
     log_file = log_dir() / f"{source.id}.log"
-    fd, result_file = tempfile.mkstemp(prefix=f"fundwatch-{source.id}-", suffix=".json")
-    os.close(fd)
-    spool_file = new_spool_file(source.id)
-    settings = {**(settings or {}), "FUNDWATCH_RUN_ID": str(run_id), "FUNDWATCH_SPOOL_FILE": spool_file}
+    spool_file, result_file = run_files(run_id)
+    settings = {**(settings or {}), "FUNDWATCH_RUN_ID": str(run_id)}
     child_env = dict(os.environ)
     child_env.setdefault("SCRAPY_SETTINGS_MODULE", "fundwatch.spiders.settings")  # works from any folder
     try:
-        with open(log_file, "w", encoding="utf-8") as log:
+        with open(log_file, "w", encoding="utf-8") as log, Heartbeat(sessions, source.id):
             try:
                 proc = subprocess.Popen(scrapy_command(source, sources_path, result_file, settings), env=child_env,
                                         stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                        start_new_session=True)
+                                        start_new_session=True, preexec_fn=partial(die_with_parent, os.getpid()))
             except OSError as exc:
                 abandon_run(sessions, run_id, source.id, "crashed", {"returncode": str(exc)})
                 return CrawlResult(source.id, "error", run_id, message=f"could not start the crawl: {exc}")
             timed_out = False
             try:
+                if on_child is not None:
+                    on_child(proc)
+                record_child(sessions, source.id, proc.pid)  # start_new_session: its group is its pid
                 proc.wait(timeout)
             except subprocess.TimeoutExpired:
                 timed_out = True
                 _stop(proc)
-            except BaseException:  # Ctrl-C or SIGTERM of this process: stop the child, close its run
+            except BaseException:  # Ctrl-C, SIGTERM or SIGHUP of this process: stop the child, close its run
                 _stop(proc)
-                _close_run(sessions, run_id, source, proc, result_file, spool_file, settings)
+                _close_run(sessions, run_id, source, proc, result_file, spool_file, settings, retry_for)
                 raise
-        summary = _close_run(sessions, run_id, source, proc, result_file, spool_file, settings,
+        summary = _close_run(sessions, run_id, source, proc, result_file, spool_file, settings, retry_for,
                              timeout=int(timeout) if timed_out else None)
     finally:
-        for path in (result_file, spool_file):
-            os.unlink(path)
+        discard_run_files(run_id)
     return CrawlResult(source.id, summary["status"], run_id, summary, message=summary.get("reason") or "",
                        log_file=str(log_file))
 
 
 def _close_run(sessions, run_id: int, source: Source, proc: subprocess.Popen, result_file: str, spool_file: str,
-               settings: dict[str, str], timeout: int | None = None) -> dict[str, Any]:
+               settings: dict[str, str], retry_for: float, timeout: int | None = None) -> dict[str, Any]:
     """Apply what the ended child reported, or fail the run when it reported nothing. TIMEOUT:
     the child was stopped after that many seconds."""
 
@@ -139,4 +175,4 @@ def _close_run(sessions, run_id: int, source: Source, proc: subprocess.Popen, re
     if timeout is not None:  # stopped by us and closed cleanly: the reason is the timeout, not "shutdown"
         outcome.fail("timeout", {"seconds": timeout})
     remove_after = int(settings.get("FUNDWATCH_REMOVE_AFTER_MISSES") or config.env("FUNDWATCH_REMOVE_AFTER_MISSES"))
-    return apply_run(sessions, run_id, source.id, outcome, read_spool(spool_file), remove_after=remove_after)
+    return apply_run(sessions, run_id, source.id, outcome, spool_file, remove_after=remove_after, retry_for=retry_for)

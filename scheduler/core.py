@@ -19,8 +19,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import os
-import socket
 import threading
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,15 +27,12 @@ from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.base import STATE_RUNNING
-from sqlalchemy import delete, update
 
 from fundwatch.scheduler import jobs
 from fundwatch.scheduler.models import JOBS_TABLE as TABLE
 from fundwatch.scheduler.schedule import SchedulerSettings, cron_trigger, trigger_key
-from fundwatch.storage import locks
-from fundwatch.storage.db import session_factory, session_scope
-from fundwatch.storage.locks import holder
-from fundwatch.storage.models import SourceLock, utcnow
+from fundwatch.storage.db import describe_error, session_factory, session_scope
+from fundwatch.storage.runlife import SourceLocked, acquire_lock, lock_holder, refresh_lock, release_lock
 
 log = logging.getLogger("fundwatch.scheduler")
 
@@ -46,10 +41,10 @@ DIGEST_FUNC = "fundwatch.scheduler.jobs:send_digests"
 DIGEST_ID = "digest"
 JOB_OPTIONS: dict[str, Any] = {"misfire_grace_time": None, "coalesce": True, "max_instances": 1}
 SCHEDULER_LOCK = "@scheduler"  # a row in source_locks: one scheduler per database
-# The scheduler's row is refreshed (acquired_at) at every wake-up. A row not refreshed for this
-# long is stale even when it names another host, whose processes cannot be checked (a container
-# recreated under a new hostname after a crash would otherwise never get its scheduler back).
-HEARTBEAT_STALE = dt.timedelta(minutes=5)
+# The scheduler's row is refreshed at every wake-up, as a crawl's is while it runs: a row not
+# refreshed for runlife.LOCK_STALE is stale even when it names another host, whose processes
+# cannot be checked (a container recreated under a new hostname after a crash would otherwise
+# never get its scheduler back).
 
 
 class SchedulerRunning(RuntimeError):
@@ -207,11 +202,12 @@ def list_jobs(engine, specs: list[JobSpec], tz, now: dt.datetime | None = None) 
 
 
 def scheduler_holder(engine) -> dict | None:
-    """The running scheduler's pid, host and start time, if one holds the database."""
+    """The running scheduler's pid, host, start time and last heartbeat, if one holds the database."""
 
     with session_scope(engine) as session:
-        row = holder(session, SCHEDULER_LOCK)
-        return {"pid": row.pid, "hostname": row.hostname, "since": row.acquired_at} if row else None
+        row = lock_holder(session, SCHEDULER_LOCK)
+        return {"pid": row.pid, "hostname": row.hostname, "since": row.acquired_at,
+                "seen": row.heartbeat_at or row.acquired_at} if row else None
 
 
 class SchedulerService:
@@ -226,27 +222,17 @@ class SchedulerService:
         self._locked = False
 
     def _take_lock(self) -> None:
-
-
-
-        with session_scope(self.engine) as session:  # a scheduler elsewhere that stopped beating
-            gone = session.execute(delete(SourceLock).where(
-                SourceLock.source_id == SCHEDULER_LOCK, SourceLock.hostname != socket.gethostname(),
-                SourceLock.acquired_at < utcnow() - HEARTBEAT_STALE))
-            if gone.rowcount:
-                log.warning("took over the lock of a scheduler that has not been seen for %s", HEARTBEAT_STALE)
         try:
-            locks.acquire(session_factory(self.engine), SCHEDULER_LOCK)
-        except locks.SourceLocked as exc:
+            acquire_lock(session_factory(self.engine), SCHEDULER_LOCK)
+        except SourceLocked as exc:
             raise SchedulerRunning(f"another scheduler is already running on this database "
                                    f"(pid {exc.pid} on {exc.hostname})") from None
         self._locked = True
 
     def _release_lock(self) -> None:
-
         if self._locked:
             with session_scope(self.engine) as session:
-                locks.release(session, SCHEDULER_LOCK)
+                release_lock(session, SCHEDULER_LOCK)
             self._locked = False
 
     def start(self) -> None:
@@ -274,16 +260,10 @@ class SchedulerService:
             raise
 
     def heartbeat(self) -> None:
-
-
-
         try:
-            with session_scope(self.engine) as session:
-                session.execute(update(SourceLock).where(
-                    SourceLock.source_id == SCHEDULER_LOCK, SourceLock.pid == os.getpid(),
-                    SourceLock.hostname == socket.gethostname()).values(acquired_at=utcnow()))
+            refresh_lock(session_factory(self.engine), SCHEDULER_LOCK)
         except Exception as exc:  # noqa: BLE001 - the database may be away for a while
-            log.warning("could not refresh the scheduler's lock: %s", exc)
+            log.warning("could not refresh the scheduler's lock: %s", describe_error(exc))
 
     def wait(self, stop: threading.Event) -> None:
         while not stop.wait(self.wakeup_interval):

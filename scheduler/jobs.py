@@ -11,7 +11,7 @@ due together with the digest after downtime), so the digest carries what they fi
 Stopping: `STOPPING` is set when the scheduler is asked to stop (SIGTERM, SIGINT); a job that has
 not started yet (queued behind others) does not start but is marked due again, so the next start
 runs it; `terminate_children()` asks the crawls in progress to close their runs (SIGTERM to each
-child's process group; SIGKILL after a grace period)."""
+child's process group, through the process handle its job holds; SIGKILL after a grace period)."""
 
 from __future__ import annotations
 
@@ -19,9 +19,9 @@ import datetime as dt
 import logging
 import os
 import signal
+import subprocess
 import threading
 import time
-from pathlib import Path
 
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -38,6 +38,7 @@ log = logging.getLogger("fundwatch.scheduler")
 STOPPING = threading.Event()
 _active_lock = threading.Lock()
 _active: dict[int, str] = {}  # thread id -> source id of the crawls in progress
+_children: dict[int, subprocess.Popen] = {}  # thread id -> its crawl's `scrapy crawl` child, once started
 DIGEST_SETTLE = 2.0  # seconds for crawls submitted in the same pass as the digest to show up
 DIGEST_WAIT_MAX = 2 * 3600.0  # the digest waits at most this long for crawls in progress
 
@@ -76,10 +77,11 @@ def crawl(source_id: str, sources_file: str | None = None, timeout: float | None
         _active[threading.get_ident()] = source_id
     try:
         started = time.monotonic()
-        result = crawl_source(source, sources.path, timeout=timeout, settings=settings)
+        result = crawl_source(source, sources.path, timeout=timeout, settings=settings, on_child=_started)
     finally:
         with _active_lock:
             _active.pop(threading.get_ident(), None)
+            _children.pop(threading.get_ident(), None)
     took = time.monotonic() - started
     if result.ran:
         log.info("crawl of %s: %s (run %s, %.0f s)%s", source_id, result.status, result.run_id, took,
@@ -125,31 +127,24 @@ def active_crawls() -> list[str]:
         return sorted(_active.values())
 
 
-def child_pids() -> list[int]:
-    """Pids of this process's children (the `scrapy crawl` processes), from /proc."""
-    me = os.getpid()
-    pids = []
-    for entry in Path("/proc").iterdir() if Path("/proc").is_dir() else ():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        fields = stat[stat.rfind(")") + 2:].split()  # after "pid (comm) "
-        if len(fields) > 1 and int(fields[1]) == me:
-            pids.append(int(entry.name))
-    return pids
+def _started(child: subprocess.Popen) -> None:
+    with _active_lock:
+        _children[threading.get_ident()] = child
 
 
-def _signal_group(pid: int, sig: int) -> None:
+def crawl_children() -> list[subprocess.Popen]:
+    """The `scrapy crawl` processes of the crawls in progress, as their jobs started them."""
+    with _active_lock:
+        return list(_children.values())
+
+
+def _signal_group(child: subprocess.Popen, sig: int) -> None:
+    if child.poll() is not None:
+        return
     try:
-        os.killpg(pid, sig)  # crawl_source starts each child in its own session: pgid == pid
+        os.killpg(child.pid, sig)  # crawl_source starts each child in its own session: pgid == pid
     except (ProcessLookupError, PermissionError):
-        try:
-            os.kill(pid, sig)
-        except (ProcessLookupError, PermissionError):
-            pass
+        child.send_signal(sig)
 
 
 def terminate_children(grace: float, poll: float = 0.1, limit: float | None = None) -> None:
@@ -166,13 +161,13 @@ def terminate_children(grace: float, poll: float = 0.1, limit: float | None = No
             log.error("crawls of %s still running after %.0f s: not waiting any longer", ", ".join(active_crawls()),
                       now - give_up + (grace + 60 if limit is None else limit))
             return
-        for pid in child_pids():
-            if pid not in signalled:
-                log.info("stopping crawl process %s", pid)
-                _signal_group(pid, signal.SIGTERM)
-                signalled[pid] = now
-            elif now - signalled[pid] > grace:
-                log.warning("crawl process %s did not stop within %.0f s: killing it", pid, grace)
-                _signal_group(pid, signal.SIGKILL)
-                signalled[pid] = float("inf")  # SIGKILL once
+        for child in crawl_children():
+            if child.pid not in signalled:
+                log.info("stopping crawl process %s", child.pid)
+                _signal_group(child, signal.SIGTERM)
+                signalled[child.pid] = now
+            elif now - signalled[child.pid] > grace:
+                log.warning("crawl process %s did not stop within %.0f s: killing it", child.pid, grace)
+                _signal_group(child, signal.SIGKILL)
+                signalled[child.pid] = float("inf")  # SIGKILL once
         time.sleep(poll)

@@ -1,15 +1,13 @@
-"""A run's health: what every page answered, and the verdict ok / partial / failed.
-
-Healthy (ok) only when Scrapy finished with reason `finished`, robots.txt answered 2xx or 4xx on
-every host, no request was refused by robots.txt, no callback raised, and every must-carry page
-answered 2xx or 304 and carried what it should. `partial`: some other page failed. Only a
-healthy run may count an item as missing (storage/runs.py)."""
+"""A run's health: what every page answered. The verdict ok / partial / failed that it leads to is
+one of the change rules (storage/changes.py run_verdict): only a healthy run may count an item as
+missing."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
 
+from fundwatch.storage.changes import run_verdict
 from fundwatch.storage.outcome import RunOutcome
 
 
@@ -87,7 +85,7 @@ class RunHealth:
 
     def shape(self) -> dict[str, Any]:
         """Per kind the item and field counts; per must-carry page (or role) its item count."""
-        pages = {entry: sum(p.items for p in self._must_carry_pages(entry)) for entry in self.must_carry}
+        pages = {entry: sum(p.items for p in self.must_carry_pages(entry)) for entry in self.must_carry}
         return {"kinds": self.kinds, "pages": pages}
 
     def fell_back(self, url: str) -> None:
@@ -115,60 +113,13 @@ class RunHealth:
     def warn(self, code: str, **params: Any) -> None:
         self.warnings.append({"code": code, "params": params})
 
-    # -- the verdict --------------------------------------------------------------------------
-    def _must_carry_pages(self, entry: str) -> list[Page]:
+    def must_carry_pages(self, entry: str) -> list[Page]:
+        """The pages of a must-carry entry: a URL (as requested or where it redirected), else a role."""
         found = self.pages.get(entry) or self.by_final_url.get(entry)
-        if found is not None:  # a URL; otherwise a role, which few pages have
+        if found is not None:
             return [found]
         return [p for p in self.pages.values() if p.role == entry]
 
-    def _failure(self, finish_reason: str) -> tuple[str, dict[str, Any]] | None:
-        if finish_reason != "finished":
-            return "finish_reason", {"reason": finish_reason}
-        for host, status in self.robots_status.items():
-            if status is None or status >= 500:
-                return "robots_unreachable", {"host": host, "error": self.robots_errors.get(host) or f"HTTP {status}"}
-        if self.forbidden:
-            return "robots_forbidden", {"url": self.forbidden[0], "count": len(self.forbidden)}
-        if self.callback_errors:
-            url, error = self.callback_errors[0]
-            return "callback_error", {"url": url, "error": error}
-        for url in sorted(self.start_pages):  # a start page that errors (a 404 too) fails the run
-            page = self.pages.get(url)
-            if page is not None and not page.answered:
-                if page.status is not None:
-                    return "http_status", {"url": page.url, "status": page.status}
-                return "download_error", {"url": page.url, "error": page.error or "no response"}
-        for entry in self.must_carry:
-            pages = self._must_carry_pages(entry)
-            if not pages:
-                return "must_carry_missing", {"page": entry}
-            for page in pages:
-                if page.status is not None and not page.answered:
-                    return "http_status", {"url": page.url, "status": page.status}
-                if not page.answered:
-                    return "download_error", {"url": page.url, "error": page.error or "no response"}
-                if page.layout:
-                    return "layout_changed", {"url": page.url, "missing": page.layout}
-                if page.items == 0 and not page.carried:
-                    return "no_items", {"url": page.url}
-        return None
-
+    # -- the verdict (the rules live with the change rules they gate) ---------------------------
     def outcome(self, finish_reason: str) -> RunOutcome:
-        failure = self._failure(finish_reason)
-        failed_pages = [p for p in self.pages.values() if not p.answered or p.layout]
-        errors = len(failed_pages) + len(self.callback_errors)
-        if failure:
-            status, (code, params) = "failed", failure
-        elif failed_pages:
-            first = failed_pages[0]
-            status, code = "partial", "page_failed"
-            params = {"failed": len(failed_pages), "url": first.url,
-                      "error": first.layout or first.error or f"HTTP {first.status}"}
-        else:
-            status, code, params = "ok", None, None
-        return RunOutcome(
-            status=status, reason_code=code, reason_params=params, warnings=list(self.warnings),
-            fetched_pages={u for p in self.pages.values() if p.answered for u in (p.url, p.final_url) if u},
-            page_log=[p.to_log() for p in self.pages.values()], errors=errors, shape=self.shape(),
-        )
+        return run_verdict(self, finish_reason)

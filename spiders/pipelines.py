@@ -1,11 +1,11 @@
 """From items to history. Items are validated, given their stable id and spooled to a file
 (storage/spool.py); when the spider closes, the run's outcome is decided (spiders/health.py).
 
-Under `fundwatch crawl` (FUNDWATCH_RUN_ID set) the parent process has begun the run and applies
-the spool and outcome when this process exits, so the crawl child never imports the database
-layer. A `scrapy crawl` on its own records its run here: begun when the spider opens, applied
-when it closes (storage/recorder.py). Either way the run's items are applied in one transaction
-at the end, so a killed crawl leaves a `running` row (later: interrupted) and nothing half-applied."""
+The run is recorded the same way whoever starts the crawl (storage/runlife.py: begin, spool,
+apply in one transaction): under `fundwatch crawl` (FUNDWATCH_RUN_ID set) the parent process has
+begun the run and applies the spool and outcome when this process exits; a `scrapy crawl` on its
+own makes the same calls here, beginning when the spider opens and applying when it closes.
+Either way a killed crawl leaves a `running` row (later: interrupted) and nothing half-applied."""
 
 from __future__ import annotations
 
@@ -19,10 +19,9 @@ from scrapy import signals
 from scrapy.exceptions import DropItem
 
 from fundwatch.items import KINDS, FundItem, item_id
-from fundwatch.storage import locks
 from fundwatch.storage.db import get_engine, session_factory
-from fundwatch.storage.recorder import apply_run, begin_run
-from fundwatch.storage.spool import Spool, new_spool_file, read_spool
+from fundwatch.storage.runlife import Heartbeat, SourceLocked, apply_run, begin_run, storage_retry_seconds
+from fundwatch.storage.spool import Spool, discard_run_files, run_files
 
 logger = logging.getLogger(__name__)
 DEADLINE_COVERAGE_MIN = 0.9
@@ -44,12 +43,11 @@ class StoragePipeline:
         self.crawler = crawler
         self.result_file = settings.get("FUNDWATCH_RESULT_FILE")
         self.remove_after = settings.getint("FUNDWATCH_REMOVE_AFTER_MISSES", 2)
-        # Under `fundwatch crawl`: the run it began, and the spool file it will apply.
+        # Under `fundwatch crawl`: the run it began, whose spool file it will apply.
         self.run_id: int | None = settings.getint("FUNDWATCH_RUN_ID") or None
-        self.spool_path: str | None = settings.get("FUNDWATCH_SPOOL_FILE")
         self.records_run = self.run_id is None  # a `scrapy crawl` on its own
-        if not self.records_run and not self.spool_path:
-            raise ValueError("FUNDWATCH_RUN_ID is set without FUNDWATCH_SPOOL_FILE")
+        self.retry_for = storage_retry_seconds() if self.records_run else 0.0
+        self.heartbeat: Heartbeat | None = None
         self.spool: Spool | None = None
         self.slugs: Counter[str] = Counter()
         self.calls = self.calls_with_deadline = 0
@@ -64,7 +62,8 @@ class StoragePipeline:
         if self.records_run:
             if not self._begin(spider):
                 return
-            self.spool_path = new_spool_file(spider.source_id)
+            self.heartbeat = Heartbeat(self.sessions, spider.source_id).start()
+        self.spool_path = run_files(self.run_id)[0]
         self.spool = Spool(self.spool_path)
         logger.info("run %s of %s started", self.run_id, spider.source_id)
         if self.result_file:
@@ -77,7 +76,7 @@ class StoragePipeline:
         self.sessions = session_factory(get_engine())
         try:
             self.run_id = begin_run(self.sessions, spider.source_id, spider.agency, spider.name)
-        except locks.SourceLocked as exc:
+        except SourceLocked as exc:
             logger.error("%s", exc)
             spider.source_locked = True  # its start() yields nothing: no request, no run row
             return False
@@ -115,10 +114,11 @@ class StoragePipeline:
             gc.freeze()  # the interpreter's collections at exit would traverse the whole heap for nothing
             return
 
+        self.heartbeat.stop()
         try:
-            summary = apply_run(self.sessions, self.run_id, spider.source_id, outcome, read_spool(self.spool_path),
-                                remove_after=self.remove_after)
+            summary = apply_run(self.sessions, self.run_id, spider.source_id, outcome, self.spool_path,
+                                remove_after=self.remove_after, retry_for=self.retry_for)
         finally:
-            os.unlink(self.spool_path)
+            discard_run_files(self.run_id)
         write_result(self.result_file, summary)
         logger.info("run %s of %s: %s", self.run_id, spider.source_id, summary)

@@ -10,13 +10,14 @@ from typing import Iterator
 
 from sqlalchemy import Engine, create_engine, event, inspect
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from fundwatch import config
 from fundwatch.errors import UserError
 
 BUSY_TIMEOUT_MS = 30_000
-SCHEMA_HEAD = "0010"  # the newest migration in storage/migrations/versions (a test holds them equal)
+SCHEMA_HEAD = "0006"  # the newest migration in storage/migrations/versions (a test holds them equal)
 _engines: dict[str, Engine] = {}
 _lock = threading.Lock()
 
@@ -38,7 +39,7 @@ def make_engine(url: str) -> Engine:
     parsed = make_url(url)
     if parsed.drivername == "postgresql":
         parsed = parsed.set(drivername="postgresql+psycopg")  # psycopg 3, the `postgres` extra
-    kwargs: dict = {}
+    kwargs: dict = {"pool_pre_ping": True}  # a connection the server dropped (a restart) is replaced, not used
     if parsed.get_backend_name() == "sqlite":
         kwargs["connect_args"] = {"timeout": BUSY_TIMEOUT_MS / 1000}
     try:
@@ -48,6 +49,23 @@ def make_engine(url: str) -> Engine:
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
     return engine
+
+
+def describe_error(exc: BaseException) -> str:
+    """One line naming a database problem: the driver's own first line (no SQL, no parameters),
+    and for a database that does not answer, which database."""
+    if isinstance(exc, DBAPIError) and exc.orig is not None:
+        first = (str(exc.orig).strip().splitlines() or [type(exc.orig).__name__])[0]
+        if transient(exc):
+            return f"database unavailable: {first}"
+        return first
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+
+
+def transient(exc: BaseException) -> bool:
+    """A database that may answer again soon: locked by another writer, restarting, unreachable."""
+    return isinstance(exc, (OperationalError, InterfaceError)) or (
+        isinstance(exc, DBAPIError) and exc.connection_invalidated)
 
 
 def get_engine(url: str | None = None, *, migrate: bool = True) -> Engine:
@@ -89,7 +107,8 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
     try:
         _alembic("command").upgrade(alembic_config(engine), revision)
     except Exception as exc:  # noqa: BLE001 - one clear line for the operator
-        raise DatabaseError(f"cannot open or migrate {engine.url.render_as_string(hide_password=True)}: {exc}") from exc
+        raise DatabaseError(f"cannot open or migrate {engine.url.render_as_string(hide_password=True)}: "
+                            f"{describe_error(exc)}") from exc
 
 
 def schema_revision(engine: Engine) -> str | None:

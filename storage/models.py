@@ -172,3 +172,5 @@ class SourceLock(Base):
     pid: Mapped[int]
     hostname: Mapped[str] = mapped_column(String(255))
     acquired_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    heartbeat_at: Mapped[dt.datetime | None]  # refreshed while held: another host's lock goes stale without it
+    pgid: Mapped[int | None]  # the process group of the crawl's `scrapy crawl` child

@@ -1,6 +1,5 @@
 """What a crawl saw, as the spider side decided it (spiders/health.py), in the form that crosses
-from the `scrapy crawl` child to the process that records the run: plain data, JSON both ways.
-No SQLAlchemy here: the crawl child imports this module and never the database layer."""
+from the `scrapy crawl` child to the process that records the run: plain data, JSON both ways."""
 
 from __future__ import annotations
 

@@ -11,9 +11,9 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, defer
 
 from fundwatch import config
+from fundwatch.storage.changes import text_value
 from fundwatch.storage.models import Change, ChangeField, Item, Run, SourceRow
 from fundwatch.storage.reasons import reason_en, reason_sv
-from fundwatch.storage.runs import text_value
 from fundwatch.swedish import closes_at, next_rule_date, parse_date
 
 CALL_KEYS = ("id", "agency", "kind", "title", "url", "opens", "deadline", "deadline_text", "published",

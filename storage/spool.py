@@ -1,27 +1,56 @@
 """A crawl's items on their way to storage: one JSON line per item in a file, written by the
 crawl as items come and read back in order when the run is applied. A file, not a table: the
-crawl child stays free of the database layer (its import alone was about 0.2 s of each crawl),
-and a killed crawl leaves nothing in the database to clean up: its spool is simply not applied."""
+crawl child writes no database rows, and a killed crawl leaves nothing in the database to clean
+up: its spool is simply not applied, and removed by whoever closes its run."""
 
 from __future__ import annotations
 
 import json
-import os
-import tempfile
-from typing import Iterator
+from pathlib import Path
+from typing import Any, Iterator
 
 from fundwatch import config
 from fundwatch.items import FundItem, item_from_dict, item_to_dict
 
 
-def new_spool_file(source_id: str) -> str:
-    """An empty spool file for a crawl of SOURCE_ID, beside the HTTP cache and the crawl logs (on
-    disk, not in a /tmp that may live in memory; a killed crawl's spool is left there to read)."""
-    folder = config.cache_dir().parent / "spool"
+def spool_folder() -> Path:
+    """Beside the HTTP cache and the crawl logs: on disk, not in a /tmp that may live in memory."""
+    return config.cache_dir().parent / "spool"
+
+
+def run_files(run_id: int) -> tuple[str, str]:
+    """The spool file and the result file (the crawl's outcome, written by the `scrapy crawl`
+    child) of run RUN_ID. Named by the run, so whoever closes a dead run can remove them."""
+    folder = spool_folder()
     folder.mkdir(parents=True, exist_ok=True)
-    fd, path = tempfile.mkstemp(prefix=f"{source_id}-", suffix=".jsonl", dir=folder)
-    os.close(fd)
-    return path
+    return str(folder / f"run-{run_id}.jsonl"), str(folder / f"run-{run_id}.json")
+
+
+def discard_run_files(run_id: int) -> None:
+    for path in run_files(run_id):
+        Path(path).unlink(missing_ok=True)
+        Path(f"{path}.tmp").unlink(missing_ok=True)
+
+
+def _reason_file(run_id: int) -> Path:
+    return spool_folder() / f"run-{run_id}.reason.json"
+
+
+def leave_reason(run_id: int, code: str, params: dict[str, Any]) -> None:
+    """Why run RUN_ID failed, for when the database could not be told: whoever closes the run
+    later (as left behind by a process that is gone) records this reason instead of `interrupted`."""
+    spool_folder().mkdir(parents=True, exist_ok=True)
+    _reason_file(run_id).write_text(json.dumps({"code": code, "params": params}), "utf-8")
+
+
+def take_reason(run_id: int) -> tuple[str, dict[str, Any]] | None:
+    path = _reason_file(run_id)
+    try:
+        left = json.loads(path.read_text("utf-8"))
+    except (OSError, ValueError):
+        return None
+    path.unlink(missing_ok=True)
+    return left["code"], left["params"]
 
 
 class Spool:

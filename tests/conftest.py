@@ -9,10 +9,22 @@ import uuid
 import pytest
 from aiosmtpd.controller import Controller
 from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
 
 from fundwatch.mirror_server import MirrorServer
 from fundwatch.storage.db import dispose_engines, get_engine
-from helpers import MAIL_FROM, PUBLIC_URL, SOURCES_TOML, STATE1, Client, Handler, HungServer, free_port, web_server
+from helpers import (
+    MAIL_FROM,
+    PUBLIC_URL,
+    SOURCES_TOML,
+    STATE1,
+    Client,
+    Handler,
+    HungServer,
+    TcpProxy,
+    free_port,
+    web_server,
+)
 
 POSTGRES_URL = os.environ.get("FUNDWATCH_TEST_POSTGRES_URL", "").strip()
 
@@ -51,6 +63,24 @@ def db_url(request, tmp_path, monkeypatch):
     dispose_engines()
     if schema:
         _drop_schema(POSTGRES_URL, schema)
+
+
+@pytest.fixture
+def postgres_proxy(monkeypatch):
+    """A fresh PostgreSQL schema reached through a TcpProxy the test may cut (the server itself is
+    shared and never stopped). FUNDWATCH_DATABASE_URL goes through the proxy; yields (proxy, the
+    direct URL for the test's own look)."""
+    if not POSTGRES_URL:
+        pytest.skip("FUNDWATCH_TEST_POSTGRES_URL is not set (.ci/run sets it); PostgreSQL tests skipped")
+    direct, schema = _postgres_schema_url(POSTGRES_URL)
+    parsed = make_url(POSTGRES_URL)
+    proxy = TcpProxy((parsed.host or "127.0.0.1", parsed.port or 5432))
+    proxied = make_url(direct).set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False)
+    monkeypatch.setenv("FUNDWATCH_DATABASE_URL", proxied)
+    yield proxy, direct
+    proxy.close()
+    dispose_engines()
+    _drop_schema(POSTGRES_URL, schema)
 
 
 @pytest.fixture

@@ -9,8 +9,10 @@ import datetime as dt
 import email
 import email.policy
 import http.client
+import http.server
 import os
 import re
+import select
 import socket
 import subprocess
 import sys
@@ -29,7 +31,7 @@ from fundwatch.items import FundItem, item_id, slugify
 from fundwatch.mirror_server import mirror_root
 from fundwatch.storage.models import Run
 from fundwatch.storage.outcome import RunOutcome
-from fundwatch.storage.runs import finish_run, start_run
+from fundwatch.storage.runlife import finish_run, start_run
 
 TESTS = Path(__file__).parent
 MIRROR = mirror_root()
@@ -150,6 +152,129 @@ class HungServer:
         for conn in self.conns:
             conn.close()
         self.sock.close()
+
+
+class HoldingServer:
+    """An HTTP server that answers robots.txt at once (404) and holds every other request open
+    until its client goes away, logging how many such requests were in flight at once: a site
+    that sees whether a source is ever crawled twice at the same time."""
+
+    def __init__(self):
+        self.active = self.most = self.requests = 0
+        self._guard = threading.Lock()
+        self._closing = threading.Event()
+        server = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_GET(self):
+                if self.path.endswith("/robots.txt"):
+                    self.send_error(404)
+                    return
+                if server._closing.is_set():
+                    return
+                with server._guard:
+                    server.requests += 1
+                    server.active += 1
+                    server.most = max(server.most, server.active)
+                try:
+                    while not server._closing.is_set():
+                        readable, _, _ = select.select([self.connection], [], [], 0.1)
+                        if readable and not self.connection.recv(1):
+                            return  # the client is gone (killed, or gave up)
+                finally:
+                    with server._guard:
+                        server.active -= 1
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.httpd.server_address[1]}"
+
+    def release(self) -> None:
+        """Drop every held request unanswered (a download error for its client); hold none after."""
+        self._closing.set()
+
+    def close(self) -> None:
+        self._closing.set()
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+class TcpProxy:
+    """Forwards 127.0.0.1:PORT to TARGET (host, port) until cut(): then every connection through it
+    is closed and new ones are refused, as a database that went down; restore() opens it again on
+    the same port. A test cuts its own way to the shared PostgreSQL, never the server."""
+
+    def __init__(self, target: tuple[str, int]):
+        self.target = target
+        self.port = free_port()
+        self._conns: list[socket.socket] = []
+        self._guard = threading.Lock()
+        self._listener: socket.socket | None = None
+        self.restore()
+
+    def restore(self) -> None:
+        listener = socket.socket()
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(("127.0.0.1", self.port))
+        listener.listen(32)
+        self._listener = listener
+        threading.Thread(target=self._accept, args=(listener,), daemon=True).start()
+
+    def _accept(self, listener: socket.socket) -> None:
+        while True:
+            try:
+                client, _ = listener.accept()
+            except OSError:
+                return
+            try:
+                server = socket.create_connection(self.target)
+            except OSError:
+                client.close()
+                continue
+            with self._guard:
+                self._conns += [client, server]
+            for a, b in ((client, server), (server, client)):
+                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pipe(source: socket.socket, sink: socket.socket) -> None:
+        try:
+            while data := source.recv(65536):
+                sink.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for sock in (source, sink):
+                try:
+                    sock.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+    def cut(self) -> None:
+        if self._listener is not None:
+            try:  # wakes the accept() blocked on it: close() alone would leave it listening
+                self._listener.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            self._listener.close()
+            self._listener = None
+        with self._guard:
+            conns, self._conns = self._conns, []
+        for sock in conns:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            sock.close()
+
+    close = cut
 
 
 def wait_for(predicate, timeout: float = 15.0, interval: float = 0.05, what: str = "condition"):

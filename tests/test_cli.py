@@ -18,7 +18,7 @@ from fundwatch.items import FundItem, item_id
 from fundwatch.storage.db import get_engine, session_scope
 from fundwatch.storage.outcome import RunOutcome
 from fundwatch.storage.queries import CALL_KEYS, HISTORY_KEYS, RUN_KEYS
-from fundwatch.storage.runs import finish_run, start_run
+from fundwatch.storage.runlife import finish_run, start_run
 from helpers import TESTS, run_cli
 
 NOW = "2026-11-26 10:00 +01:00"

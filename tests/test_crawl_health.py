@@ -164,7 +164,7 @@ def test_killed_crawl_leaves_no_half_state_and_is_recorded_as_interrupted(db_url
     engine = get_engine(db_url)
 
     def spooled() -> int:
-        return sum(len(p.read_text("utf-8").splitlines()) for p in spools.glob("two-*.jsonl"))
+        return sum(len(p.read_text("utf-8").splitlines()) for p in spools.glob("run-*.jsonl"))
 
     deadline = time.monotonic() + 30
     while spooled() == 0 and time.monotonic() < deadline:  # the fast page's item is spooled...
@@ -184,6 +184,7 @@ def test_killed_crawl_leaves_no_half_state_and_is_recorded_as_interrupted(db_url
     statuses = [(r["status"], r["reason"]) for r in runs()]
     assert statuses[0][0] == "ok"
     assert statuses[1] == ("failed", "the crawl process ended without closing its run")
+    assert list(spools.iterdir()) == []  # the killed crawl's spool went with its run
 
 
 @pytest.mark.slow

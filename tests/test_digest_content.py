@@ -1,6 +1,6 @@
 """What a digest says: sections per filter, Swedish dates and labels, source coverage, the first
 digest, empty digests, the ISO week, and the change range each delivery covers. Time is pinned with
-time-machine; items and runs are written through storage.runs as a crawl would."""
+time-machine; items and runs are written through storage/runlife.py as a crawl would."""
 
 from __future__ import annotations
 

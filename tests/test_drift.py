@@ -20,7 +20,7 @@ from fundwatch.storage.db import session_factory
 from fundwatch.storage.drift import drift
 from fundwatch.storage.outcome import RunOutcome
 from fundwatch.storage.reasons import reason_en, reason_sv
-from fundwatch.storage.recorder import apply_run, begin_run
+from fundwatch.storage.runlife import apply_run, begin_run
 from helpers import make_item, make_spider
 
 SOURCE = "migrationsverket"

@@ -30,7 +30,7 @@ BARE = re.compile(r"^\s*(?:from|import)\s+(spiders|storage|digest|scheduler|dige
 # Lower layers first; a module may import its own layer or lower ones, never a higher one.
 LAYERS = [
     {"fundwatch", "fundwatch.config", "fundwatch.errors", "fundwatch.swedish", "fundwatch.labels", "fundwatch.items",
-     "fundwatch.sources", "fundwatch.mail"},
+     "fundwatch.sources", "fundwatch.mail", "fundwatch.liveness"},
     {"fundwatch.spiders", "fundwatch.storage"},
     {"fundwatch.crawl", "fundwatch.digest", "fundwatch.digest_templates", "fundwatch.scheduler",
      "fundwatch.mirror_server"},

@@ -6,6 +6,7 @@ this test process through crawl_source) or a `scrapy crawl` on its own."""
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import signal
 import socket
@@ -17,11 +18,10 @@ import pytest
 from sqlalchemy import select
 
 from fundwatch.crawl import FAST_SETTINGS, crawl_source, scrapy_command
-from fundwatch.scheduler.jobs import child_pids
 from fundwatch.sources import load_sources
-from fundwatch.storage import locks
+from fundwatch.storage import runlife
 from fundwatch.storage.db import get_engine, session_factory, session_scope
-from fundwatch.storage.models import Run, SourceLock, SourceRow
+from fundwatch.storage.models import Run, SourceLock, SourceRow, utcnow
 from helpers import MUCF, env_with, wait_for, write_page_sources
 
 HOST = socket.gethostname()
@@ -42,10 +42,10 @@ def held_by_running_run(engine):
     return rows[0] if rows and rows[0][2] is not None else None
 
 
-def kill_crawl_children() -> None:
-    """SIGKILL the `scrapy crawl` children of this process (each leads its own process group)."""
-    for pid in child_pids():
-        os.killpg(pid, signal.SIGKILL)
+def kill_crawl_children(children: list[subprocess.Popen]) -> None:
+    """SIGKILL the `scrapy crawl` children (each leads its own process group)."""
+    for child in children:
+        os.killpg(child.pid, signal.SIGKILL)
 
 
 def in_thread(func, *args, **kwargs):
@@ -60,11 +60,13 @@ def test_a_second_crawl_of_a_source_is_refused_with_a_clear_message(db_url, hung
     monkeypatch.setenv("FUNDWATCH_MIRROR", hung.url)
     engine = get_engine(db_url)
     sources = load_sources(write_page_sources(crawl_env, [{"id": MUCF}]))
-    first, box = in_thread(crawl_source, sources.get(MUCF), sources.path, timeout=60, settings=FAST_SETTINGS)
+    children: list[subprocess.Popen] = []
+    first, box = in_thread(crawl_source, sources.get(MUCF), sources.path, timeout=60, settings=FAST_SETTINGS,
+                           on_child=children.append)
     try:
         _, pid, run_id = wait_for(lambda: held_by_running_run(engine), what="the first crawl's lock")
         assert pid == os.getpid()  # held by the process recording the run
-        wait_for(child_pids, what="the first crawl's scrapy child")
+        wait_for(lambda: children, what="the first crawl's scrapy child")
         second = subprocess.run([sys.executable, "-m", "fundwatch.cli", "crawl", MUCF, "--sources", sources.path,
                                  "--timeout", "30"], capture_output=True, text=True, timeout=60)
         assert second.returncode == 1
@@ -72,7 +74,7 @@ def test_a_second_crawl_of_a_source_is_refused_with_a_clear_message(db_url, hung
         assert runs(engine) == [(run_id, "running", None)]  # the refused crawl wrote no run
         assert lock_rows(engine) == [(MUCF, pid, run_id)]
     finally:
-        kill_crawl_children()  # end the hung crawl
+        kill_crawl_children(children)  # end the hung crawl
         first.join(30)
     result = box[0]
     assert (result.status, result.run_id) == ("failed", run_id)
@@ -86,14 +88,15 @@ def test_crawls_started_at_the_same_instant_run_one_and_refuse_the_others(sqlite
     monkeypatch.setenv("FUNDWATCH_MIRROR", hung.url)
     engine = get_engine(sqlite_url)
     sources = load_sources(write_page_sources(crawl_env, [{"id": MUCF}]))
-    started = [in_thread(crawl_source, sources.get(MUCF), sources.path, timeout=60, settings=FAST_SETTINGS)
-               for _ in range(3)]
+    children: list[subprocess.Popen] = []
+    started = [in_thread(crawl_source, sources.get(MUCF), sources.path, timeout=60, settings=FAST_SETTINGS,
+                         on_child=children.append) for _ in range(3)]
     try:
         wait_for(lambda: held_by_running_run(engine), what="a crawl's lock")
         wait_for(lambda: sum(1 for _, box in started if box) == 2, timeout=20, what="the other two to give up")
-        wait_for(child_pids, what="the crawl's scrapy child")
+        wait_for(lambda: children, what="the crawl's scrapy child")
     finally:
-        kill_crawl_children()
+        kill_crawl_children(children)
         for thread, _ in started:
             thread.join(30)
     results = sorted((box[0] for _, box in started), key=lambda r: r.status)
@@ -142,10 +145,10 @@ def test_lock_rules(db_url):
         session.add(SourceRow(id=MUCF, agency="mucf", spider="page"))
         session.add_all([SourceLock(source_id=MUCF, pid=os.getppid(), hostname=HOST),  # alive, here
                          SourceLock(source_id="elsewhere", pid=1, hostname="another-host")])
-    with pytest.raises(locks.SourceLocked, match=f"pid {os.getppid()} on {HOST}"):
-        locks.acquire(sessions, MUCF)
-    with pytest.raises(locks.SourceLocked, match="pid 1 on another-host"):  # cannot tell: never stale
-        locks.acquire(sessions, "elsewhere")
+    with pytest.raises(runlife.SourceLocked, match=f"pid {os.getppid()} on {HOST}"):
+        runlife.acquire_lock(sessions, MUCF)
+    with pytest.raises(runlife.SourceLocked, match="pid 1 on another-host"):  # another host, heartbeat fresh: held
+        runlife.acquire_lock(sessions, "elsewhere")
     # The holder died: its lock is stale, its running run closed as interrupted.
     with session_scope(engine) as session:
         run = Run(source_id=MUCF, status="running", pid=_dead_pid(), hostname=HOST)
@@ -153,25 +156,25 @@ def test_lock_rules(db_url):
         session.flush()
         lock = session.get(SourceLock, MUCF)
         lock.pid, lock.run_id = run.pid, run.id
-    locks.acquire(sessions, MUCF)
+    runlife.acquire_lock(sessions, MUCF)
     assert sorted(lock_rows(engine)) == [("elsewhere", 1, None), (MUCF, os.getpid(), None)]
     assert [(status, reason) for _, status, reason in runs(engine)] == [("failed", "interrupted")]
     with session_scope(engine) as session:
-        locks.release(session, MUCF)
+        runlife.release_lock(session, MUCF)
     assert lock_rows(engine) == [("elsewhere", 1, None)]
     # A lock with this process's own pid that this process does not hold was left by an earlier
     # process with the same pid (pids repeat when a container restarts): stale, taken over.
     with session_scope(engine) as session:
         session.add(SourceLock(source_id=MUCF, pid=os.getpid(), hostname=HOST))
-    locks.acquire(sessions, MUCF)
+    runlife.acquire_lock(sessions, MUCF)
     # Held now: another thread of this process (the scheduler crawls from several) is refused.
-    with pytest.raises(locks.SourceLocked, match=f"pid {os.getpid()} on {HOST}"):
-        locks.acquire(sessions, MUCF)
+    with pytest.raises(runlife.SourceLocked, match=f"pid {os.getpid()} on {HOST}"):
+        runlife.acquire_lock(sessions, MUCF)
     with session_scope(engine) as session:
-        locks.release(session, MUCF)
-    locks.acquire(sessions, MUCF)  # released: free again
+        runlife.release_lock(session, MUCF)
+    runlife.acquire_lock(sessions, MUCF)  # released: free again
     with session_scope(engine) as session:
-        locks.release(session, MUCF)
+        runlife.release_lock(session, MUCF)
 
 
 
@@ -197,16 +200,16 @@ def test_a_stale_lock_taken_over_by_crawls_starting_together_goes_to_one(db_url,
         return True  # the crawls of this test are all alive
 
     fake_os = type("os", (), {"getpid": staticmethod(lambda: local.pid)})
-    monkeypatch.setattr(locks, "process_alive", alive)
-    monkeypatch.setattr(locks, "os", fake_os)
+    monkeypatch.setattr(runlife, "holder_alive", lambda pid, *_: alive(pid))
+    monkeypatch.setattr(runlife, "os", fake_os)
     outcomes = []
 
     def crawl(n):
         local.pid = 100000 + n
         try:
-            locks.acquire(session_factory(engine), MUCF)
+            runlife.acquire_lock(session_factory(engine), MUCF)
             outcomes.append("acquired")
-        except locks.SourceLocked:
+        except runlife.SourceLocked:
             outcomes.append("locked")
 
     threads = [threading.Thread(target=crawl, args=(n,)) for n in range(4)]
@@ -218,4 +221,36 @@ def test_a_stale_lock_taken_over_by_crawls_starting_together_goes_to_one(db_url,
     assert len(lock_rows(engine)) == 1
     monkeypatch.undo()
     with session_scope(engine) as session:
-        locks.release(session, MUCF)  # this process no longer counts the winner's lock as its own
+        runlife.release_lock(session, MUCF)  # this process no longer counts the winner's lock as its own
+
+
+def test_a_lock_of_a_host_that_stopped_beating_expires(db_url):
+    """A crawl's lock held on another host (whose processes cannot be checked) is held while its
+    heartbeat is fresh, and taken over once it is older than LOCK_STALE: a host that no longer
+    exists does not keep its sources locked for ever. The holder's heartbeat keeps it fresh."""
+    engine = get_engine(db_url)
+    sessions = session_factory(engine)
+    with session_scope(engine) as session:
+        session.add(SourceRow(id=MUCF, agency="mucf", spider="page"))
+        session.flush()
+        run = Run(source_id=MUCF, status="running", pid=4242, hostname="gone-host")
+        session.add(run)
+        session.flush()
+        session.add(SourceLock(source_id=MUCF, pid=4242, hostname="gone-host", run_id=run.id,
+                               heartbeat_at=utcnow() - runlife.LOCK_STALE + dt.timedelta(minutes=1)))
+    with pytest.raises(runlife.SourceLocked, match="pid 4242 on gone-host"):
+        runlife.begin_run(sessions, MUCF, "mucf", "page")
+    with session_scope(engine) as session:
+        session.get(SourceLock, MUCF).heartbeat_at = utcnow() - runlife.LOCK_STALE - dt.timedelta(minutes=1)
+    run_id = runlife.begin_run(sessions, MUCF, "mucf", "page")
+    assert [(status, reason) for _, status, reason in runs(engine)] == [("failed", "interrupted"), ("running", None)]
+
+    def seen():
+        with session_scope(engine) as session:
+            return session.get(SourceLock, MUCF).heartbeat_at
+
+    before = seen()
+    with runlife.Heartbeat(sessions, MUCF, every=0.05):
+        wait_for(lambda: seen() > before, what="a heartbeat")
+    runlife.abandon_run(sessions, run_id, MUCF, "interrupted", {})
+    assert lock_rows(engine) == []

@@ -1,4 +1,4 @@
-"""Recording a crawl as a run (storage/recorder.py), on both databases: begin refuses a source
+"""Recording a crawl as a run (storage/runlife.py), on both databases: begin refuses a source
 whose crawl is running, apply closes the run with its changes and frees the source, and a run
 that cannot be stored fails with its reason and leaves nothing applied."""
 
@@ -8,11 +8,10 @@ import pytest
 from sqlalchemy import func, select
 
 from fundwatch.items import FundItem, item_id
-from fundwatch.storage import locks
 from fundwatch.storage.db import session_factory, session_scope
 from fundwatch.storage.models import Item, Run, SourceLock
 from fundwatch.storage.outcome import RunOutcome
-from fundwatch.storage.recorder import abandon_run, apply_run, begin_run
+from fundwatch.storage.runlife import SourceLocked, abandon_run, apply_run, begin_run
 
 SOURCE, AGENCY = "mucf", "mucf"
 PAGE = "https://www.mucf.se/bidrag"
@@ -41,7 +40,7 @@ def test_a_run_is_begun_once_applied_and_the_source_freed(engine):
     sessions = session_factory(engine)
     run_id = begin_run(sessions, SOURCE, AGENCY, "page")
     assert state(engine) == ([("running", None)], 0, [SOURCE])
-    with pytest.raises(locks.SourceLocked, match=f"a crawl of {SOURCE} is already running"):
+    with pytest.raises(SourceLocked, match=f"a crawl of {SOURCE} is already running"):
         begin_run(sessions, SOURCE, AGENCY, "page")  # another scheduler thread, say
     summary = apply_run(sessions, run_id, SOURCE, healthy(), [page_item("A"), page_item("B")])
     assert {k: summary[k] for k in ("run_id", "status", "items", "new", "removed", "reason")} == {

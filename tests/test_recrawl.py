@@ -18,7 +18,7 @@ from fundwatch.spiders.migrationsverket import MigrationsverketSpider
 from fundwatch.spiders.page import PageSpider
 from fundwatch.storage.models import Change
 from fundwatch.storage.outcome import RunOutcome
-from fundwatch.storage.runs import finish_run, start_run
+from fundwatch.storage.runlife import finish_run, start_run
 from helpers import make_spider
 
 PLANNED = "https://www.migrationsverket.se/andra-aktorer/eu-fonder/utlysningar/planerade-utlysningar"

@@ -344,9 +344,9 @@ def test_a_scheduler_elsewhere_that_stopped_beating_is_taken_over(db_url, tmp_pa
     try:
         held = scheduler_holder(engine)
         assert held["hostname"] != "old-container"
-        before = held["since"]
+        before = held["seen"]
         service.heartbeat()
-        assert scheduler_holder(engine)["since"] > before
+        assert scheduler_holder(engine)["seen"] > before
     finally:
         service.stop()
     assert scheduler_holder(engine) is None

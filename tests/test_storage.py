@@ -1,4 +1,4 @@
-"""Change rules of storage/runs.py, each test run on SQLite and PostgreSQL (the `engine` fixture).
+"""Change rules of storage/changes.py, each test run on SQLite and PostgreSQL (the `engine` fixture).
 
 Assertions are what a user would notice: rows in the change_log / current_items views, the Change
 rows and their fields, an item's status and the counts on the run."""
@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from fundwatch.items import FundItem, item_id, slugify
 from fundwatch.storage.models import Base, Change, Item, ItemVersion, Run
 from fundwatch.storage.outcome import RunOutcome
-from fundwatch.storage.runs import fail_run, finish_run, recover_interrupted, start_run
+from fundwatch.storage.runlife import fail_run, finish_run, recover_interrupted, start_run
 
 SOURCE, AGENCY = "vinnova-calls", "vinnova"
 LIST = "https://www.vinnova.se/utlysningar/"

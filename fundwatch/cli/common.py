@@ -3,13 +3,18 @@ source, sending the due digests."""
 
 from __future__ import annotations
 
+import signal
+
 import click
+from sqlalchemy.exc import DBAPIError
 
 from fundwatch.cli.output import plural
 from fundwatch.crawl import crawl_source
 from fundwatch.digest.sending import send_due
-from fundwatch.storage.db import get_engine, session_scope
-from fundwatch.storage.runs import recover_interrupted
+from fundwatch.storage.db import describe_error, get_engine, session_scope
+from fundwatch.storage.runlife import recover_interrupted
+
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
 def parse_overrides(overrides):
@@ -27,10 +32,29 @@ def result_row(result) -> dict:
             "removed": s.get("removed"), "reappeared": s.get("reappeared"), "reason": result.message or None}
 
 
+def _interrupt(signum, _frame) -> None:
+    for sig in STOP_SIGNALS:  # one clean-up: a second signal must not cut it short
+        signal.signal(sig, signal.SIG_IGN)
+    raise KeyboardInterrupt(signal.Signals(signum).name)
+
+
+def stop_crawls_on_signals() -> None:
+    """SIGTERM and SIGHUP (a service manager, a closed terminal) stop the crawl as Ctrl-C does: its
+    child is stopped, its run closed, the lock released."""
+    for sig in STOP_SIGNALS:
+        if sig != signal.SIGINT or signal.getsignal(sig) is signal.default_int_handler:
+            signal.signal(sig, _interrupt)
+
+
 def crawl_all(chosen, sources_path, timeout, settings, echo=True):
-    with session_scope(get_engine()) as session:  # migrate once here, not racing in every child
-        for run_id in recover_interrupted(session):
-            click.echo(f"run {run_id} was left running by a process that is gone: recorded as interrupted", err=True)
+    stop_crawls_on_signals()
+    try:
+        with session_scope(get_engine()) as session:  # migrate once here, not racing in every child
+            for run_id in recover_interrupted(session):
+                click.echo(f"run {run_id} was left running by a process that is gone: recorded as interrupted",
+                           err=True)
+    except DBAPIError as exc:  # each source says it again, or gets through when the database is back
+        click.echo(f"fundwatch: {describe_error(exc)}", err=True)
     results = []
     for source in chosen:
         result = crawl_source(source, sources_path, timeout=timeout, settings=settings)

@@ -21,7 +21,8 @@ def crawl(source_ids, sources_file, timeout, overrides, fmt):
     """Crawl sources (default: all), each in its own process, and record their runs.
 
     Exits 0 when every source ran, even if a run failed (that is a recorded run);
-    1 when a source could not be run (unknown id, already running, could not start)."""
+    1 when a source could not be run (unknown id, already running, could not start, database
+    unavailable). SIGTERM and SIGHUP stop it as Ctrl-C does: the crawl stopped, its run closed."""
     sources = load_sources(sources_file)
     chosen = [sources.get(s) for s in source_ids] if source_ids else list(sources)
     settings = dict(parse_overrides(overrides))

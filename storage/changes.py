@@ -1,27 +1,32 @@
-"""A run's life: start (its own commit), then finish: apply the crawl's items in one transaction
-(storage/recorder.py drives both). Change rules (git-history / urlwatch style):
+"""The change rules, in one place (git-history / urlwatch style), and the verdict on a run's health
+that decides which of them may apply:
 
 - new, updated (field by field, with a text diff), removed, reappeared; unchanged adds nothing
 - a miss counts only when a healthy run fetched the item's origin page and the item was not on it;
   after `remove_after` consecutive counted misses the item is removed; news never is
 - an unhealthy run never removes anything
-"""
+- over a period (a digest's week), an item's changes net out: removed wins, then new/reappeared,
+  else the fields that ended different; a value changed and changed back is no change
+- healthy (ok) only when Scrapy finished with reason `finished`, robots.txt answered 2xx or 4xx on
+  every host, no request was refused by robots.txt, no callback raised, and every must-carry page
+  answered 2xx or 304 and carried what it should; `partial`: some other page failed.
+
+storage/runlife.py calls apply_changes() inside the transaction that closes a run; the spider side
+(spiders/health.py) gathers what every page answered and asks run_verdict() for the outcome."""
 
 from __future__ import annotations
 
 import difflib
 import hashlib
 import json
-import os
-import socket
 from itertools import islice
-from typing import Any, Iterable
+from typing import Any, Iterable, Sequence
 
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session, defer
 
 from fundwatch.items import CONTENT_FIELDS, FundItem, item_to_dict, same_listing
-from fundwatch.storage.models import Change, ChangeField, Item, ItemVersion, Run, SourceRow, utcnow
+from fundwatch.storage.models import Change, ChangeField, Item, ItemVersion, Run, utcnow
 from fundwatch.storage.outcome import RunOutcome
 
 REMOVE_AFTER_MISSES = 2
@@ -29,19 +34,14 @@ FINISH_CHUNK = 500  # items are compared, and new items written, this many at a 
 NEVER_REMOVED_KINDS = ("news",)  # news lists scroll: absence means nothing
 
 
-def ensure_source(session: Session, source_id: str, agency: str, spider: str) -> None:
-    if session.get(SourceRow, source_id) is None:
-        session.add(SourceRow(id=source_id, agency=agency, spider=spider))
-        session.flush()
+def counts_as_miss(item: Item, source_id: str, outcome: RunOutcome) -> bool:
+    """An item a healthy run of SOURCE_ID did not bring: a miss only if the run fetched its page."""
+    return (outcome.healthy and item.source_id == source_id and item.status != "removed"
+            and item.kind not in NEVER_REMOVED_KINDS and item.origin in outcome.fetched_pages)
 
 
-def start_run(session: Session, source_id: str, agency: str, spider: str) -> Run:
-    """Insert the `running` row; the caller commits it at once so it survives a crash."""
-    ensure_source(session, source_id, agency, spider)
-    run = Run(source_id=source_id, status="running", pid=os.getpid(), hostname=socket.gethostname())
-    session.add(run)
-    session.flush()
-    return run
+def removed_after_misses(misses: int, remove_after: int) -> bool:
+    return misses >= remove_after
 
 
 def snapshot(item: FundItem) -> dict[str, Any]:
@@ -110,17 +110,12 @@ def _move_quietly(item: Item, url: str | None, snap: dict[str, Any]) -> None:
         item.content_hash = content_hash({**snap, "url": url})
 
 
-def finish_run(
-    session: Session, run_id: int, outcome: RunOutcome, items: Iterable[FundItem], *,
-    remove_after: int = REMOVE_AFTER_MISSES,
-) -> Run:
-    """Apply the run's items (in the order the crawl yielded them) and close it: call inside one
-    transaction."""
-    run = session.get(Run, run_id, with_for_update=True)
-    if run is None:
-        raise LookupError(f"run {run_id} does not exist")
-    if run.status != "running":
-        raise RuntimeError(f"run {run_id} is already {run.status}")
+def apply_changes(session: Session, run: Run, outcome: RunOutcome, items: Iterable[FundItem], *,
+                  remove_after: int = REMOVE_AFTER_MISSES) -> tuple[dict[str, int], int]:
+    """Record what the run's items (in the order the crawl yielded them) change: new, updated,
+    reappeared, and misses and removals when the run is healthy. Returns the counts per kind of
+    change and how many distinct items came. Call inside the transaction that closes the run."""
+    run_id = run.id
     now = utcnow()
     # Memory stays flat however many items a run has: items come in chunks, new items are
     # written a chunk at a time, and the current items' text (the bulk of a row) is loaded only for
@@ -206,23 +201,15 @@ def finish_run(
     write_new()
     if outcome.healthy:  # only a healthy run may count absence
         for item in existing.values():
-            if (item.id in seen or item.source_id != run.source_id or item.status == "removed"
-                    or item.kind in NEVER_REMOVED_KINDS or item.origin not in outcome.fetched_pages):
+            if item.id in seen or not counts_as_miss(item, run.source_id, outcome):
                 continue
             item.misses += 1
-            if item.misses >= remove_after:
+            if removed_after_misses(item.misses, remove_after):
                 item.status, item.removed_at = "removed", now
                 session.add(Change(run_id=run_id, item_id=item.id, change="removed", detected_at=now))
                 counts["removed"] += 1
 
-    run.status, run.finished_at = outcome.status, now
-    run.reason_code, run.reason_params = outcome.reason_code, outcome.reason_params
-    run.warnings, run.page_log = outcome.warnings or None, outcome.page_log or None
-    run.shape = outcome.shape or None
-    run.pages, run.items, run.errors = len(outcome.page_log), len(seen), outcome.errors
-    run.new, run.updated, run.removed, run.reappeared = (
-        counts["new"], counts["updated"], counts["removed"], counts["reappeared"])
-    return run
+    return counts, len(seen)
 
 
 def _chunks(items: Iterable[FundItem], size: int):
@@ -231,33 +218,78 @@ def _chunks(items: Iterable[FundItem], size: int):
         yield chunk
 
 
-def fail_run(session: Session, run_id: int, code: str, params: dict[str, Any] | None = None) -> Run | None:
-    """Close a run that never reached its own close (killed, timed out): failed, nothing applied."""
-    run = session.get(Run, run_id, with_for_update=True)
-    if run is None or run.status != "running":
-        return run
-    run.status, run.finished_at, run.reason_code, run.reason_params = "failed", utcnow(), code, params or {}
-    return run
+def net_change(changes: Sequence[tuple[str, dict[str, list[Any]]]], removed_now: bool
+               ) -> tuple[str, dict[str, list[Any]]] | None:
+    """What one item's changes over a period (in order: (kind, {field: [old, new]})) amount to:
+    ("removed", {}) when it ends removed; ("new", {}) when it was new or reappeared in the period;
+    ("updated", the fields whose value ended different from where it started); None when they
+    cancel out, so that a value changed and changed back is never reported as a change."""
+    if changes[-1][0] == "removed" or removed_now:
+        return "removed", {}
+    if any(kind in ("new", "reappeared") for kind, _ in changes):
+        return "new", {}
+    merged: dict[str, list[Any]] = {}
+    for _, fields in changes:
+        for name, (old, new_value) in fields.items():
+            if name in merged:
+                merged[name][1] = new_value
+            else:
+                merged[name] = [old, new_value]
+    merged = {k: v for k, v in merged.items() if v[0] != v[1]}
+    return ("updated", merged) if merged else None
 
 
-def process_alive(pid: int | None) -> bool:
-    if not pid:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+# -- the verdict on a run's health ------------------------------------------------------------------
+def run_failure(health, finish_reason: str) -> tuple[str, dict[str, Any]] | None:
+    """Why the run HEALTH describes (spiders/health.py RunHealth) failed, or None."""
+    if finish_reason != "finished":
+        return "finish_reason", {"reason": finish_reason}
+    for host, status in health.robots_status.items():
+        if status is None or status >= 500:
+            return "robots_unreachable", {"host": host, "error": health.robots_errors.get(host) or f"HTTP {status}"}
+    if health.forbidden:
+        return "robots_forbidden", {"url": health.forbidden[0], "count": len(health.forbidden)}
+    if health.callback_errors:
+        url, error = health.callback_errors[0]
+        return "callback_error", {"url": url, "error": error}
+    for url in sorted(health.start_pages):  # a start page that errors (a 404 too) fails the run
+        page = health.pages.get(url)
+        if page is not None and not page.answered:
+            if page.status is not None:
+                return "http_status", {"url": page.url, "status": page.status}
+            return "download_error", {"url": page.url, "error": page.error or "no response"}
+    for entry in health.must_carry:
+        pages = health.must_carry_pages(entry)
+        if not pages:
+            return "must_carry_missing", {"page": entry}
+        for page in pages:
+            if page.status is not None and not page.answered:
+                return "http_status", {"url": page.url, "status": page.status}
+            if not page.answered:
+                return "download_error", {"url": page.url, "error": page.error or "no response"}
+            if page.layout:
+                return "layout_changed", {"url": page.url, "missing": page.layout}
+            if page.items == 0 and not page.carried:
+                return "no_items", {"url": page.url}
+    return None
 
 
-def recover_interrupted(session: Session) -> list[int]:
-    """`running` rows whose process is gone become failed/interrupted. Returns their ids."""
-    host = socket.gethostname()
-    recovered = []
-    for run in session.scalars(select(Run).where(Run.status == "running")):
-        if run.hostname == host and not process_alive(run.pid):
-            fail_run(session, run.id, "interrupted", {"pid": run.pid})
-            recovered.append(run.id)
-    return recovered
+def run_verdict(health, finish_reason: str) -> RunOutcome:
+    """ok, partial or failed, with the reason, from what every page of the crawl answered."""
+    failure = run_failure(health, finish_reason)
+    failed_pages = [p for p in health.pages.values() if not p.answered or p.layout]
+    errors = len(failed_pages) + len(health.callback_errors)
+    if failure:
+        status, (code, params) = "failed", failure
+    elif failed_pages:
+        first = failed_pages[0]
+        status, code = "partial", "page_failed"
+        params = {"failed": len(failed_pages), "url": first.url,
+                  "error": first.layout or first.error or f"HTTP {first.status}"}
+    else:
+        status, code, params = "ok", None, None
+    return RunOutcome(
+        status=status, reason_code=code, reason_params=params, warnings=list(health.warnings),
+        fetched_pages={u for p in health.pages.values() if p.answered for u in (p.url, p.final_url) if u},
+        page_log=[p.to_log() for p in health.pages.values()], errors=errors, shape=health.shape(),
+    )

@@ -1,0 +1,329 @@
+"""A run's life, in one place: lock the source, begin the run, apply it or abandon it.
+
+    run_id = begin_run(sessions, source_id, agency, spider)   # lock + a committed `running` row
+    with Heartbeat(sessions, source_id):                       # the lock stays fresh while it crawls
+        ...crawl, spooling items to spool_path(run_id)...
+    apply_run(sessions, run_id, source_id, outcome, spool)     # changes + close + unlock, one transaction
+    # or: abandon_run(sessions, run_id, source_id, code, params)   # failed, nothing applied
+
+`fundwatch crawl` (fundwatch/crawl.py, also the scheduler's crawl job) and a `scrapy crawl` on its
+own (spiders/pipelines.py) both go through these four calls; the change rules they apply are in
+storage/changes.py.
+
+The lock is a row in source_locks held by the process that records the run. It is stale, and taken
+over, when its holder is gone: on this host, its process has ended (fundwatch/liveness.py); on
+another host, its heartbeat is older than LOCK_STALE (the host may no longer exist). The taker ends
+the dead crawl's process group first (the lock records it) and closes its run as interrupted."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import signal
+import threading
+import time
+from typing import Any, Iterable, Sequence
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.orm import Session
+
+from fundwatch import config
+from fundwatch.errors import UserError
+from fundwatch.items import FundItem
+from fundwatch.liveness import holder_alive, process_alive, runs_scrapy_crawl, this_host
+from fundwatch.storage import drift
+from fundwatch.storage.changes import REMOVE_AFTER_MISSES, apply_changes
+from fundwatch.storage.db import describe_error, transient
+from fundwatch.storage.models import Run, SourceLock, SourceRow, utcnow
+from fundwatch.storage.outcome import RunOutcome
+from fundwatch.storage.reasons import reason_en
+from fundwatch.storage.spool import discard_run_files, leave_reason, read_spool, take_reason
+
+logger = logging.getLogger(__name__)
+
+LOCK_STALE = dt.timedelta(minutes=5)  # a lock of another host not refreshed for this long is stale
+HEARTBEAT_EVERY = 30.0  # seconds between refreshes of a held lock: well inside LOCK_STALE
+RETRY_FIRST, RETRY_MAX = 1.0, 30.0  # seconds: the backoff of an apply the database refused
+
+
+class SourceLocked(UserError, RuntimeError):
+    def __init__(self, source_id: str, pid: int, hostname: str):
+        super().__init__(f"a crawl of {source_id} is already running (pid {pid} on {hostname})")
+        self.source_id, self.pid, self.hostname = source_id, pid, hostname
+
+
+# -- the lock ----------------------------------------------------------------------------------------
+# The sources whose lock this process holds. The scheduler crawls from several threads of one
+# process, so a lock with this process's pid is live exactly when it is in here; with this pid
+# but not in here, it is a leftover of an earlier process that had the same pid (after a restart
+# in a container, pids repeat).
+_held: set[str] = set()
+_held_guard = threading.Lock()
+
+
+def _stale(held: SourceLock, me: int, host: str) -> bool:
+    if held.hostname == host and held.pid == me:
+        with _held_guard:
+            return held.source_id not in _held
+    return not holder_alive(held.pid, held.hostname, held.heartbeat_at or held.acquired_at, LOCK_STALE)
+
+
+def end_process_group(pgid: int | None, wait: float = 5.0) -> None:
+    """SIGKILL a dead crawl's process group (a `scrapy crawl` child whose parent is gone) and wait
+    briefly for it to go, so that the crawl taking its lock never runs beside it."""
+    if not pgid or pgid == os.getpgid(0) or not runs_scrapy_crawl(pgid):
+        return
+    try:
+        os.killpg(pgid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        return
+    logger.warning("ended process group %s of a crawl whose recording process is gone", pgid)
+    deadline = time.monotonic() + wait
+    while time.monotonic() < deadline and process_alive(pgid):
+        time.sleep(0.05)
+
+
+def acquire_lock(sessions, source_id: str) -> None:
+    """Take the lock in its own transaction, or raise SourceLocked."""
+    me, host = os.getpid(), this_host()
+    for _attempt in range(3):
+        added = False
+        try:
+            with sessions() as session, session.begin():
+                held = session.get(SourceLock, source_id, with_for_update=True)
+                if held is not None:
+                    if not _stale(held, me, host):
+                        raise SourceLocked(source_id, held.pid, held.hostname)
+                    # Delete only the lock judged stale. On SQLite the read above locks nothing, so
+                    # another crawl may have taken the stale lock over in between; deleting by key
+                    # alone would delete that crawl's fresh lock and both would run.
+                    taken_over = session.execute(delete(SourceLock).where(
+                        SourceLock.source_id == source_id, SourceLock.pid == held.pid,
+                        SourceLock.hostname == held.hostname)).rowcount
+                    session.expunge(held)
+                    if taken_over != 1:
+                        continue  # someone else got there first: look again
+                    if held.hostname == host:
+                        end_process_group(held.pgid)
+                    if held.run_id:
+                        fail_run(session, held.run_id, *(take_reason(held.run_id) or ("interrupted", {"pid": held.pid})))
+                try:
+                    session.add(SourceLock(source_id=source_id, pid=me, hostname=host, heartbeat_at=utcnow()))
+                    session.flush()
+                except IntegrityError:  # another process took it between our read and insert
+                    session.rollback()
+                    continue
+                with _held_guard:  # before the commit: another thread of ours must see it live
+                    _held.add(source_id)
+                added = True
+        except BaseException:
+            if added:  # the commit failed
+                with _held_guard:
+                    _held.discard(source_id)
+            raise
+        if held is not None and held.run_id and held.hostname == host:
+            discard_run_files(held.run_id)
+        return
+    with sessions() as session:
+        held_row = session.get(SourceLock, source_id)
+    raise SourceLocked(source_id, held_row.pid if held_row else -1, held_row.hostname if held_row else "?")
+
+
+def release_lock(session: Session, source_id: str) -> None:
+    session.execute(delete(SourceLock).where(SourceLock.source_id == source_id, SourceLock.pid == os.getpid(),
+                                             SourceLock.hostname == this_host()))
+    with _held_guard:
+        _held.discard(source_id)
+
+
+def lock_holder(session: Session, source_id: str) -> SourceLock | None:
+    return session.scalars(select(SourceLock).where(SourceLock.source_id == source_id)).first()
+
+
+def refresh_lock(sessions, source_id: str, **values: Any) -> None:
+    """The heartbeat of a lock this process holds (and any other column of it, e.g. pgid)."""
+    with sessions() as session, session.begin():
+        session.execute(update(SourceLock).where(
+            SourceLock.source_id == source_id, SourceLock.pid == os.getpid(),
+            SourceLock.hostname == this_host()).values(heartbeat_at=utcnow(), **values))
+
+
+def record_child(sessions, source_id: str, pgid: int) -> None:
+    """The crawl's child leads this process group: a taker of a stale lock ends it first. A database
+    away for the moment costs a warning, not the crawl (the child also dies with its parent)."""
+    try:
+        refresh_lock(sessions, source_id, pgid=pgid)
+    except DBAPIError as exc:
+        logger.warning("could not record the crawl process of %s: %s", source_id, describe_error(exc))
+
+
+class Heartbeat:
+    """Refreshes a held lock every EVERY seconds from a thread, while the run crawls. A database
+    that is away for a while only costs a warning: the lock goes stale on other hosts only after
+    LOCK_STALE, and on this host the holder's process is what counts."""
+
+    def __init__(self, sessions, source_id: str, every: float = HEARTBEAT_EVERY):
+        self.sessions, self.source_id, self.every = sessions, source_id, every
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"heartbeat {source_id}", daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.every):
+            self.beat()
+
+    def beat(self) -> None:
+        try:
+            refresh_lock(self.sessions, self.source_id)
+        except DBAPIError as exc:
+            logger.warning("could not refresh the lock of %s: %s", self.source_id, describe_error(exc))
+
+    def start(self) -> Heartbeat:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def __enter__(self) -> Heartbeat:
+        return self.start()
+
+    def __exit__(self, *exc_info) -> None:
+        self.stop()
+
+
+# -- the run -----------------------------------------------------------------------------------------
+def ensure_source(session: Session, source_id: str, agency: str, spider: str) -> None:
+    if session.get(SourceRow, source_id) is None:
+        session.add(SourceRow(id=source_id, agency=agency, spider=spider))
+        session.flush()
+
+
+def start_run(session: Session, source_id: str, agency: str, spider: str) -> Run:
+    """Insert the `running` row; the caller commits it at once so it survives a crash."""
+    ensure_source(session, source_id, agency, spider)
+    run = Run(source_id=source_id, status="running", pid=os.getpid(), hostname=this_host())
+    session.add(run)
+    session.flush()
+    return run
+
+
+def finish_run(session: Session, run_id: int, outcome: RunOutcome, items: Iterable[FundItem], *,
+               remove_after: int = REMOVE_AFTER_MISSES) -> Run:
+    """Apply the run's items with the change rules and close it: call inside one transaction."""
+    run = session.get(Run, run_id, with_for_update=True)
+    if run is None:
+        raise LookupError(f"run {run_id} does not exist")
+    if run.status != "running":
+        raise RuntimeError(f"run {run_id} is already {run.status}")
+    counts, seen = apply_changes(session, run, outcome, items, remove_after=remove_after)
+    run.status, run.finished_at = outcome.status, utcnow()
+    run.reason_code, run.reason_params = outcome.reason_code, outcome.reason_params
+    run.warnings, run.page_log = outcome.warnings or None, outcome.page_log or None
+    run.shape = outcome.shape or None
+    run.pages, run.items, run.errors = len(outcome.page_log), seen, outcome.errors
+    run.new, run.updated, run.removed, run.reappeared = (
+        counts["new"], counts["updated"], counts["removed"], counts["reappeared"])
+    return run
+
+
+def fail_run(session: Session, run_id: int, code: str, params: dict[str, Any] | None = None) -> Run | None:
+    """Close a run that never reached its own close (killed, timed out): failed, nothing applied."""
+    run = session.get(Run, run_id, with_for_update=True)
+    if run is None or run.status != "running":
+        return run
+    run.status, run.finished_at, run.reason_code, run.reason_params = "failed", utcnow(), code, params or {}
+    return run
+
+
+def recover_interrupted(session: Session) -> list[int]:
+    """`running` rows of this host whose process is gone become failed/interrupted (their spool
+    and result files go too). Returns their ids."""
+    host = this_host()
+    recovered = []
+    for run in session.scalars(select(Run).where(Run.status == "running")):
+        if run.hostname == host and not process_alive(run.pid):
+            fail_run(session, run.id, *(take_reason(run.id) or ("interrupted", {"pid": run.pid})))
+            discard_run_files(run.id)
+            recovered.append(run.id)
+    return recovered
+
+
+def begin_run(sessions, source_id: str, agency: str, spider: str) -> int:
+    """The new run's id. Raises SourceLocked while another crawl of the source runs."""
+    with sessions() as session, session.begin():
+        recover_interrupted(session)
+    acquire_lock(sessions, source_id)
+    try:
+        with sessions() as session, session.begin():
+            run = start_run(session, source_id, agency, spider)
+            session.get(SourceLock, source_id).run_id = run.id
+            return run.id
+    except BaseException:
+        with sessions() as session, session.begin():
+            release_lock(session, source_id)
+        raise
+
+
+def storage_retry_seconds() -> float:
+    """$FUNDWATCH_STORAGE_RETRY; read before a crawl starts, so a bad value costs no crawl."""
+    value = config.env("FUNDWATCH_STORAGE_RETRY")
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = -1.0
+    if not 0 <= seconds < float("inf"):
+        raise config.ConfigError(f"FUNDWATCH_STORAGE_RETRY must be a number of seconds (0 or more), not {value!r}")
+    return seconds
+
+
+def apply_run(sessions, run_id: int, source_id: str, outcome: RunOutcome, items: str | Sequence[FundItem], *,
+              remove_after: int = REMOVE_AFTER_MISSES, retry_for: float | None = None) -> dict[str, Any]:
+    """Apply ITEMS (a spool file, or a list) with the change rules, close the run, release the
+    lock, in one transaction. Returns the run's summary. A database that does not answer (locked,
+    restarting) is tried again with backoff for RETRY_FOR seconds (default
+    $FUNDWATCH_STORAGE_RETRY), so a finished crawl is not thrown away; after that, or at once for
+    any other storage error, the run fails `storage_error` with nothing applied."""
+    retry_for = storage_retry_seconds() if retry_for is None else retry_for
+    give_up, delay = time.monotonic() + retry_for, RETRY_FIRST
+    while True:
+        try:
+            with sessions() as session, session.begin():
+                drift.guard(session, source_id, outcome)
+                run = finish_run(session, run_id, outcome, read_spool(items) if isinstance(items, str) else items,
+                                 remove_after=remove_after)
+                release_lock(session, source_id)
+                return {
+                    "run_id": run.id, "status": run.status, "pages": run.pages, "items": run.items,
+                    "new": run.new, "updated": run.updated, "removed": run.removed,
+                    "reappeared": run.reappeared, "reason": reason_en(run.reason_code, run.reason_params),
+                }
+        except Exception as exc:  # noqa: BLE001 - recorded on the run, not lost
+            error = describe_error(exc)
+            if transient(exc) and time.monotonic() + delay < give_up:
+                logger.warning("applying run %s of %s: %s; trying again in %.0f s", run_id, source_id, error, delay)
+                time.sleep(delay)
+                delay = min(delay * 2, RETRY_MAX)
+                continue
+            logger.error("applying run %s of %s failed: %s", run_id, source_id, error)
+            params = {"error": error}
+            abandon_run(sessions, run_id, source_id, "storage_error", params)
+            return {"run_id": run_id, "status": "failed", "reason": reason_en("storage_error", params)}
+
+
+def abandon_run(sessions, run_id: int, source_id: str, code: str, params: dict[str, Any]) -> None:
+    """The crawl never closed its run (killed, crashed, timed out): failed with this reason. With
+    the database away, the reason is left beside the run's files for whoever closes it later."""
+    try:
+        with sessions() as session, session.begin():
+            fail_run(session, run_id, code, params)
+            release_lock(session, source_id)
+    except DBAPIError as exc:
+        leave_reason(run_id, code, params)
+        with _held_guard:  # its row, left with this pid, is now a leftover the next crawl takes over
+            _held.discard(source_id)
+        logger.error("run %s of %s could not be closed as failed (%s): %s", run_id, source_id, code,
+                     describe_error(exc))
+    discard_run_files(run_id)
