@@ -5,7 +5,9 @@ ones (issue 15: a device stays only if it gains at least 5 %).
 
 For each page class of bench/run.py's crawl section, the `scrapy crawl page` of bench/run.py runs
 with every device on, and with one device switched off at a time, alternating, --runs times
-each; it prints the medians and each device's gain: (time without - time with) / time without.
+each; it prints the medians of wall and CPU time (of the crawl child and of the process that records
+the run: on a shared, loaded machine the CPU time is the steadier figure) and each device's gain:
+(time without - time with) / time without.
 The devices are switched off from outside the code: Scrapy settings for the spider loader and
 the stripped default components, a sitecustomize module on the crawl child's path for gc.freeze
 and the last-title cache.
@@ -16,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
 import statistics
 import sys
@@ -48,7 +51,14 @@ SETTINGS = {
 VARIANTS = ["all on", *SETTINGS, *SITECUSTOMIZE]
 
 
-def crawl(work: Path, sources: Path, server, n: int, variant: str) -> float:
+def cpu_seconds() -> float:
+    """CPU time of this process (which records the run) and of its waited-for children (the crawl)."""
+    return sum(u.ru_utime + u.ru_stime for u in (resource.getrusage(resource.RUSAGE_SELF),
+                                                   resource.getrusage(resource.RUSAGE_CHILDREN)))
+
+
+def crawl(work: Path, sources: Path, server, n: int, variant: str) -> tuple[float, float]:
+    """(wall seconds, CPU seconds) of one crawl."""
     bench.use_db(work, "devices")
     env_before = dict(os.environ)
     settings = {**bench.crawl_settings(), **SETTINGS.get(variant, {})}
@@ -60,15 +70,15 @@ def crawl(work: Path, sources: Path, server, n: int, variant: str) -> float:
     os.environ["FUNDWATCH_MIRROR"] = server.url
     try:
         source = load_sources(sources).get(bench.SOURCE_ID)
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), cpu_seconds()
         result = crawl_source(source, str(sources), timeout=bench.CHILD_TIMEOUT, settings=settings)
-        seconds = time.perf_counter() - start
+        seconds, cpu = time.perf_counter() - start, cpu_seconds() - cpu
     finally:
         os.environ.clear()
         os.environ.update(env_before)
     if result.status != "ok" or result.summary.get("items") != n:
         raise SystemExit(f"{variant}: the crawl did not store {n} items: {result}")
-    return seconds
+    return seconds, cpu
 
 
 def main() -> None:
@@ -89,17 +99,19 @@ def main() -> None:
         with bench.BenchServer(mirror) as server:
             for page_class, sources in classes.items():
                 crawl(work, sources, server, args.pages, "all on")  # warm-up, untimed
-                times: dict[str, list[float]] = {v: [] for v in VARIANTS}
+                runs: dict[str, list[tuple[float, float]]] = {v: [] for v in VARIANTS}
                 for r in range(args.runs):
                     for variant in VARIANTS[r % len(VARIANTS):] + VARIANTS[:r % len(VARIANTS)]:
-                        times[variant].append(crawl(work, sources, server, args.pages, variant))
-                base = statistics.median(times["all on"])
-                print(f"{page_class}, {args.pages} pages: all on {base:.2f} s "
-                      f"({', '.join(f'{t:.2f}' for t in times['all on'])})", flush=True)
+                        runs[variant].append(crawl(work, sources, server, args.pages, variant))
+                wall = {v: statistics.median(w for w, _ in runs[v]) for v in VARIANTS}
+                cpu = {v: statistics.median(c for _, c in runs[v]) for v in VARIANTS}
+                print(f"{page_class}, {args.pages} pages: all on {wall['all on']:.2f} s wall, {cpu['all on']:.2f} s CPU "
+                      f"(wall {', '.join(f'{w:.2f}' for w, _ in runs['all on'])})", flush=True)
                 for variant in VARIANTS[1:]:
-                    off = statistics.median(times[variant])
-                    print(f"  without {variant}: {off:.2f} s ({', '.join(f'{t:.2f}' for t in times[variant])}); "
-                          f"gain {(off - base) / off:+.1%}", flush=True)
+                    print(f"  without {variant}: {wall[variant]:.2f} s wall, {cpu[variant]:.2f} s CPU "
+                          f"(wall {', '.join(f'{w:.2f}' for w, _ in runs[variant])}); gain "
+                          f"{(wall[variant] - wall['all on']) / wall[variant]:+.1%} wall, "
+                          f"{(cpu[variant] - cpu['all on']) / cpu[variant]:+.1%} CPU", flush=True)
     finally:
         os.chdir(bench.ROOT)
         shutil.rmtree(work, ignore_errors=True)
