@@ -52,11 +52,13 @@ _HINT_WORDS = ("uppdater", "ändrad", "granskad", "reviderad", "updated", "modif
                "fönster", "window", "new tab")
 _HINT_STARTS = ("sida", "page", "s.", "-", "skriv", "lyssna", "läs upp", "dela", "print", "listen", "share", "facebook",
                 "linkedin", "twitter", "x", "e-post", "epost", "mejla", "kopiera", "tipsa", "prenumerera", "rss",
-                "translate", "översätt", "talande", "tid kvar", *"0123456789")
+                "translate", "översätt", "talande", "tid kvar")
 
 
 def _volatile_hint(line: str) -> bool:
     low = line.casefold()
+    if len(low) <= 12 and low[:1].isdigit():  # "2 (3)", "2/3": a page number
+        return True
     return low.startswith(_HINT_STARTS) or any(word in low for word in _HINT_WORDS)
 
 

@@ -154,6 +154,16 @@ class _Vocabulary:
         return None
 
 
+_vocabularies: dict[int, tuple[dict, _Vocabulary]] = {}  # a spider reads every page with the same one
+
+
+def _vocabulary(vocabulary: dict[str, tuple[str, ...]]) -> _Vocabulary:
+    cached = _vocabularies.get(id(vocabulary))
+    if cached is None or cached[0] is not vocabulary:
+        cached = _vocabularies[id(vocabulary)] = (vocabulary, _Vocabulary(vocabulary))
+    return cached[1]
+
+
 # -- blocks ---------------------------------------------------------------------------------------
 @dataclass
 class _Block:
@@ -510,7 +520,7 @@ def read_sections(page, vocabulary: dict[str, tuple[str, ...]] = CALL_LABELS,
                   key_fields: tuple[str, ...] = KEY_FIELDS, *, calls_only: bool = False) -> list[CallSection]:
     """Every section of the page in document order (the part before the first heading first, when
     it holds anything), calls marked `is_call`."""
-    vocab = _Vocabulary(vocabulary)
+    vocab = _vocabulary(vocabulary)
     root = _root_of(page)
     start, in_content = _content_start(root)
     walker = _Walker(vocab)
