@@ -35,6 +35,9 @@ def _find(root, xpath: etree.XPath) -> list:
 
 
 _CHROME_ROLES = ("navigation", "banner", "contentinfo", "search")
+# Every CHROME match contains one of these.
+_CHROME_HINTS = ("header", "footer", "nav", "menu", "breadcrumb", "skip", "shar", "cookie", "consent", "gdpr",
+                 "sv-related", "toolbar", "tools", "print", "listen", "readspeaker", "social", "meta", "modified")
 _chrome_markers: dict[str, bool] = {}  # "class id" -> chrome?  A site's pages repeat the same few
 
 
@@ -49,7 +52,9 @@ def is_chrome(el) -> bool:
     marker = f"{el.get('class', '')} {el.get('id', '')}"
     chrome = _chrome_markers.get(marker)
     if chrome is None:
-        chrome = any(CHROME.search(token) for token in marker.split())
+        # a unique id misses the cache: the substring test spares most tokens the costlier regex
+        low = marker.lower()
+        chrome = any(hint in low for hint in _CHROME_HINTS) and any(CHROME.search(token) for token in marker.split())
         if len(_chrome_markers) < 10_000:
             _chrome_markers[marker] = chrome
     return chrome
