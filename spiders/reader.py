@@ -574,7 +574,7 @@ def read_sections(page, vocabulary: dict[str, tuple[str, ...]] = CALL_LABELS,
             continue
         context, up = [], node.parent
         while up is not None and up is not walker.root:
-            if not is_call[id(up)]:  # a call that happens to stand above (an accordion after it) is no context
+            if not (is_call[id(node)] and is_call[id(up)]):  # a call above a call (an accordion after it) is no context
                 context.append(up.title)
             up = up.parent
         facts, labels = {}, {}
