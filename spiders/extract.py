@@ -173,7 +173,8 @@ def parse_html(body: bytes | str, encoding: str | None = None):
     return lxml_html.fromstring(body, parser=parser)
 
 
-# The title of the page main_text parsed last: the page spider asks for both, one parse serves.
+# The title of the page main_text parsed last: the page spider asks for both, and one parse
+# instead of two pays (bench/README.md, speed devices).
 _last_title: tuple = (None, None, "")
 
 

@@ -68,8 +68,8 @@ class StoragePipeline:
         logger.info("run %s of %s started", self.run_id, spider.source_id)
         if self.result_file:
             # A `fundwatch crawl` child: everything imported and built so far lives until the
-            # process exits. Out of the collector's way, the crawl's collections stay small
-            # (its figure is in bench/README.md).
+            # process exits. Out of the collector's way, the crawl's collections stay small: it
+            # pays (bench/README.md, speed devices).
             gc.freeze()
 
     def _begin(self, spider) -> bool:

@@ -10,7 +10,8 @@ from fundwatch import __version__, config
 BOT_NAME = "fundwatch"
 SPIDER_MODULES = ["spiders"]
 NEWSPIDER_MODULE = "spiders"
-SPIDER_LOADER_CLASS = "fundwatch.spiders.loader.OneModuleSpiderLoader"  # a crawl imports only spiders/NAME.py
+# A crawl imports only spiders/NAME.py: it pays on every crawl (bench/README.md, speed devices).
+SPIDER_LOADER_CLASS = "fundwatch.spiders.loader.OneModuleSpiderLoader"
 
 # Be polite to the agencies: say who we are, obey robots.txt (5xx or unreachable = disallow,
 # RFC 9309), one request at a time per site, a delay that grows when the site slows down.
@@ -73,8 +74,8 @@ TELNETCONSOLE_ENABLED = False
 # none is not tracked), HTTP auth (no agency needs it), depth and URL-length bookkeeping, the
 # off-site filter (no spider sets allowed_domains; each follows only the links it is written
 # for), Scrapy's meta-copy warning (a development aid), and the proxy middleware unless the
-# environment names a proxy (bench/README.md has what it saves). The Referer middleware stays: the
-# redirect middlewares look for it and warn on every crawl without it.
+# environment names a proxy. It pays on every crawl (bench/README.md, speed devices). The Referer
+# middleware stays: the redirect middlewares look for it and warn on every crawl without it.
 COOKIES_ENABLED = False
 _UNUSED = {"scrapy.extensions.remote_control.RemoteControl", "scrapy.extensions.telnet.TelnetConsole",
            "scrapy.downloadermiddlewares.cookies.CookiesMiddleware",
