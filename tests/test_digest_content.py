@@ -269,7 +269,7 @@ def test_procurements_show_their_tender_deadline_and_planned_ones_say_so():
 
     assert (view("procurement", "open", "14 december 2026").deadline_label, view("funding_call", "open", None).deadline_label) == (
         "Sista anbudsdag", "Sista ansökningsdag")
-    assert view("procurement", "planned", None).deadline_shown == "ej bestämd (planerad)"
+    assert view("procurement", "planned", None).deadline_shown == "ej bestämd"  # the status says Planerad
     assert view("procurement", "unknown", None).deadline_shown == "inte angiven"
     assert view("news", "unknown", None).deadline_shown is None
 
