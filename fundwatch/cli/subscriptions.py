@@ -92,7 +92,7 @@ def subscribers(status_filter, fmt):
     emit(rows, fmt, ["email", "org", "status", "agencies", "kinds", "keywords", "reminder_days",
                      "include_noncompetitive", "confirmed_at", "imported_by"],
          widths={"org": 30, "keywords": 30, "agencies": 30},
-         shrink=["imported_by", "keywords", "agencies", "kinds", "org", "confirmed_at", "email"])
+         shrink=["imported_by", "keywords", "agencies", "kinds", "org", "confirmed_at"])
 
 
 def update_command(email, org, agencies, all_agencies, kinds, all_kinds, keywords, no_keywords, include_noncompetitive,
@@ -191,7 +191,7 @@ def status(week, all_weeks, fmt):
     with session_scope() as session:
         rows = status_rows(session, week)
     emit(rows, fmt, ["week", "email", "status", "attempts", "finished_at", "next_attempt_at", "error"],
-         shrink=["error", "next_attempt_at", "finished_at", "email"])
+         shrink=["error", "next_attempt_at", "finished_at"])
     if fmt == "table":
         counts = Counter(r["status"] for r in rows)
         click.echo(", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "no deliveries", err=True)
