@@ -58,7 +58,7 @@ def render(db: Path) -> dict[str, tuple[str, str]]:
     out = {}
     for name, digest in digests.items():
         subject, _text, html = render_digest(digest, org="Demoföreningen", email="demo@example.org", links=links,
-                                             filters_text=filters_sv(Filters(), {}))
+                                             filters_text=filters_sv(Filters(), {}), list_url=f"{base}/utlysningar")
         out[name] = (subject, html)
     return out
 

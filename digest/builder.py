@@ -177,7 +177,7 @@ class ItemView:
             return self.deadline_sv
         if self.kind in ("news", "page"):
             return None
-        return "ej bestämd (planerad)" if self.status == "planned" else "inte angiven"
+        return "ej bestämd" if self.status == "planned" else "inte angiven"
 
     @property
     def sort_key(self) -> tuple:

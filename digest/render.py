@@ -120,12 +120,13 @@ class Fragments:
 
 
 def render_digest(d: Digest, *, org: str, email: str, links: dict[str, str], filters_text: str,
-                  fragments: dict[str, Fragments] | None = None) -> tuple[str, str, str]:
-    """(subject, text, html). Pass the same `fragments` for every digest of one run."""
+                  fragments: dict[str, Fragments] | None = None, list_url: str = "") -> tuple[str, str, str]:
+    """(subject, text, html). Pass the same `fragments` for every digest of one run. LIST_URL, the
+    public list of calls, is linked from a first digest."""
     fragments = fragments if fragments is not None else {"text": Fragments(), "html": Fragments()}
     subject = subject_for(d)
     context = {"d": d, "org": " ".join(org.split()), "email": email, "links": links, "filters": filters_text,
-               "subject": subject}
+               "subject": subject, "list_url": list_url}
     text = template("digest.txt").render(context, frag=fragments["text"])
     html = template("digest.html").render(context, frag=fragments["html"])
     return subject, text, html

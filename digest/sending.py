@@ -173,7 +173,8 @@ class Composer:
             m = self.markers
             subject, text, html = render_digest(
                 d, org=m["org"], email=m["email"], links={"manage": m["manage"], "unsubscribe": m["unsubscribe"], "mute": m["mute"]},
-                filters_text=m["filters"], fragments=self.fragments)
+                filters_text=m["filters"], fragments=self.fragments,
+                list_url=f"{self.settings.public_url.rstrip('/')}/utlysningar")
             html = mailer.join_html_lines(html, apart=self._marker_pattern)  # personal lines keep their own
             hit = _Rendered(d, subject, self._marker_pattern.split(text), self._marker_pattern.split(html))
             if len(self._rendered) >= RENDER_CACHE:

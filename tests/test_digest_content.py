@@ -269,7 +269,7 @@ def test_procurements_show_their_tender_deadline_and_planned_ones_say_so():
 
     assert (view("procurement", "open", "14 december 2026").deadline_label, view("funding_call", "open", None).deadline_label) == (
         "Sista anbudsdag", "Sista ansökningsdag")
-    assert view("procurement", "planned", None).deadline_shown == "ej bestämd (planerad)"
+    assert view("procurement", "planned", None).deadline_shown == "ej bestämd"  # the status says Planerad
     assert view("procurement", "unknown", None).deadline_shown == "inte angiven"
     assert view("news", "unknown", None).deadline_shown is None
 
@@ -386,4 +386,5 @@ def test_first_digest_is_compact_and_under_gmail_clipping(sqlite_url, digest_env
     listed = re.findall(r"^\* Utlysning nummer (\d+) ", s["ÖPPNA OCH KOMMANDE UTLYSNINGAR"], re.M)
     assert listed == [str(n) for n in range(25)]  # the first 25 by deadline
     assert "… och 95 till." in text_part(msg)
+    assert "Alla utlysningar på webben: https://fundwatch.example.org/utlysningar\n" in text_part(msg)
     assert len(html_part(msg).encode("utf-8")) < 102_000

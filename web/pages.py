@@ -216,7 +216,7 @@ class PublicPages:
             data = call_json(item)
             changes = [self.change_view(c, i) for c, i in reversed(list_changes(session, item_id=item_id))]
             text = item.text
-        fields = [("Myndighet", self.agency_name(data["agency"])), ("Slag", KIND_SV.get(data["kind"], data["kind"])),
+        fields = [("Myndighet", self.agency_name(data["agency"])), ("Typ", KIND_SV.get(data["kind"], data["kind"])),
                   ("Status", STATUS_SV.get(data["status"], data["status"])), ("Öppnar", date_sv(item.opens)),
                   ("Sista ansökningsdag", date_sv(dt.date.fromisoformat(data["deadline"]) if data["deadline"] else None)),
                   ("Sista ansökningsdag (som myndigheten skriver den)", data["deadline_text"] or "–"),

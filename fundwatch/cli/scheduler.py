@@ -131,4 +131,4 @@ def alerts(check, sources_file, fmt):
         rows = alert_states([s.id for s in sources])
     except AlertError as exc:
         raise click.ClickException(str(exc)) from None
-    emit(rows, fmt, ["source", "state", "since", "detail"], widths={"detail": 70})
+    emit(rows, fmt, ["source", "state", "since", "detail"], shrink=["detail", "source"])

@@ -89,8 +89,10 @@ def subscribers(status_filter, fmt):
         for row in rows:
             for key in ("agencies", "kinds", "keywords"):
                 row[key] = ", ".join(row[key]) or "(all)"
-    emit(rows, fmt, ["email", "org", "status", "agencies", "kinds", "keywords", "include_noncompetitive",
-                     "confirmed_at", "imported_by"], widths={"org": 30, "keywords": 30, "agencies": 30})
+    emit(rows, fmt, ["email", "org", "status", "agencies", "kinds", "keywords", "reminder_days",
+                     "include_noncompetitive", "confirmed_at", "imported_by"],
+         widths={"org": 30, "keywords": 30, "agencies": 30},
+         shrink=["imported_by", "keywords", "agencies", "kinds", "org", "confirmed_at"])
 
 
 def update_command(email, org, agencies, all_agencies, kinds, all_kinds, keywords, no_keywords, include_noncompetitive,
@@ -189,7 +191,7 @@ def status(week, all_weeks, fmt):
     with session_scope() as session:
         rows = status_rows(session, week)
     emit(rows, fmt, ["week", "email", "status", "attempts", "finished_at", "next_attempt_at", "error"],
-         widths={"error": 60})
+         shrink=["error", "next_attempt_at", "finished_at"])
     if fmt == "table":
         counts = Counter(r["status"] for r in rows)
         click.echo(", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "no deliveries", err=True)
