@@ -1,0 +1,106 @@
+"""Reading one call page: its title, its labelled facts, its sections and its text without noise.
+
+A thin adapter over the shared label helpers (`fundwatch.labels`) and the section reader
+(`fundwatch.spiders.sitevision`), so the generic listing spider can move onto the project's reader of
+call sections and facts by changing this module only. Facts are found whatever the markup: table rows,
+definition lists, a bold label with or without a colon, "Label: value" paragraphs or list items, and
+a heading naming the label followed by its value.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from fundwatch.labels import clean, label_pairs
+from fundwatch.spiders import sitevision
+from fundwatch.spiders.extract import main_text
+
+# The shared vocabulary: field -> label spellings. opens/deadline/period/amount become item fields;
+# every other field is kept in `details` under its own (Swedish) name.
+CALL_LABELS: dict[str, tuple[str, ...]] = {
+    "opens": ("Utlysningsdatum", "Ansökan öppnar", "Öppnar", "Öppnar för ansökan", "Ansökningsperioden öppnar",
+              "Utlysningen öppnar"),
+    "deadline": ("Sista ansökningsdag", "Sista ansökningsdatum", "Ansökan stänger", "Stänger", "Sista dag att ansöka",
+                 "Sista dag för ansökan", "Senaste ansökningsdatum", "Ansök senast", "Utlysningen stänger"),
+    "period": ("Ansökningsperiod", "Ansökningstid", "Ansökningstider"),
+    "amount": ("Tillgängliga medel", "Att fördela", "Belopp", "Budget", "Medel att fördela", "Totalt belopp"),
+    "Beslut": ("Beslut", "Beslut meddelas", "Tid för beslut", "Besked", "Beslutsdatum"),
+    "Medfinansiering": ("Medfinansiering", "Krav på medfinansiering"),
+    "Sammanträde": ("Sammanträde", "Sammanträdesdatum"),
+}
+# Sections whose text is kept whole in `details` (who may apply is what subscribers filter on).
+SECTION_LABELS: dict[str, tuple[str, ...]] = {
+    "Vem kan söka": ("Vem kan söka", "Vilka kan söka", "Vilka kan ansöka", "Vilka som kan ansöka", "Vem kan ansöka", "Vem får söka",
+                     "Vilka får söka"),
+}
+# Lines that change without the call changing: countdowns, review stamps, read-aloud widgets.
+NOISE = tuple(re.compile(p, re.I) for p in (
+    r"^tid kvar att ansöka\b",
+    r"^[0-9]+ dagar? kvar\b",
+    r"^(granskad|senast granskad|senast uppdaterad|sidan uppdaterades|uppdaterad)\b:?",
+    r"^lyssna$",
+))
+
+
+def _norm_label(text: str) -> str:
+    return clean(text).rstrip(":?").strip().casefold()
+
+
+@dataclass
+class CallPage:
+    title: str
+    text: str  # main text, one block per line, noise lines removed
+    facts: dict[str, str] = field(default_factory=dict)  # field -> value as written
+    fact_sections: dict[str, str] = field(default_factory=dict)  # field -> heading of the section holding it
+    sections: dict[str, str] = field(default_factory=dict)  # SECTION_LABELS name -> section text
+    lines: list[str] = field(default_factory=list)
+
+
+def is_noise(line: str, extra: tuple[re.Pattern, ...] = ()) -> bool:
+    return any(p.search(line) for p in NOISE + tuple(extra))
+
+
+def _vocabulary(extra: dict[str, tuple[str, ...]]) -> dict[str, str]:
+    wanted: dict[str, str] = {}
+    for name, spellings in list(CALL_LABELS.items()) + list(extra.items()):
+        for spelling in spellings:
+            wanted[_norm_label(spelling)] = name
+    return wanted
+
+
+def read_call_page(response, labels: dict[str, tuple[str, ...]] | None = None,
+                   noise: tuple[re.Pattern, ...] = ()) -> CallPage:
+    root = sitevision.content_root(response)
+    title = clean(" ".join(root.xpath("(.//h1)[1]//text()").getall()))
+    wanted = _vocabulary(labels or {})
+    page = CallPage(title=title, text="")
+    for section in sitevision.sections(root):
+        heading = _norm_label(section.heading)
+        name = wanted.get(heading)
+        if name and name not in page.facts and section.text:
+            # a heading naming the label, its value the first line under it
+            page.facts[name] = section.text.splitlines()[0]
+            page.fact_sections[name] = section.heading
+        for label, value in section.pairs():
+            name = wanted.get(_norm_label(label))
+            if name and name not in page.facts and not is_noise(f"{label}: {value}", noise):
+                page.facts[name] = value
+                page.fact_sections[name] = section.heading
+        for name, spellings in SECTION_LABELS.items():
+            if heading in {_norm_label(s) for s in spellings} and name not in page.sections:
+                # the section's prose, without a labelled fact or a page stamp that sits in it
+                facts = {clean(f"{label} {value}") for label, value in section.pairs()}
+                lines = [line for line in section.text.splitlines()
+                         if not is_noise(line, noise) and clean(line.replace(":", " ", 1)) not in facts]
+                if lines:
+                    page.sections[name] = "; ".join(lines)
+    if not page.facts:  # pairs outside any section (no headings at all)
+        for label, value in label_pairs(root):
+            name = wanted.get(_norm_label(label))
+            if name and name not in page.facts:
+                page.facts[name] = value
+    page.lines = [line for line in main_text(response.body, response.encoding).splitlines()
+                  if not is_noise(line, noise)]
+    page.text = "\n".join(page.lines)
+    return page
