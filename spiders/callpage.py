@@ -90,7 +90,7 @@ def read_call_page(response, labels: dict[str, tuple[str, ...]] | None = None,
         for name, spellings in SECTION_LABELS.items():
             if heading in {_norm_label(s) for s in spellings} and name not in page.sections:
                 # the section's prose, without a labelled fact or a page stamp that sits in it
-                facts = {clean(f"{label} {value}") for label, value in section.pairs()}
+                facts = {clean(f"{label.strip().rstrip(':')} {value}") for label, value in section.pairs()}
                 lines = [line for line in section.text.splitlines()
                          if not is_noise(line, noise) and clean(line.replace(":", " ", 1)) not in facts]
                 if lines:

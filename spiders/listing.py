@@ -30,6 +30,7 @@ from fundwatch.swedish import parse_amount, parse_date, parse_deadline_rule
 CALL_PAGE = "call-page"
 YEAR = re.compile(r"\b(20[0-9]{2})\b")
 SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-ZÅÄÖ])")
+APPLY = re.compile(r"\b(an)?sök", re.I)  # a rule is about applying, not about the decision
 RECURRING = re.compile(r"\b(varje år|årligen|varje höst|varje vår|en gång per år|två gånger per år)\b", re.I)
 STATUS_WORDS = (
     (re.compile(r"^(stängt|stängd) för ansökan\b|^ansökan är (nu )?stängd\b", re.I), "closed"),
@@ -137,7 +138,7 @@ class ListingSpider(FundSpider):
         found, said = set(), []
         for line in page.lines:
             for sentence in SENTENCE_END.split(line):
-                if not RECURRING.search(sentence):
+                if not (RECURRING.search(sentence) and APPLY.search(sentence)):
                     continue
                 rule = parse_deadline_rule(sentence)
                 if rule:

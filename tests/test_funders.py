@@ -20,8 +20,13 @@ MUCF = "https://www.mucf.se/bidrag"
 HUB = "https://integration.lansstyrelsen.se/"
 LST = "https://www.lansstyrelsen.se/"
 AF = "https://www.arvsfonden.se/"
+FHM = "https://www.folkhalsomyndigheten.se/om-folkhalsomyndigheten/statsbidrag/medel-att-soka/"
+JAM = "https://jamstalldhetsmyndigheten.se/sok-statsbidrag/"
+BOV = "https://www.boverket.se/sv/bidrag--garantier/"
 AGENCY = {"socialstyrelsen-statsbidrag": "socialstyrelsen", "mucf-bidrag": "mucf", "lansstyrelserna-tia": "lansstyrelserna",
-          "lansstyrelserna-integration": "lansstyrelserna", "arvsfonden": "arvsfonden", "arvsfonden-beslut": "arvsfonden"}
+          "lansstyrelserna-integration": "lansstyrelserna", "arvsfonden": "arvsfonden", "arvsfonden-beslut": "arvsfonden",
+          "folkhalsomyndigheten": "folkhalsomyndigheten", "jamstalldhetsmyndigheten": "jamstalldhetsmyndigheten",
+          "boverket": "boverket"}
 
 
 def parse_source(source_id: str, state: str):
@@ -264,6 +269,74 @@ def test_arvsfonden_decisions_who_got_funded():
     assert vars(after[1]) == vars(items[0])
 
 
+# -- Folkhälsomyndigheten, Jämställdhetsmyndigheten, Boverket ----------------------------------------
+FHM_STATE1 = [
+    ('https://www.folkhalsomyndigheten.se/om-folkhalsomyndigheten/statsbidrag/medel-att-soka/psykisk-halsa-och-suicidprevention-2027/', 'Statsbidrag till organisationer inom psykisk hälsa och suicidprevention 2027', None, dt.date(2026, 9, 30), 'Ansökan ska vara Folkhälsomyndigheten tillhanda senast den 30 september 2026.', None,
+     None, None, 'closed', {'Vem kan söka': 'Ideella organisationer som är rikstäckande och verkar i minst hälften av Sveriges län.'}),
+    ('https://www.folkhalsomyndigheten.se/om-folkhalsomyndigheten/statsbidrag/medel-att-soka/andt-forebyggande-arbete-2027/', 'Statsbidrag för ANDT-förebyggande arbete 2027', dt.date(2026, 12, 1), dt.date(2027, 2, 15), '15 februari 2027', None,
+     '15 miljoner kronor', 15000000, 'unknown', {'Vem kan söka': 'Ideella organisationer och stiftelser.'}),
+    ('https://www.folkhalsomyndigheten.se/om-folkhalsomyndigheten/statsbidrag/medel-att-soka/paraplyorganisationer-psykisk-halsa-2028/', 'Statsbidrag till paraplyorganisationer inom psykisk hälsa 2028', dt.date(2027, 5, 31), dt.date(2027, 9, 30), '30 september 2027', None,
+     '8,5 miljoner kronor', 8500000, 'upcoming', {'Vem kan söka': 'Paraplyorganisationer för ideella organisationer inom psykisk hälsa.'}),
+]
+
+JAM_STATE1 = [
+    ('https://jamstalldhetsmyndigheten.se/sok-statsbidrag/verksamhetsbidrag-for-visst-valdsforebyggande-arbete/', 'Verksamhetsbidrag för visst våldsförebyggande arbete', None, None, None, None,
+     None, None, 'unknown', {'Vem kan söka': 'Ideella organisationer som arbetar mot mäns våld mot kvinnor och hedersrelaterat våld.'}),
+    ('https://jamstalldhetsmyndigheten.se/sok-statsbidrag/projektbidrag-for-valdsforebyggande-arbete/', 'Projektbidrag för våldsförebyggande arbete', dt.date(2026, 12, 1), dt.date(2027, 1, 15), 'kl. 14.00 den 15 januari 2027', None,
+     None, None, 'unknown', {'Vem kan söka': 'Ideella föreningar, stiftelser och trossamfund.; Vi håller alltid ett digitalt informationsmöte innan en utlysning öppnar.'}),
+    ('https://jamstalldhetsmyndigheten.se/sok-statsbidrag/verksamhetsbidrag-i-omraden-med-socioekonomiska-utmaningar/', 'Verksamhetsbidrag i områden med socioekonomiska utmaningar', dt.date(2027, 2, 2), dt.date(2027, 3, 2), '2 mars 2027', None,
+     None, None, 'unknown', {'Vem kan söka': 'Ideella föreningar som är verksamma i området.'}),
+]
+
+BOV_STATE1 = [
+    ('https://www.boverket.se/sv/bidrag--garantier/allmanna-samlingslokaler---investeringsbidrag/', 'Allmänna samlingslokaler – investeringsbidrag', None, None, 'Ansökan ska ha kommit in senast den 1 december varje år.', '12-01',
+     None, None, 'unknown', {'Medfinansiering': 'minst 30 procent från kommunen (utom för tillgänglighetsåtgärder upp till 300 000 kronor)', 'Vem kan söka': 'Föreningar som äger eller driver en allmän samlingslokal, till exempel bygdegårdar och Folkets hus.'}),
+    ('https://www.boverket.se/sv/bidrag--garantier/verksamhetsutveckling-i-samlingslokaler/', 'Bidrag till verksamhetsutveckling i samlingslokaler', None, dt.date(2027, 3, 1), '1 mars 2027', None,
+     '5 miljoner kronor', 5000000, 'unknown', {'Vem kan söka': 'Ideella föreningar som driver en allmän samlingslokal.'}),
+]
+
+
+def test_folkhalsomyndigheten_every_field():
+    spider, items, requested = parse_source("folkhalsomyndigheten", "state1")
+    assert_items("folkhalsomyndigheten", items, FHM_STATE1)
+    # the FAQ beside the listing and a call's instructions subpage are not calls
+    assert requested == [row[0] for row in FHM_STATE1]
+    assert all("Lyssna" not in i.text for i in items)
+    _, after, _ = parse_source("folkhalsomyndigheten", "state2")
+    assert (after[1].deadline, after[1].deadline_text) == (dt.date(2027, 2, 22), "22 februari 2027")
+    assert [vars(after[0]), vars(after[2])] == [vars(items[0]), vars(items[2])]
+
+
+def test_jamstalldhetsmyndigheten_every_field():
+    spider, items, requested = parse_source("jamstalldhetsmyndigheten", "state1")
+    assert_items("jamstalldhetsmyndigheten", items, JAM_STATE1)
+    assert f"{JAM}fragor-och-svar-om-statsbidrag/" not in requested
+    # state2: the next round of the biennial grant is announced with its times; the other page only got a new stamp
+    _, after, _ = parse_source("jamstalldhetsmyndigheten", "state2")
+    assert (after[0].opens, after[0].deadline, after[0].deadline_text) == (
+        dt.date(2027, 2, 1), dt.date(2027, 3, 16), "kl. 14.00 den 16 mars 2027")
+    assert [vars(i) for i in after[1:]] == [vars(i) for i in items[1:]]
+
+
+def test_boverket_yearly_rule_and_review_stamp():
+    _, items, requested = parse_source("boverket", "state1")
+    assert_items("boverket", items, BOV_STATE1)
+    # the FAQ tab and the list of who got the grant are not calls
+    assert requested == [row[0] for row in BOV_STATE1]
+    assert "Granskad" not in items[0].text
+    # "Beslut fattas senast den 31 maj varje år" is about the decision, not a deadline
+    assert items[0].deadline_rule == "12-01"
+    _, after, _ = parse_source("boverket", "state2")
+    assert vars(after[0]) == vars(items[0])  # only "Granskad:" changed
+    assert (after[1].amount_text, after[1].amount_sek) == ("6 miljoner kronor", 6_000_000)
+
+
+def test_boverket_broken_error_page_is_a_layout_change():
+    spider, items, _ = parse_source("boverket", "broken")
+    assert [i.url for i in items] == [f"{BOV}verksamhetsutveckling-i-samlingslokaler/"]
+    assert spider.health.pages[f"{BOV}allmanna-samlingslokaler---investeringsbidrag/"].layout
+
+
 # -- real crawls of the three states through the mirror ------------------------------------------------
 SOURCES = list(AGENCY)
 
@@ -302,7 +375,7 @@ def test_crawl_state1_every_call_new(timeline):
     step = timeline["state1"]
     assert {s: r["status"] for s, r in step["runs"].items()} == dict.fromkeys(SOURCES, "ok")
     assert {e[0] for e in step["events"]} == {"new"}
-    assert len(step["events"]) == 4 + 4 + 21 + 2 + 3 + 1
+    assert len(step["events"]) == 4 + 4 + 21 + 2 + 3 + 1 + 3 + 3 + 2
     kinds = {(c["agency"], c["kind"]) for c in step["calls"]}
     assert ("arvsfonden", "decision") in kinds
 
@@ -319,6 +392,10 @@ def test_crawl_state2_changes_only_where_a_page_changed(timeline):
         ("updated", item("lansstyrelserna", f"{HUB}bidrag/tidiga-insatser-for-asylsokande/"), ("amount_sek", "amount_text", "text")),
         ("updated", item("arvsfonden", f"{AF}ansokan/vara-stodformer/unga-och-psykisk-halsa"), dates),
         ("new", item("arvsfonden", f"{AF}aktuellt/nyheter/nyhetsarkiv/2026-12-09-arvsfonden-delar-ut-drygt-120-miljoner", "decision"), ()),
+        ("updated", item("folkhalsomyndigheten", f"{FHM}andt-forebyggande-arbete-2027/"), dates),
+        ("updated", item("jamstalldhetsmyndigheten", f"{JAM}verksamhetsbidrag-for-visst-valdsforebyggande-arbete/"),
+         ("deadline", "deadline_text", "opens", "text")),
+        ("updated", item("boverket", f"{BOV}verksamhetsutveckling-i-samlingslokaler/"), ("amount_sek", "amount_text", "text")),
     }
     assert timeline["state2-again"]["events"] == set()  # countdowns and stamps moved on: no change
 
@@ -334,6 +411,9 @@ def test_crawl_broken_fails_or_is_partial_and_removes_nothing(timeline):
         "lansstyrelserna-integration": "failed",  # the hub answered 404
         "arvsfonden": "failed",  # the support-form list answered 500
         "arvsfonden-beslut": "partial",  # one decision list down
+        "folkhalsomyndigheten": "failed",  # the listing answered 503
+        "jamstalldhetsmyndigheten": "partial",  # a call page answered 404
+        "boverket": "partial",  # a call page shows an error page
     }
     assert runs["mucf-bidrag"]["reason"] == ("https://www.mucf.se/bidrag no longer carries the expected content "
                                             "(missing: links to call pages)")
