@@ -29,10 +29,13 @@ class Listing:
     `call_selector`, a CSS selector of the links), the kind of item, extra label spellings
     {field: [label, ...]}, lines that are noise (regular expressions matched against a whole line)
     and the region of a call page from its URL (`region_from_url` with a group `region`, named by
-    `regions` {slug: name})."""
+    `regions` {slug: name}). A plan that lists calls as table rows names them with `call_rows` (CSS of
+    the rows; the header row names each cell) and `title_columns` (the cells that make the title)."""
 
     calls: re.Pattern | None = None
     call_selector: str | None = None
+    call_rows: str | None = None  # CSS selector of table rows that are calls on the start page itself
+    title_columns: tuple[int, ...] = (0,)
     kind: str = "funding_call"
     labels: dict[str, tuple[str, ...]] = field(default_factory=dict, hash=False, compare=False)
     noise: tuple[re.Pattern, ...] = ()
@@ -42,6 +45,7 @@ class Listing:
     def to_json(self) -> dict:
         return {
             "calls": self.calls.pattern if self.calls else None, "call_selector": self.call_selector,
+            "call_rows": self.call_rows, "title_columns": list(self.title_columns),
             "kind": self.kind, "labels": {k: list(v) for k, v in self.labels.items()},
             "noise": [n.pattern for n in self.noise],
         }
@@ -57,8 +61,11 @@ def _pattern(where: str, key: str, value) -> re.Pattern:
 
 
 def _listing(where: str, entry: dict) -> Listing:
-    if not entry.get("calls") and not entry.get("call_selector"):
-        raise SourcesError(f"{where}: a listing source needs calls (a URL pattern) or call_selector (CSS)")
+    if not entry.get("calls") and not entry.get("call_selector") and not entry.get("call_rows"):
+        raise SourcesError(f"{where}: a listing source needs calls (a URL pattern), call_selector or call_rows (CSS)")
+    columns = entry.get("title_columns", [0])
+    if not isinstance(columns, list) or not columns or not all(isinstance(c, int) and c >= 0 for c in columns):
+        raise SourcesError(f"{where}: title_columns must be a list of column numbers (0 is the first)")
     kind = entry.get("kind", "funding_call")
     if kind not in KINDS_OF_LISTING:
         raise SourcesError(f"{where}: kind {kind!r} is not one of {', '.join(KINDS_OF_LISTING)}")
@@ -72,7 +79,8 @@ def _listing(where: str, entry: dict) -> Listing:
         raise SourcesError(f"{where}: region_from_url needs a group named region: (?P<region>...)")
     return Listing(
         calls=_pattern(where, "calls", entry["calls"]) if entry.get("calls") else None,
-        call_selector=entry.get("call_selector") or None, kind=kind,
+        call_selector=entry.get("call_selector") or None, call_rows=entry.get("call_rows") or None,
+        title_columns=tuple(columns), kind=kind,
         labels={name: tuple(spellings) for name, spellings in labels.items()},
         noise=tuple(_pattern(where, "noise", n) for n in entry.get("noise", ())),
         region_from_url=region_pattern, regions=dict(entry.get("regions", {})),

@@ -47,6 +47,10 @@ def _norm_label(text: str) -> str:
     return clean(text).rstrip(":?").strip().casefold()
 
 
+# "14 september: Sista dag för ansökan." / "15 juni - sista ansökningsdag." (value first, label after)
+_VALUE_THEN_LABEL = re.compile(r"^(?P<value>[^:–-]+?)\s*(?::|\s[–-])\s+(?P<label>[^:]+?)\.?$")
+
+
 @dataclass
 class CallPage:
     title: str
@@ -55,6 +59,7 @@ class CallPage:
     fact_sections: dict[str, str] = field(default_factory=dict)  # field -> heading of the section holding it
     sections: dict[str, str] = field(default_factory=dict)  # SECTION_LABELS name -> section text
     lines: list[str] = field(default_factory=list)
+    url: str | None = None  # a row's own link (rows only)
 
 
 def is_noise(line: str, extra: tuple[re.Pattern, ...] = ()) -> bool:
@@ -87,6 +92,12 @@ def read_call_page(response, labels: dict[str, tuple[str, ...]] | None = None,
             if name and name not in page.facts and not is_noise(f"{label}: {value}", noise):
                 page.facts[name] = value
                 page.fact_sections[name] = section.heading
+        for line in section.text.splitlines():
+            reversed_pair = _VALUE_THEN_LABEL.match(line)
+            name = wanted.get(_norm_label(reversed_pair.group("label"))) if reversed_pair else None
+            if name and name not in page.facts:
+                page.facts[name] = reversed_pair.group("value")
+                page.fact_sections[name] = section.heading
         for name, spellings in SECTION_LABELS.items():
             if heading in {_norm_label(s) for s in spellings} and name not in page.sections:
                 # the section's prose, without a labelled fact or a page stamp that sits in it
@@ -104,3 +115,32 @@ def read_call_page(response, labels: dict[str, tuple[str, ...]] | None = None,
                   if not is_noise(line, noise)]
     page.text = "\n".join(page.lines)
     return page
+
+
+def read_rows(response, selector: str, labels: dict[str, tuple[str, ...]] | None = None,
+              noise: tuple[re.Pattern, ...] = (), title_columns: tuple[int, ...] = (0,)) -> list[CallPage]:
+    """Each table row SELECTOR finds as a call: its cells named by the table's header row, its title the
+    TITLE_COLUMNS cells; a cell that is noise (a countdown) is left out of the facts and the text."""
+    wanted = _vocabulary(labels or {})
+    pages: list[CallPage] = []
+    for row in response.css(selector):
+        table = row.xpath("ancestor::table[1]")
+        headers = [clean(" ".join(th.xpath(".//text()").getall()))
+                   for th in table.xpath("(.//thead//tr | .//tr[th])[1]/th")]
+        cells = [clean(" ".join(cell.xpath(".//text()").getall())) for cell in row.xpath("./td|./th")]
+        if not cells or cells == headers:
+            continue
+        title = " – ".join(cells[i] for i in title_columns if i < len(cells) and cells[i])
+        page = CallPage(title=title, text="")
+        for header, value in zip(headers, cells):
+            if not value or is_noise(value, noise):
+                continue
+            page.lines.append(f"{header}: {value}")
+            name = wanted.get(_norm_label(header))
+            if name and name not in page.facts:
+                page.facts[name] = value
+        page.text = "\n".join(page.lines)
+        href = row.xpath(".//a/@href").get()
+        page.url = response.urljoin(href) if href else None
+        pages.append(page)
+    return pages

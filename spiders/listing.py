@@ -24,8 +24,8 @@ import re
 from fundwatch.labels import clean
 from fundwatch.spiders import sitevision
 from fundwatch.spiders.base import FundSpider
-from fundwatch.spiders.callpage import CallPage, read_call_page
-from fundwatch.swedish import parse_amount, parse_date, parse_deadline_rule
+from fundwatch.spiders.callpage import CallPage, read_call_page, read_rows
+from fundwatch.swedish import find_dates, parse_amount, parse_date, parse_deadline_rule
 
 CALL_PAGE = "call-page"
 YEAR = re.compile(r"\b(20[0-9]{2})\b")
@@ -46,6 +46,8 @@ class ListingSpider(FundSpider):
     def parse(self, response):
         if self._is_call(response.url):
             yield from self.parse_call(response)
+        elif self.source.listing.call_rows:
+            yield from self._parse_rows(response)
         else:
             yield from self._parse_listing(response)
 
@@ -77,28 +79,42 @@ class ListingSpider(FundSpider):
         for url in urls:
             yield self.request(url, self.parse_call, role=CALL_PAGE)
 
+    # -- a plan: calls as table rows --------------------------------------------------------------
+    def _parse_rows(self, response):
+        config = self.source.listing
+        rows = [row for row in read_rows(response, config.call_rows, config.labels, config.noise, config.title_columns)
+                if row.title]
+        if not rows or not any(row.facts for row in rows):
+            self.layout_changed(response, f"rows with facts ({config.call_rows})")
+            return
+        for row in rows:  # a row is identified by its title cells, as a plan is edited in place
+            yield self._item(response, row, key=row.title, url=row.url or response.url)
+
     # -- call pages -------------------------------------------------------------------------------
     def parse_call(self, response):
         config = self.source.listing
         page = read_call_page(response, config.labels, config.noise)
-        status = self._parse_status(page)
-        rule, rule_text = self._parse_rule(page)
         if not page.title:
             self.layout_changed(response, "a main heading (h1)")
             return
-        if config.kind == "funding_call" and not (page.facts or status != "unknown" or rule or page.sections):
+        if config.kind == "funding_call" and not (page.facts or self._parse_status(page) != "unknown"
+                                                  or self._parse_rule(page)[0] or page.sections):
             self.layout_changed(response, "any dated fact, status or 'Vem kan söka' section")
             return
+        yield self._item(response, page, key=response.url, url=response.url)
+
+    def _item(self, response, page: CallPage, key: str, url: str):
+        rule, rule_text = self._parse_rule(page)
         fields = self._parse_dates(page)
         if fields.get("deadline") is not None or fields.get("deadline_text"):
             rule, rule_text = None, None
         amount = page.facts.get("amount")
-        yield self.make_item(
-            response, kind=config.kind, key=response.url, title=page.title,
+        return self.make_item(
+            response, kind=self.source.listing.kind, key=key, title=page.title, url=url,
             opens=fields.get("opens"), deadline=fields.get("deadline"),
             deadline_text=fields.get("deadline_text") or rule_text, deadline_rule=rule,
             amount_text=amount, amount_sek=parse_amount(amount) if amount else None,
-            status=status, text=page.text, details=self._parse_details(response, page),
+            status=self._parse_status(page), text=page.text, details=self._parse_details(url, page),
         )
 
     @staticmethod
@@ -122,7 +138,24 @@ class ListingSpider(FundSpider):
         if "deadline" in page.facts:
             parsed = parse_date(page.facts["deadline"], default_year=self._year(page, "deadline"))
             out["deadline"], out["deadline_text"] = parsed.end or parsed.date, page.facts["deadline"]
+        if not out:
+            out = self._prose_dates(page)
         return out
+
+    @staticmethod
+    def _prose_dates(page: CallPage) -> dict:
+        """No labelled date: a dated sentence about applying ("Ansökan ska vara SST tillhanda senast
+        31 mars 2027", "Nästa ansökningsomgång är mellan den 20 augusti - 10 september 2027")."""
+        for line in page.lines:
+            for sentence in SENTENCE_END.split(line):
+                if not APPLY.search(sentence):
+                    continue
+                for role, parsed in find_dates(sentence):
+                    if parsed.date and parsed.end:
+                        return {"opens": parsed.date, "deadline": parsed.end, "deadline_text": sentence}
+                    if parsed.date and role == "deadline":
+                        return {"deadline": parsed.date, "deadline_text": sentence}
+        return {}
 
     @staticmethod
     def _parse_status(page: CallPage) -> str:
@@ -148,12 +181,12 @@ class ListingSpider(FundSpider):
             return None, None
         return ",".join(f"{m:02d}-{d:02d}" for m, d in sorted(found)), " ".join(said)
 
-    def _parse_details(self, response, page: CallPage) -> dict[str, str]:
+    def _parse_details(self, url: str, page: CallPage) -> dict[str, str]:
         config = self.source.listing
         details = {name: value for name, value in page.facts.items() if name not in FIELDS}
         details.update(page.sections)
         if config.region_from_url is not None:
-            match = config.region_from_url.search(response.url)
+            match = config.region_from_url.search(url)
             if match:
                 slug = match.group("region")
                 details["Region"] = config.regions.get(slug, clean(slug.replace("-", " ")).capitalize())

@@ -93,10 +93,10 @@ def test_who_may_apply_and_other_facts_go_to_details(tmp_path):
 
 
 def test_a_source_adds_its_own_labels(tmp_path):
-    body = "<h1>Stöd</h1><p>Ansök senast den: 1 mars 2027</p><p>Målgrupp: unga vuxna</p><h2>Vem kan söka?</h2><p>Föreningar</p>"
+    body = "<h1>Stöd</h1><p>Sista dag för skiss: 1 mars 2027</p><p>Målgrupp: unga vuxna</p><h2>Vem kan söka?</h2><p>Föreningar</p>"
     plain = call(spider_for(tmp_path), body)
     assert (plain.deadline, plain.details) == (None, {"Vem kan söka": "Föreningar"})
-    spider = spider_for(tmp_path, 'labels = { deadline = ["Ansök senast den"], "Målgrupp" = ["Målgrupp"] }')
+    spider = spider_for(tmp_path, 'labels = { deadline = ["Sista dag för skiss"], "Målgrupp" = ["Målgrupp"] }')
     item = call(spider, body)
     assert (item.deadline, item.details) == (dt.date(2027, 3, 1), {"Målgrupp": "unga vuxna", "Vem kan söka": "Föreningar"})
 
@@ -138,6 +138,48 @@ def test_a_yearly_rule_the_page_states(tmp_path):
                                       "Ansökan ska vara inne senast den 1 december varje år.</p>")
     assert (item.deadline, item.deadline_rule, item.deadline_text) == (
         None, "12-01", "Ansökan ska vara inne senast den 1 december varje år.")
+
+
+def test_a_dated_sentence_about_applying(tmp_path):
+    spider = spider_for(tmp_path)
+    item = call(spider, "<h1>Etableringsbidrag</h1><p>Ansökan ska vara SST tillhanda senast 30 september 2027.</p>"
+                        "<h2>Vem kan söka?</h2><p>Församlingar</p>")
+    assert (item.deadline, item.deadline_text) == (dt.date(2027, 9, 30), "Ansökan ska vara SST tillhanda senast 30 september 2027.")
+    item = call(spider, "<h1>Säkerhetsbidrag</h1><p>Nästa ansökningsomgång är mellan den 20 augusti - 10 september 2027.</p>"
+                        "<h2>Vem kan söka?</h2><p>Församlingar</p>")
+    assert (item.opens, item.deadline) == (dt.date(2027, 8, 20), dt.date(2027, 9, 10))
+    # a date in a sentence not about applying is not a deadline
+    item = call(spider, "<h1>Bidrag</h1><p>Slutredovisningen ska ha kommit in senast den 31 januari 2028.</p>"
+                        "<h2>Vem kan söka?</h2><p>Församlingar</p>")
+    assert (item.opens, item.deadline) == (None, None)
+
+
+@pytest.mark.parametrize("line", ["14 september: Sista dag för ansökan.", "14 september - sista ansökningsdag."])
+def test_a_date_written_before_its_label(tmp_path, line):
+    item = call(spider_for(tmp_path), f"<h1>Demokratisatsning</h1><h2>Viktiga datum</h2><h3>2027</h3><ul><li>{line}</li>"
+                                      "<li>10 oktober: Beslut om bidragsfördelning fattas.</li></ul>")
+    assert (item.deadline, item.deadline_text) == (dt.date(2027, 9, 14), "14 september")
+
+
+TABLE = """<h1>Utlysningsplan</h1><table class="plan"><thead><tr><th>Region</th><th>Programområde</th><th>Öppnar</th>
+<th>Stänger</th><th>Tid kvar</th></tr></thead><tbody>
+<tr><td>Sydsverige</td><td>A</td><td>1 februari 2027</td><td>15 april 2027</td><td>{}</td></tr>
+<tr><td>Norra Mellansverige</td><td><a href="/utlysningar/nm-b/">B</a></td><td>Maj 2027</td><td>Ej bestämt</td><td></td></tr>
+</tbody></table>"""
+
+
+def test_calls_as_table_rows(tmp_path):
+    spider = spider_for(tmp_path, 'call_rows = "table.plan tbody tr"\ntitle_columns = [0, 1]', calls="")
+    with time_machine.travel(NOW, tick=False):
+        items = list(spider.parse(page(TABLE.format("54 dagar kvar"), LISTING)))
+        again = list(spider.parse(page(TABLE.format("53 dagar kvar"), LISTING)))
+    assert [(i.key, i.title, i.url, i.opens, i.deadline, i.deadline_text) for i in items] == [
+        ("Sydsverige – A", "Sydsverige – A", LISTING, dt.date(2027, 2, 1), dt.date(2027, 4, 15), "15 april 2027"),
+        ("Norra Mellansverige – B", "Norra Mellansverige – B", "https://www.example.se/utlysningar/nm-b/", None, None,
+         "Ej bestämt"),
+    ]
+    assert items[0].text == "Region: Sydsverige\nProgramområde: A\nÖppnar: 1 februari 2027\nStänger: 15 april 2027"
+    assert [vars(i) for i in items] == [vars(i) for i in again]  # the countdown cell is noise
 
 
 def test_a_dated_deadline_wins_over_a_rule(tmp_path):
@@ -198,7 +240,8 @@ def test_decision_kind(tmp_path):
 
 # -- a wrong configuration: one line, found when the sources file is read --------------------------
 @pytest.mark.parametrize("calls, extra, message", [
-    ("", "", "a listing source needs calls (a URL pattern) or call_selector (CSS)"),
+    ("", "", "a listing source needs calls (a URL pattern), call_selector or call_rows (CSS)"),
+    ("calls = 'x'", "title_columns = [-1]", "title_columns must be a list of column numbers (0 is the first)"),
     ("calls = '(unclosed'", "", "calls is not a valid regular expression: missing ), unterminated subpattern"),
     ("calls = 'x'", 'kind = "page"', "kind 'page' is not one of funding_call, collaboration, news, decision"),
     ("calls = 'x'", 'labels = { deadline = "Sista dag" }', "labels must map a field to a list of label spellings"),
