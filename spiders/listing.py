@@ -32,10 +32,11 @@ YEAR = re.compile(r"\b(20[0-9]{2})\b")
 SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-ZÅÄÖ])")
 APPLY = re.compile(r"\b(an)?sök", re.I)  # a rule is about applying, not about the decision
 RECURRING = re.compile(r"\b(varje år|årligen|varje höst|varje vår|en gång per år|två gånger per år)\b", re.I)
+_STATUS_LINE = r"^(?:status:\s*)?"  # a line of its own, or a plan's "Status" cell
 STATUS_WORDS = (
-    (re.compile(r"^(stängt|stängd) för ansökan\b|^ansökan är (nu )?stängd\b", re.I), "closed"),
-    (re.compile(r"^kommande( utlysning)?$", re.I), "upcoming"),
-    (re.compile(r"^öppen för ansökan$", re.I), "open"),
+    (re.compile(_STATUS_LINE + r"((stängt|stängd) för ansökan\b|ansökan är (nu )?stängd\b)", re.I), "closed"),
+    (re.compile(_STATUS_LINE + r"kommande( utlysning)?$", re.I), "upcoming"),
+    (re.compile(_STATUS_LINE + r"öppen för ansökan$", re.I), "open"),
 )
 FIELDS = ("opens", "deadline", "period", "amount")
 
@@ -98,7 +99,8 @@ class ListingSpider(FundSpider):
             self.layout_changed(response, "a main heading (h1)")
             return
         if config.kind == "funding_call" and not (page.facts or self._parse_status(page) != "unknown"
-                                                  or self._parse_rule(page)[0] or page.sections):
+                                                  or self._parse_rule(page)[0] or page.sections
+                                                  or self._prose_dates(page)):
             self.layout_changed(response, "any dated fact, status or 'Vem kan söka' section")
             return
         yield self._item(response, page, key=response.url, url=response.url)

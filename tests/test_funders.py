@@ -23,10 +23,16 @@ AF = "https://www.arvsfonden.se/"
 FHM = "https://www.folkhalsomyndigheten.se/om-folkhalsomyndigheten/statsbidrag/medel-att-soka/"
 JAM = "https://jamstalldhetsmyndigheten.se/sok-statsbidrag/"
 BOV = "https://www.boverket.se/sv/bidrag--garantier/"
+ESF = "https://www.esf.se/utlysningar/"
+PLAN = "https://www.esf.se/utlysningar/utlysningsplan/"
+KR = "https://www.kulturradet.se/sok-bidrag/arsoversikt/"
+SST = "https://www.myndighetensst.se/bidrag/aktuella-bidrag.html"
+FBR = "https://www.folkbildningsradet.se/for-folkbildare/"
 AGENCY = {"socialstyrelsen-statsbidrag": "socialstyrelsen", "mucf-bidrag": "mucf", "lansstyrelserna-tia": "lansstyrelserna",
           "lansstyrelserna-integration": "lansstyrelserna", "arvsfonden": "arvsfonden", "arvsfonden-beslut": "arvsfonden",
           "folkhalsomyndigheten": "folkhalsomyndigheten", "jamstalldhetsmyndigheten": "jamstalldhetsmyndigheten",
-          "boverket": "boverket"}
+          "boverket": "boverket", "esf-utlysningar": "esf", "esf-utlysningsplan": "esf", "kulturradet": "kulturradet",
+          "sst": "sst", "folkbildningsradet": "folkbildningsradet"}
 
 
 def parse_source(source_id: str, state: str):
@@ -57,6 +63,11 @@ def expected(source_id, url, title, opens, deadline, deadline_text, rule, amount
             "opens": opens, "deadline": deadline, "deadline_text": deadline_text, "deadline_rule": rule,
             "published": None, "amount_text": amount_text, "amount_sek": amount_sek, "competitive": None,
             "status": status, "details": details, "source": source_id}
+
+
+def assert_rows(source_id, origin, items, rows):
+    """Calls read from a table's rows: identified by their title, found on ORIGIN."""
+    assert [fields(i) for i in items] == [dict(expected(source_id, *row), key=row[1], origin=origin) for row in rows]
 
 
 def fields(item) -> dict:
@@ -337,6 +348,111 @@ def test_boverket_broken_error_page_is_a_layout_change():
     assert spider.health.pages[f"{BOV}allmanna-samlingslokaler---investeringsbidrag/"].layout
 
 
+# -- ESF-rådet, Kulturrådet, SST, Folkbildningsrådet ----------------------------------------------------
+ESF_STATE1 = [
+    ('https://www.esf.se/utlysningar/sydsverige-a-social-inkludering-2027/', 'Sydsverige: Social inkludering (programområde A)', dt.date(2026, 12, 2), dt.date(2027, 3, 6), '6 mars 2027', None,
+     '60 miljoner kronor', 60000000, 'unknown', {'Medfinansiering': '46 procent', 'Prioriteras': 'juni 2027', 'Vem kan söka': 'Organisationer med organisationsnummer, till exempel kommuner, ideella föreningar och idéburna organisationer. Projektet behöver medfinansiering.; Ansökan görs i Projektrummet.'}),
+    ('https://www.esf.se/utlysningar/norra-mellansverige-a-2027/', 'Norra Mellansverige: Social inkludering (programområde A)', dt.date(2027, 1, 15), dt.date(2027, 4, 15), '15 april 2027', None,
+     '35 miljoner kronor', 35000000, 'unknown', {'Medfinansiering': '40 procent', 'Vem kan söka': 'Organisationer med organisationsnummer, till exempel kommuner, ideella föreningar och idéburna organisationer. Projektet behöver medfinansiering.'}),
+    ('https://www.esf.se/utlysningar/nationell-b-kompetensforsorjning/', 'Nationell utlysning: Kompetensförsörjning (programområde B)', None, None, 'Ej bestämt', None,
+     None, None, 'unknown', {'Vem kan söka': 'Organisationer med organisationsnummer, till exempel kommuner, ideella föreningar och idéburna organisationer. Projektet behöver medfinansiering.'}),
+]
+
+PLAN_STATE1 = [
+    ('https://www.esf.se/utlysningar/utlysningsplan/', 'Sydsverige – A – Social inkludering', None, None, 'Ej bestämt', None,
+     None, None, 'unknown', {'Region': 'Sydsverige', 'Medfinansiering': '46 procent'}),
+    ('https://www.esf.se/utlysningar/utlysningsplan/', 'Östra Mellansverige – A – Social inkludering', dt.date(2027, 3, 1), dt.date(2027, 5, 3), '3 maj 2027', None,
+     None, None, 'unknown', {'Region': 'Östra Mellansverige', 'Medfinansiering': '46 procent'}),
+    ('https://www.esf.se/utlysningar/utlysningsplan/', 'Norra Mellansverige – B – Kompetensförsörjning', None, None, 'Ej bestämt', None,
+     None, None, 'unknown', {'Region': 'Norra Mellansverige', 'Medfinansiering': '40 procent'}),
+    ('https://www.esf.se/utlysningar/utlysningsplan/', 'Stockholm – A – Social inkludering', dt.date(2027, 4, 1), dt.date(2027, 6, 1), '1 juni 2027', None,
+     None, None, 'unknown', {'Region': 'Stockholm', 'Medfinansiering': '50 procent'}),
+]
+
+KR_STATE1 = [
+    ('https://www.kulturradet.se/sok-bidrag/vara-bidrag/musikarrangorer/', 'Bidrag till musikarrangörer', dt.date(2026, 11, 10), dt.date(2027, 1, 20), '2027-01-20', None,
+     None, None, 'open', {}),
+    ('https://www.kulturradet.se/sok-bidrag/vara-bidrag/litteraturarrangorer/', 'Bidrag till litteraturarrangörer', dt.date(2027, 2, 1), dt.date(2027, 3, 1), '2027-03-01', None,
+     None, None, 'upcoming', {}),
+    ('https://www.kulturradet.se/sok-bidrag/vara-bidrag/kulturtidskrifter/', 'Bidrag till kulturtidskrifter', dt.date(2026, 9, 1), dt.date(2026, 10, 1), '2026-10-01', None,
+     None, None, 'closed', {}),
+    ('https://www.kulturradet.se/sok-bidrag/vara-bidrag/internationellt-kulturutbyte/', 'Bidrag till internationellt kulturutbyte', dt.date(2027, 3, 15), dt.date(2027, 4, 12), '2027-04-12', None,
+     None, None, 'upcoming', {}),
+]
+
+SST_STATE1 = [
+    ('https://www.myndighetensst.se/bidrag/etableringsbidrag.html', 'Etableringsbidrag', None, dt.date(2027, 9, 30), '30 september 2027', None,
+     None, None, 'unknown', {'Kan ansökas nu': 'Nej'}),
+    ('https://www.myndighetensst.se/bidrag/anpassningsbidrag.html', 'Anpassningsbidrag för personer med funktionsnedsättning', None, dt.date(2027, 3, 31), '31 mars 2027', None,
+     None, None, 'unknown', {'Kan ansökas nu': 'Ja'}),
+    ('https://www.myndighetensst.se/bidrag/bidrag-for-sakerhetshojande-atgarder.html', 'Bidrag för säkerhetshöjande åtgärder', None, dt.date(2027, 9, 10), '20 augusti – 10 september 2027', None,
+     None, None, 'unknown', {'Kan ansökas nu': 'Nej'}),
+    ('https://www.myndighetensst.se/bidrag/lokalbidrag.html', 'Lokalbidrag (köp, nybygge och ombyggnation)', None, None, 'Utlyses inte 2027', None,
+     None, None, 'unknown', {'Kan ansökas nu': 'Nej'}),
+]
+
+FBR_STATE1 = [
+    ('https://www.folkbildningsradet.se/for-folkbildare/jag-jobbar-pa-studieforbund/sarskilda-bidrag/demokrati-i-en-foranderlig-varld/', 'Demokrati i en föränderlig värld', dt.date(2027, 2, 1), dt.date(2027, 6, 15), '15 juni', None,
+     None, None, 'unknown', {'Vem kan söka': 'Studieförbund eller studieförbundsgemensamma organ. För ansökningar från lokala nivåer ska ett yttrande från den nationella nivån bifogas.'}),
+    ('https://www.folkbildningsradet.se/for-folkbildare/jag-jobbar-pa-studieforbund/sarskilda-bidrag/sarskilda-insatser-starka-demokratin/', 'Särskilda insatser inom folkbildningen för att stärka demokratin', None, dt.date(2027, 9, 14), '14 september', None,
+     None, None, 'unknown', {'Vem kan söka': 'Bidragsmottagande studieförbund eller folkhögskola hos Folkbildningsrådet.'}),
+    ('https://www.folkbildningsradet.se/for-folkbildare/jag-jobbar-pa-folkhogskola/sarskilda-bidrag/sarskilt-forstarkningsbidrag/', 'Särskilt förstärkningsbidrag', None, dt.date(2027, 6, 3), 'Sista datum för ansökan är 3 juni 2027.', None,
+     None, None, 'unknown', {}),
+]
+
+
+def test_esf_calls_every_field():
+    _, items, requested = parse_source("esf-utlysningar", "state1")
+    assert_items("esf-utlysningar", items, ESF_STATE1)
+    assert PLAN not in requested  # the plan is its own source
+    _, after, _ = parse_source("esf-utlysningar", "state2")
+    assert (after[0].deadline, after[0].deadline_text) == (dt.date(2027, 3, 20), "20 mars 2027")
+    assert [vars(i) for i in after[1:3]] == [vars(i) for i in items[1:]]
+    assert (after[3].title, after[3].deadline, after[3].details["Medfinansiering"]) == (
+        "Övre Norrland: Social inkludering (programområde A)", dt.date(2027, 5, 3), "40 procent")
+
+
+def test_esf_plan_rows_every_field():
+    _, items, _ = parse_source("esf-utlysningsplan", "state1")
+    assert_rows("esf-utlysningsplan", PLAN, items, PLAN_STATE1)
+    assert [i.key for i in items] == [i.title for i in items]  # a planned call is its region and area
+    assert items[0].text == ("Region: Sydsverige\nProgramområde: A – Social inkludering\nÖppnar: Maj 2027\n"
+                             "Stänger: Ej bestämt\nKrav på medfinansiering: 46 procent")
+    # state2: "Ej bestämt" became dates for one region; the others are as they were
+    _, after, _ = parse_source("esf-utlysningsplan", "state2")
+    assert (after[2].opens, after[2].deadline, after[2].deadline_text) == (dt.date(2027, 9, 1), dt.date(2027, 10, 30), "30 oktober 2027")
+    assert [vars(after[i]) for i in (0, 1, 3)] == [vars(items[i]) for i in (0, 1, 3)]
+    spider, broken, _ = parse_source("esf-utlysningsplan", "broken")
+    assert broken == [] and spider.health.pages[PLAN].layout == "rows with facts (table.utlysningsplan tbody tr)"
+
+
+def test_kulturradet_year_overview_every_field():
+    _, items, _ = parse_source("kulturradet", "state1")
+    assert_rows("kulturradet", KR, items, KR_STATE1)
+    assert items[0].text == ("Bidrag: Bidrag till musikarrangörer\nAnsökningsperioden öppnar: 2026-11-10\n"
+                             "Sista ansökningsdag: 2027-01-20\nStatus: Öppen för ansökan")  # "49 dagar kvar" left out
+    _, after, _ = parse_source("kulturradet", "state2")
+    assert [vars(i) for i in after[:3]] == [vars(i) for i in items[:3]]  # the countdown moved: no change
+    assert (after[3].opens, after[3].deadline) == (dt.date(2027, 3, 22), dt.date(2027, 4, 19))
+
+
+def test_sst_current_grants_every_field():
+    _, items, _ = parse_source("sst", "state1")
+    assert_rows("sst", SST, items, SST_STATE1)
+    _, after, _ = parse_source("sst", "state2")
+    assert after[0].details == {"Kan ansökas nu": "Ja"}
+    assert [vars(i) for i in after[1:]] == [vars(i) for i in items[1:]]
+
+
+def test_folkbildningsradet_every_field():
+    _, items, requested = parse_source("folkbildningsradet", "state1")
+    assert_items("folkbildningsradet", items, FBR_STATE1)
+    assert len(requested) == 3  # from both lists: studieförbund and folkhögskolor
+    _, after, _ = parse_source("folkbildningsradet", "state2")
+    assert vars(after[0]) == vars(items[0])  # only "Senast uppdaterad" changed
+    assert (after[1].deadline, after[1].deadline_text) == (dt.date(2027, 9, 21), "21 september")
+
+
 # -- real crawls of the three states through the mirror ------------------------------------------------
 SOURCES = list(AGENCY)
 
@@ -375,7 +491,7 @@ def test_crawl_state1_every_call_new(timeline):
     step = timeline["state1"]
     assert {s: r["status"] for s, r in step["runs"].items()} == dict.fromkeys(SOURCES, "ok")
     assert {e[0] for e in step["events"]} == {"new"}
-    assert len(step["events"]) == 4 + 4 + 21 + 2 + 3 + 1 + 3 + 3 + 2
+    assert len(step["events"]) == 4 + 4 + 21 + 2 + 3 + 1 + 3 + 3 + 2 + 3 + 4 + 4 + 4 + 3
     kinds = {(c["agency"], c["kind"]) for c in step["calls"]}
     assert ("arvsfonden", "decision") in kinds
 
@@ -396,6 +512,13 @@ def test_crawl_state2_changes_only_where_a_page_changed(timeline):
         ("updated", item("jamstalldhetsmyndigheten", f"{JAM}verksamhetsbidrag-for-visst-valdsforebyggande-arbete/"),
          ("deadline", "deadline_text", "opens", "text")),
         ("updated", item("boverket", f"{BOV}verksamhetsutveckling-i-samlingslokaler/"), ("amount_sek", "amount_text", "text")),
+        ("updated", item("esf", f"{ESF}sydsverige-a-social-inkludering-2027/"), dates),
+        ("new", item("esf", f"{ESF}ovre-norrland-a-2027/"), ()),
+        ("updated", item("esf", "Norra Mellansverige – B – Kompetensförsörjning"), ("deadline", "deadline_text", "opens", "text")),
+        ("updated", item("kulturradet", "https://www.kulturradet.se/sok-bidrag/vara-bidrag/internationellt-kulturutbyte/"),
+         ("deadline", "deadline_text", "opens", "text")),
+        ("updated", item("sst", "https://www.myndighetensst.se/bidrag/etableringsbidrag.html"), ("details", "text")),
+        ("updated", item("folkbildningsradet", f"{FBR}jag-jobbar-pa-studieforbund/sarskilda-bidrag/sarskilda-insatser-starka-demokratin/"), dates),
     }
     assert timeline["state2-again"]["events"] == set()  # countdowns and stamps moved on: no change
 
@@ -414,6 +537,11 @@ def test_crawl_broken_fails_or_is_partial_and_removes_nothing(timeline):
         "folkhalsomyndigheten": "failed",  # the listing answered 503
         "jamstalldhetsmyndigheten": "partial",  # a call page answered 404
         "boverket": "partial",  # a call page shows an error page
+        "esf-utlysningar": "partial",  # a call page answered 503
+        "esf-utlysningsplan": "failed",  # the plan's table is gone (drawn by a script)
+        "kulturradet": "failed",  # the year overview lost its table
+        "sst": "failed",  # the table of current grants answered 503
+        "folkbildningsradet": "failed",  # the folkhögskola list answered 404
     }
     assert runs["mucf-bidrag"]["reason"] == ("https://www.mucf.se/bidrag no longer carries the expected content "
                                             "(missing: links to call pages)")
