@@ -27,7 +27,7 @@ CALL_LABELS: dict[str, tuple[str, ...]] = {
     "amount": ("Tillgängliga medel", "Att fördela", "Belopp", "Budget", "Medel att fördela", "Totalt belopp"),
     "Beslut": ("Beslut", "Beslut meddelas", "Tid för beslut", "Besked", "Beslutsdatum"),
     "Medfinansiering": ("Medfinansiering", "Krav på medfinansiering"),
-    "Sammanträde": ("Sammanträde", "Sammanträdesdatum"),
+    "Sammanträde": ("Sammanträde", "Sammanträdesdatum", "Sammanträden"),
 }
 # Sections whose text is kept whole in `details` (who may apply is what subscribers filter on).
 SECTION_LABELS: dict[str, tuple[str, ...]] = {

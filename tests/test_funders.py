@@ -107,7 +107,8 @@ HUB_STATE1 = [
 ]
 AF_STATE1 = [
     ('https://www.arvsfonden.se/ansokan/vara-stodformer/projektstod', 'Projektstöd', None, None, None, None,
-     None, None, 'unknown', {'Sammanträde': '17 februari 2027', 'Vem kan söka': 'Ideella föreningar och andra organisationer utan vinstsyfte.'}),
+     None, None, 'unknown', {'Sammanträde': '17 februari, 14 april, 9 juni, 1 september, 20 oktober och 8 december 2027',
+                             'Vem kan söka': 'Ideella föreningar och andra organisationer utan vinstsyfte.'}),
     ('https://www.arvsfonden.se/ansokan/vara-stodformer/lokalstod', 'Lokalstöd', None, None, None, None,
      'högst 5 miljoner kronor', 5000000, 'unknown', {'Vem kan söka': 'Ideella föreningar som äger eller hyr lokalen under lång tid.'}),
     ('https://www.arvsfonden.se/ansokan/vara-stodformer/unga-och-psykisk-halsa', 'Satsning: Unga och psykisk hälsa 2027', None, dt.date(2027, 3, 1), '1 mars 2027', None,
