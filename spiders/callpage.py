@@ -1,10 +1,10 @@
-"""Reading one call page: its title, its labelled facts, its sections and its text without noise.
+"""Reading one call page for the generic listing spider: its title, its labelled facts (from the
+project's reader of sections and facts, `fundwatch.spiders.reader`), who may apply, and its text
+without volatile lines; and calls written as the rows of a table (a plan, a year overview).
 
-A thin adapter over the shared label helpers (`fundwatch.labels`) and the section reader
-(`fundwatch.spiders.sitevision`), so the generic listing spider can move onto the project's reader of
-call sections and facts by changing this module only. Facts are found whatever the markup: table rows,
-definition lists, a bold label with or without a colon, "Label: value" paragraphs or list items, and
-a heading naming the label followed by its value.
+Facts are found whatever the markup (the reader's forms: table rows, definition lists, bold labels
+with or without a colon, "Label: value" lines, a heading naming the label); this module adds the form
+where the date comes first ("14 september: Sista dag för ansökan.", "15 juni - sista ansökningsdag.").
 """
 
 from __future__ import annotations
@@ -12,106 +12,108 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from fundwatch.labels import clean, label_pairs
+from fundwatch.labels import CALL_LABELS, clean, vocabulary
 from fundwatch.spiders import sitevision
 from fundwatch.spiders.extract import main_text
+from fundwatch.spiders.normalise import normalise_text
+from fundwatch.spiders.reader import read_sections
 
-# The shared vocabulary: field -> label spellings. opens/deadline/period/amount become item fields;
-# every other field is kept in `details` under its own (Swedish) name.
-CALL_LABELS: dict[str, tuple[str, ...]] = {
-    "opens": ("Utlysningsdatum", "Ansökan öppnar", "Öppnar", "Öppnar för ansökan", "Ansökningsperioden öppnar",
-              "Utlysningen öppnar"),
-    "deadline": ("Sista ansökningsdag", "Sista ansökningsdatum", "Ansökan stänger", "Stänger", "Sista dag att ansöka",
-                 "Sista dag för ansökan", "Senaste ansökningsdatum", "Ansök senast", "Utlysningen stänger"),
-    "period": ("Ansökningsperiod", "Ansökningstid", "Ansökningstider"),
-    "amount": ("Tillgängliga medel", "Att fördela", "Belopp", "Budget", "Medel att fördela", "Totalt belopp"),
-    "Beslut": ("Beslut", "Beslut meddelas", "Tid för beslut", "Besked", "Beslutsdatum"),
-    "Medfinansiering": ("Medfinansiering", "Krav på medfinansiering"),
-    "Sammanträde": ("Sammanträde", "Sammanträdesdatum", "Sammanträden"),
-}
+# The shared vocabulary with the spellings the configured funders use. opens/deadline/period/amount
+# become item fields; every other field is kept in `details` under its Swedish name.
+LISTING_LABELS = vocabulary(
+    CALL_LABELS,
+    opens=("Utlysningen öppnar",),
+    deadline=("Sista dag för ansökan", "Senaste ansökningsdatum", "Ansök senast", "Sista datum för ansökan"),
+    period=("Ansökningsperiod", "Ansökningstid", "Ansökningstider"),
+    amount=("Att fördela", "Medel att fördela"),
+    decision=("Tid för beslut", "Beslutsdatum"),
+    support_rate=("Krav på medfinansiering",),
+    meeting=("Sammanträde", "Sammanträdesdatum", "Sammanträden"),
+    published=("Publiceringsdatum", "Publicerad"),
+)
+ITEM_FIELDS = ("opens", "deadline", "period", "amount", "published")
+DETAIL_NAMES = {"decision": "Beslut", "support_rate": "Medfinansiering", "funding": "Finansiering",
+                "project_start": "Projektstart", "meeting": "Sammanträde"}
 # Sections whose text is kept whole in `details` (who may apply is what subscribers filter on).
-SECTION_LABELS: dict[str, tuple[str, ...]] = {
-    "Vem kan söka": ("Vem kan söka", "Vilka kan söka", "Vilka kan ansöka", "Vilka som kan ansöka", "Vem kan ansöka", "Vem får söka",
-                     "Vilka får söka"),
-}
-# Lines that change without the call changing: countdowns, review stamps, read-aloud widgets.
-NOISE = tuple(re.compile(p, re.I) for p in (
-    r"^tid kvar att ansöka\b",
-    r"^[0-9]+ dagar? kvar\b",
-    r"^(granskad|senast granskad|senast uppdaterad|sidan uppdaterades|uppdaterad)\b:?",
-    r"^lyssna$",
-))
+WHO = "Vem kan söka"
+WHO_HEADINGS = ("vem kan söka", "vilka kan söka", "vilka kan ansöka", "vilka som kan ansöka", "vem kan ansöka",
+                "vem får söka", "vilka får söka")
+# "14 september: Sista dag för ansökan." / "15 juni - sista ansökningsdag." (value first, label after)
+_VALUE_THEN_LABEL = re.compile(r"^(?P<value>[^:–-]+?)\s*(?::|\s[–-])\s+(?P<label>[^:]+?)\.?$")
+
+
+_YEAR_LINE = re.compile(r"^(19|20)[0-9]{2}$")
+
+
+def _prose_until_a_label(lines: list[str], spellings: dict[str, str], noise: tuple[re.Pattern, ...]) -> list[str]:
+    """A section's lines up to the first that is (or starts with) a label: a heading that names a label
+    is read as a label, not a section, so what follows it is that label's value, not this section's."""
+    out = []
+    for line in lines:
+        norm = _norm_label(line)
+        if any(norm == spelling or norm.startswith((f"{spelling}:", f"{spelling} ")) for spelling in spellings):
+            break
+        if not is_noise(line, noise):
+            out.append(line)
+    return out
 
 
 def _norm_label(text: str) -> str:
     return clean(text).rstrip(":?").strip().casefold()
 
 
-# "14 september: Sista dag för ansökan." / "15 juni - sista ansökningsdag." (value first, label after)
-_VALUE_THEN_LABEL = re.compile(r"^(?P<value>[^:–-]+?)\s*(?::|\s[–-])\s+(?P<label>[^:]+?)\.?$")
-
-
 @dataclass
 class CallPage:
     title: str
-    text: str  # main text, one block per line, noise lines removed
-    facts: dict[str, str] = field(default_factory=dict)  # field -> value as written
-    fact_sections: dict[str, str] = field(default_factory=dict)  # field -> heading of the section holding it
-    sections: dict[str, str] = field(default_factory=dict)  # SECTION_LABELS name -> section text
+    text: str  # main text, one block per line, volatile and noise lines removed
+    facts: dict[str, str] = field(default_factory=dict)  # field (or detail name) -> value as written
+    fact_sections: dict[str, str] = field(default_factory=dict)  # field -> title of the section holding it
+    sections: dict[str, str] = field(default_factory=dict)  # WHO -> that section's text
     lines: list[str] = field(default_factory=list)
     url: str | None = None  # a row's own link (rows only)
 
 
 def is_noise(line: str, extra: tuple[re.Pattern, ...] = ()) -> bool:
-    return any(p.search(line) for p in NOISE + tuple(extra))
+    return not normalise_text(line) or any(p.search(line) for p in extra)
 
 
-def _vocabulary(extra: dict[str, tuple[str, ...]]) -> dict[str, str]:
-    wanted: dict[str, str] = {}
-    for name, spellings in list(CALL_LABELS.items()) + list(extra.items()):
-        for spelling in spellings:
-            wanted[_norm_label(spelling)] = name
-    return wanted
+def _vocabulary(extra: dict[str, tuple[str, ...]]) -> dict[str, tuple[str, ...]]:
+    return vocabulary(LISTING_LABELS, **extra) if extra else LISTING_LABELS
+
+
+def _spellings(vocab: dict[str, tuple[str, ...]]) -> dict[str, str]:
+    return {_norm_label(spelling): name for name, spellings in vocab.items() for spelling in spellings}
+
+
+def detail_name(name: str) -> str:
+    return DETAIL_NAMES.get(name, name)
 
 
 def read_call_page(response, labels: dict[str, tuple[str, ...]] | None = None,
                    noise: tuple[re.Pattern, ...] = ()) -> CallPage:
+    vocab = _vocabulary(labels or {})
+    spellings = _spellings(vocab)
     root = sitevision.content_root(response)
-    title = clean(" ".join(root.xpath("(.//h1)[1]//text()").getall()))
-    wanted = _vocabulary(labels or {})
-    page = CallPage(title=title, text="")
-    for section in sitevision.sections(root):
-        heading = _norm_label(section.heading)
-        name = wanted.get(heading)
-        if name and name not in page.facts and section.text:
-            # a heading naming the label, its value the first line under it
-            page.facts[name] = section.text.splitlines()[0]
-            page.fact_sections[name] = section.heading
-        for label, value in section.pairs():
-            name = wanted.get(_norm_label(label))
-            if name and name not in page.facts and not is_noise(f"{label}: {value}", noise):
+    page = CallPage(title=clean(" ".join(root.xpath("(.//h1)[1]//text()").getall())), text="")
+    for section in read_sections(response, vocab):
+        for name, value in section.facts.items():
+            if name not in page.facts and value and not any(p.search(value) for p in noise):
                 page.facts[name] = value
-                page.fact_sections[name] = section.heading
+                page.fact_sections[name] = section.title
+        heading = section.title
         for line in section.text.splitlines():
+            if _YEAR_LINE.match(line):
+                heading = line  # "Viktiga datum / 2027 / 15 juni - sista ansökningsdag."
             reversed_pair = _VALUE_THEN_LABEL.match(line)
-            name = wanted.get(_norm_label(reversed_pair.group("label"))) if reversed_pair else None
+            name = spellings.get(_norm_label(reversed_pair.group("label"))) if reversed_pair else None
             if name and name not in page.facts:
                 page.facts[name] = reversed_pair.group("value")
-                page.fact_sections[name] = section.heading
-        for name, spellings in SECTION_LABELS.items():
-            if heading in {_norm_label(s) for s in spellings} and name not in page.sections:
-                # the section's prose, without a labelled fact or a page stamp that sits in it
-                facts = {clean(f"{label.strip().rstrip(':')} {value}") for label, value in section.pairs()}
-                lines = [line for line in section.text.splitlines()
-                         if not is_noise(line, noise) and clean(line.replace(":", " ", 1)) not in facts]
-                if lines:
-                    page.sections[name] = "; ".join(lines)
-    if not page.facts:  # pairs outside any section (no headings at all)
-        for label, value in label_pairs(root):
-            name = wanted.get(_norm_label(label))
-            if name and name not in page.facts:
-                page.facts[name] = value
-    page.lines = [line for line in main_text(response.body, response.encoding).splitlines()
+                page.fact_sections[name] = heading
+        if _norm_label(section.title) in WHO_HEADINGS and WHO not in page.sections:
+            lines = _prose_until_a_label(section.text.splitlines(), spellings, noise)
+            if lines:
+                page.sections[WHO] = "; ".join(lines)
+    page.lines = [line for line in normalise_text(main_text(response.body, response.encoding)).splitlines()
                   if not is_noise(line, noise)]
     page.text = "\n".join(page.lines)
     return page
@@ -120,8 +122,8 @@ def read_call_page(response, labels: dict[str, tuple[str, ...]] | None = None,
 def read_rows(response, selector: str, labels: dict[str, tuple[str, ...]] | None = None,
               noise: tuple[re.Pattern, ...] = (), title_columns: tuple[int, ...] = (0,)) -> list[CallPage]:
     """Each table row SELECTOR finds as a call: its cells named by the table's header row, its title the
-    TITLE_COLUMNS cells; a cell that is noise (a countdown) is left out of the facts and the text."""
-    wanted = _vocabulary(labels or {})
+    TITLE_COLUMNS cells; a cell that is volatile (a countdown) is left out of the facts and the text."""
+    spellings = _spellings(_vocabulary(labels or {}))
     pages: list[CallPage] = []
     for row in response.css(selector):
         table = row.xpath("ancestor::table[1]")
@@ -136,7 +138,7 @@ def read_rows(response, selector: str, labels: dict[str, tuple[str, ...]] | None
             if not value or is_noise(value, noise):
                 continue
             page.lines.append(f"{header}: {value}")
-            name = wanted.get(_norm_label(header))
+            name = spellings.get(_norm_label(header))
             if name and name not in page.facts:
                 page.facts[name] = value
         page.text = "\n".join(page.lines)

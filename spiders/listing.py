@@ -24,7 +24,7 @@ import re
 from fundwatch.labels import clean
 from fundwatch.spiders import sitevision
 from fundwatch.spiders.base import FundSpider
-from fundwatch.spiders.callpage import CallPage, read_call_page, read_rows
+from fundwatch.spiders.callpage import ITEM_FIELDS, CallPage, detail_name, read_call_page, read_rows
 from fundwatch.swedish import find_dates, parse_amount, parse_date, parse_deadline_rule
 
 CALL_PAGE = "call-page"
@@ -38,7 +38,6 @@ STATUS_WORDS = (
     (re.compile(_STATUS_LINE + r"kommande( utlysning)?$", re.I), "upcoming"),
     (re.compile(_STATUS_LINE + r"öppen för ansökan$", re.I), "open"),
 )
-FIELDS = ("opens", "deadline", "period", "amount")
 
 
 class ListingSpider(FundSpider):
@@ -113,7 +112,7 @@ class ListingSpider(FundSpider):
         amount = page.facts.get("amount")
         return self.make_item(
             response, kind=self.source.listing.kind, key=key, title=page.title, url=url,
-            opens=fields.get("opens"), deadline=fields.get("deadline"),
+            opens=fields.get("opens"), deadline=fields.get("deadline"), published=fields.get("published"),
             deadline_text=fields.get("deadline_text") or rule_text, deadline_rule=rule,
             amount_text=amount, amount_sek=parse_amount(amount) if amount else None,
             status=self._parse_status(page), text=page.text, details=self._parse_details(url, page),
@@ -142,6 +141,8 @@ class ListingSpider(FundSpider):
             out["deadline"], out["deadline_text"] = parsed.end or parsed.date, page.facts["deadline"]
         if not out:
             out = self._prose_dates(page)
+        if "published" in page.facts:
+            out["published"] = parse_date(page.facts["published"]).date
         return out
 
     @staticmethod
@@ -185,7 +186,7 @@ class ListingSpider(FundSpider):
 
     def _parse_details(self, url: str, page: CallPage) -> dict[str, str]:
         config = self.source.listing
-        details = {name: value for name, value in page.facts.items() if name not in FIELDS}
+        details = {detail_name(name): value for name, value in page.facts.items() if name not in ITEM_FIELDS}
         details.update(page.sections)
         if config.region_from_url is not None:
             match = config.region_from_url.search(url)

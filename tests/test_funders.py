@@ -74,8 +74,8 @@ def fields(item) -> dict:
     return {k: v for k, v in vars(item).items() if k not in ("text", "id")}
 
 
-def assert_items(source_id, items, rows, kind="funding_call"):
-    assert [fields(i) for i in items] == [expected(source_id, *row, kind=kind) for row in rows]
+def assert_items(source_id, items, rows, kind="funding_call", published=None):
+    assert [fields(i) for i in items] == [dict(expected(source_id, *row, kind=kind), published=published) for row in rows]
 
 
 # -- Socialstyrelsen --------------------------------------------------------------------------------
@@ -321,7 +321,7 @@ def test_folkhalsomyndigheten_every_field():
 
 def test_jamstalldhetsmyndigheten_every_field():
     spider, items, requested = parse_source("jamstalldhetsmyndigheten", "state1")
-    assert_items("jamstalldhetsmyndigheten", items, JAM_STATE1)
+    assert_items("jamstalldhetsmyndigheten", items, JAM_STATE1, published=dt.date(2022, 6, 6))  # "Publiceringsdatum"
     assert f"{JAM}fragor-och-svar-om-statsbidrag/" not in requested
     # state2: the next round of the biennial grant is announced with its times; the other page only got a new stamp
     _, after, _ = parse_source("jamstalldhetsmyndigheten", "state2")
