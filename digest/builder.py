@@ -48,10 +48,10 @@ NEWS_KINDS = ("news", "page")
 COVERAGE_DAYS = 7  # a source counts as checked when its last run is ok and this recent
 
 KIND_SV = {"funding_call": "Utlysning", "procurement": "Upphandling", "collaboration": "Samverkan",
-           "news": "Nyhet", "page": "Bevakad sida"}
+           "news": "Nyhet", "decision": "Beviljade bidrag", "page": "Bevakad sida"}
 MONTHS_SHORT_SV = ("jan", "feb", "mars", "apr", "maj", "juni", "juli", "aug", "sep", "okt", "nov", "dec")
 WHO_LABELS = ("vem kan söka", "vem får söka", "målgrupp", "sökande")  # detail labels saying who may apply
-KIND_ORDER = {"funding_call": 0, "collaboration": 1, "procurement": 2, "news": 3, "page": 4}
+KIND_ORDER = {"funding_call": 0, "collaboration": 1, "procurement": 2, "news": 3, "decision": 4, "page": 5}
 STATUS_SV = {"planned": "planerad", "upcoming": "kommande", "open": "öppen", "closed": "stängd",
              "unknown": "okänd", "removed": "borttagen"}
 FIELD_SV = {

@@ -9,7 +9,8 @@ import unicodedata
 from dataclasses import dataclass, field, fields
 from urllib.parse import parse_qsl, unquote, urlencode, urlsplit
 
-KINDS = ("funding_call", "procurement", "collaboration", "news", "page")
+# `decision`: a published list of who got funded (Arvsfonden after each of its meetings).
+KINDS = ("funding_call", "procurement", "collaboration", "news", "decision", "page")
 # Stored statuses a spider may set; upcoming/open/closed are derived from dates when read
 # (so the calendar passing a date is never a change), `removed` is set by storage.
 STATUSES = ("planned", "upcoming", "open", "closed", "unknown", "removed")

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from dataclasses import dataclass, field
 from importlib import resources
@@ -18,6 +19,74 @@ class SourcesError(UserError, ValueError):
     """The sources file is missing, malformed or names an unknown source."""
 
 
+KINDS_OF_LISTING = ("funding_call", "collaboration", "news", "decision")
+
+
+@dataclass(frozen=True)
+class Listing:
+    """A funder by configuration (spider = "listing"): start pages that are listings or call pages,
+    which links are calls (`calls`, a regular expression searched in the link's URL, and/or
+    `call_selector`, a CSS selector of the links), the kind of item, extra label spellings
+    {field: [label, ...]}, lines that are noise (regular expressions matched against a whole line)
+    and the region of a call page from its URL (`region_from_url` with a group `region`, named by
+    `regions` {slug: name}). A plan that lists calls as table rows names them with `call_rows` (CSS of
+    the rows; the header row names each cell) and `title_columns` (the cells that make the title)."""
+
+    calls: re.Pattern | None = None
+    call_selector: str | None = None
+    call_rows: str | None = None  # CSS selector of table rows that are calls on the start page itself
+    title_columns: tuple[int, ...] = (0,)
+    kind: str = "funding_call"
+    labels: dict[str, tuple[str, ...]] = field(default_factory=dict, hash=False, compare=False)
+    noise: tuple[re.Pattern, ...] = ()
+    region_from_url: re.Pattern | None = None
+    regions: dict[str, str] = field(default_factory=dict, hash=False, compare=False)
+
+    def to_json(self) -> dict:
+        return {
+            "calls": self.calls.pattern if self.calls else None, "call_selector": self.call_selector,
+            "call_rows": self.call_rows, "title_columns": list(self.title_columns),
+            "kind": self.kind, "labels": {k: list(v) for k, v in self.labels.items()},
+            "noise": [n.pattern for n in self.noise],
+        }
+
+
+def _pattern(where: str, key: str, value) -> re.Pattern:
+    if not isinstance(value, str) or not value:
+        raise SourcesError(f"{where}: {key} must be a non-empty string (a regular expression)")
+    try:
+        return re.compile(value)
+    except re.error as exc:
+        raise SourcesError(f"{where}: {key} is not a valid regular expression: {exc}") from None
+
+
+def _listing(where: str, entry: dict) -> Listing:
+    if not entry.get("calls") and not entry.get("call_selector") and not entry.get("call_rows"):
+        raise SourcesError(f"{where}: a listing source needs calls (a URL pattern), call_selector or call_rows (CSS)")
+    columns = entry.get("title_columns", [0])
+    if not isinstance(columns, list) or not columns or not all(isinstance(c, int) and c >= 0 for c in columns):
+        raise SourcesError(f"{where}: title_columns must be a list of column numbers (0 is the first)")
+    kind = entry.get("kind", "funding_call")
+    if kind not in KINDS_OF_LISTING:
+        raise SourcesError(f"{where}: kind {kind!r} is not one of {', '.join(KINDS_OF_LISTING)}")
+    labels = entry.get("labels", {})
+    if not isinstance(labels, dict) or not all(
+            isinstance(v, list) and v and all(isinstance(s, str) and s for s in v) for v in labels.values()):
+        raise SourcesError(f"{where}: labels must map a field to a list of label spellings")
+    region = entry.get("region_from_url")
+    region_pattern = _pattern(where, "region_from_url", region) if region else None
+    if region_pattern is not None and "region" not in region_pattern.groupindex:
+        raise SourcesError(f"{where}: region_from_url needs a group named region: (?P<region>...)")
+    return Listing(
+        calls=_pattern(where, "calls", entry["calls"]) if entry.get("calls") else None,
+        call_selector=entry.get("call_selector") or None, call_rows=entry.get("call_rows") or None,
+        title_columns=tuple(columns), kind=kind,
+        labels={name: tuple(spellings) for name, spellings in labels.items()},
+        noise=tuple(_pattern(where, "noise", n) for n in entry.get("noise", ())),
+        region_from_url=region_pattern, regions=dict(entry.get("regions", {})),
+    )
+
+
 @dataclass(frozen=True)
 class Source:
     id: str
@@ -27,12 +96,16 @@ class Source:
     must_carry: tuple[str, ...]
     schedule: str | None = None
     name: str = ""
+    listing: Listing | None = None  # spider = "listing" only
 
     def to_json(self) -> dict:
-        return {
+        data = {
             "id": self.id, "agency": self.agency, "spider": self.spider, "urls": list(self.urls),
             "must_carry": list(self.must_carry), "schedule": self.schedule,
         }
+        if self.listing is not None:
+            data["listing"] = self.listing.to_json()
+        return data
 
 
 @dataclass(frozen=True)
@@ -84,5 +157,6 @@ def load_sources(explicit: str | os.PathLike | None = None) -> Sources:
             # A plain page watch must carry every page it watches.
             must_carry=tuple(entry.get("must_carry", urls if entry["spider"] == "page" else ())),
             schedule=entry.get("schedule"), name=entry.get("name", ""),
+            listing=_listing(f"{path}: source {entry['id']!r}", entry) if entry["spider"] == "listing" else None,
         )
     return Sources(path=path, sources=sources, agencies=dict(data.get("agencies", {})))

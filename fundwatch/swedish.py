@@ -132,7 +132,7 @@ _TIME_BEFORE_RE = re.compile(
 
 _ROLE_RE = re.compile(
     r"\b(?:(?P<deadline>sista\s(?:ansökningsdag(?:en)?|ansökningsdatum(?:et)?|anbudsdag(?:en)?"
-    r"|dag\s(?:att\sansöka|att\ssöka|för\sansökan|för\sanbud))"
+    r"|dag\s(?:att\sansöka|att\ssöka|för\sansökan|för\sanbud)|datum\sför\sansökan)"
     r"|ansökan\sstänger|ansökningstiden\s(?:går\sut|löper\sut|stänger)"
     r"|stänger|stängs|stängd|deadline"
     r"|senast(?!\s(?:uppdaterad|ändrad|granskad|publicerad|reviderad)))"

@@ -230,13 +230,13 @@ def test_agency_crawl_revalidated_with_etags_yields_every_item(sqlite_url, tmp_p
 
 
 @pytest.mark.slow
-def test_few_calls_with_a_deadline_is_a_warning_on_a_healthy_run(sqlite_url):
+def test_few_calls_with_a_deadline_is_a_warning_on_a_healthy_run(sqlite_url, tmp_path):
     from fundwatch.items import FundItem
     from fundwatch.spiders.page import PageSpider
     from fundwatch.spiders.pipelines import StoragePipeline
-    from helpers import make_spider
+    from helpers import MUCF, make_spider, write_page_sources
 
-    spider = make_spider(PageSpider, "mucf-statsbidrag")
+    spider = make_spider(PageSpider, MUCF, sources_file=write_page_sources(tmp_path, [{"id": MUCF}]))
     pipeline = StoragePipeline.from_crawler(spider.crawler)
     pipeline.open_spider(spider)
     spider.health.page_ok(PAGE, 200, PAGE)

@@ -19,7 +19,7 @@ from fundwatch.spiders.page import PageSpider
 from fundwatch.storage.models import Change
 from fundwatch.storage.outcome import RunOutcome
 from fundwatch.storage.runlife import finish_run, start_run
-from helpers import make_spider
+from helpers import make_spider, write_page_sources
 
 PLANNED = "https://www.migrationsverket.se/andra-aktorer/eu-fonder/utlysningar/planerade-utlysningar"
 OLD = ("https://www.migrationsverket.se/Andra-aktorer/EU-fonder/Programperiod-2021-2027/Utlysningar/"
@@ -28,8 +28,9 @@ GRANT = "https://www.brottsoffermyndigheten.se/sok-projektmedel/brottsofferinrik
 MUCF = "https://www.mucf.se/bidrag/statsbidrag"
 
 
-def parse(spider_cls, html: str, url: str, callback: str = "parse", source: str | None = None):
-    spider = make_spider(spider_cls, source=source)
+def parse(spider_cls, html: str, url: str, callback: str = "parse", source: str | None = None,
+          sources_file: str | None = None):
+    spider = make_spider(spider_cls, source=source, sources_file=sources_file)
     response = HtmlResponse(url, body=html.encode("utf-8"), encoding="utf-8", request=Request(url))
     with time_machine.travel("2030-11-26 10:00 +01:00", tick=False):
         items = list(getattr(spider, callback)(response))
@@ -123,12 +124,14 @@ PAGE_B = dict(toolbar="Lyssna", crumb="Statsbidrag till organisationer", countdo
               helper="External link.", share="Dela på LinkedIn", stamp="2031-02-01", footer="Öppet 10-15")
 
 
-def test_page_watch_without_main_finds_the_content_block_and_ignores_chrome(engine):
-    a = parse(PageSpider, OLD_SITEVISION.format(**PAGE_A), MUCF, source="mucf-statsbidrag")
+def test_page_watch_without_main_finds_the_content_block_and_ignores_chrome(engine, tmp_path):
+    watch = write_page_sources(tmp_path, [{"id": "mucf-statsbidrag"}])
+    a = parse(PageSpider, OLD_SITEVISION.format(**PAGE_A), MUCF, source="mucf-statsbidrag", sources_file=watch)
     assert a[0].text == ("Statsbidrag till organisationer\nAnsökan öppnar: 17 maj 2031\n"
                          "Ansökan stänger: 17 juni 2031 kl. 23.59\nBeslut meddelas i slutet av september 2031. Läs mer")
     assert store(engine, "mucf-statsbidrag", a) == {"new": 1}
-    b = parse(PageSpider, OLD_SITEVISION.format(**PAGE_B), MUCF, source="mucf-statsbidrag")
+    b = parse(PageSpider, OLD_SITEVISION.format(**PAGE_B), MUCF, source="mucf-statsbidrag", sources_file=watch)
     assert store(engine, "mucf-statsbidrag", b) == {}
     edited = OLD_SITEVISION.format(**PAGE_B).replace("17 juni 2031", "24 juni 2031")
-    assert store(engine, "mucf-statsbidrag", parse(PageSpider, edited, MUCF, source="mucf-statsbidrag")) == {"updated": 1}
+    assert store(engine, "mucf-statsbidrag", parse(PageSpider, edited, MUCF, source="mucf-statsbidrag",
+                                                   sources_file=watch)) == {"updated": 1}

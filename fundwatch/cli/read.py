@@ -12,8 +12,8 @@ from fundwatch.items import KINDS
 @click.command()
 @click.option("--agency", help="Only this agency (slug or name, e.g. migrationsverket or Migrationsverket).")
 @click.option("--kind", type=click.Choice(KINDS),
-              help="Only this kind: funding_call, procurement, collaboration, news (agency news) or page "
-                   "(a watched page without calls of its own).")
+              help="Only this kind: funding_call, procurement, collaboration, news (agency news), decision "
+                   "(who got funded) or page (a watched page without calls of its own).")
 @click.option("--open", "only_open", is_flag=True, help="Only items whose status is open.")
 @click.option("--all", "include_removed", is_flag=True, help="Include removed items.")
 @format_option()
