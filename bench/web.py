@@ -8,7 +8,9 @@ item, the rest updates that move a deadline, a third of them with a text diff) o
 200 runs, starts the app in a child process (uvicorn, one worker, as `fundwatch serve` runs it but
 without the access log), then on 127.0.0.1:
   1. latency: for each URL, one untimed request, then --requests sequential requests on one
-     keep-alive connection; median and 95th percentile, and the same with If-None-Match (304);
+     keep-alive connection; median and 95th percentile, the server's CPU time per request (from
+     /proc: a busy shared machine stretches wall time far more than CPU time), and the median of
+     the same request with If-None-Match (304);
   2. load: --clients threads (50), each with its own keep-alive connection, requesting the URL
      mix in turn for --load-seconds (30); requests, failures (any status but 200, or an error),
      requests/s and the latency percentiles.
@@ -185,25 +187,34 @@ def urls(ids: list[str]) -> dict[str, str]:
     }
 
 
-def latency(port: int, targets: dict[str, str], n: int, label: str) -> None:
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process so far (Linux /proc): what a request costs the server, which a
+    busy shared machine changes far less than the wall time."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def latency(port: int, targets: dict[str, str], n: int, label: str, pid: int) -> None:
     say(f"\n-- latency ({label}): {n} sequential requests per URL on one keep-alive connection")
-    say(f"{'URL':34} {'median':>8} {'p95':>8} {'304 median':>11}")
+    say(f"{'URL':34} {'median':>8} {'p95':>8} {'server CPU':>11} {'304 median':>11}")
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
     for name, path in targets.items():
         status, etag, _ = get(conn, path)  # untimed: fills the catalog and the caches
         assert status == 200, (path, status)
         times = []
+        cpu = cpu_seconds(pid)
         for _ in range(n):
             status, _, ms = get(conn, path)
             assert status == 200, (path, status)
             times.append(ms)
+        cpu = (cpu_seconds(pid) - cpu) * 1000 / n
         not_modified = []
         for _ in range(max(10, n // 5)):
             status, _, ms = get(conn, path, {"If-None-Match": etag})
             assert status == 304, (path, status)
             not_modified.append(ms)
         median = statistics.median(times)
-        say(f"{name:34} {median:7.1f}ms {percentile(times, 0.95):7.1f}ms {statistics.median(not_modified):10.1f}ms")
+        say(f"{name:34} {median:7.1f}ms {percentile(times, 0.95):7.1f}ms {cpu:9.1f}ms {statistics.median(not_modified):10.1f}ms")
         SUMMARY.append((f"{label}: {name} median", f"{median:.1f} ms", f"< {TARGET_MS:.0f} ms", median < TARGET_MS))
     conn.close()
 
@@ -272,7 +283,7 @@ def bench(kind: str, args, folder: Path) -> None:
     proc = start_server(url, port, folder)
     try:
         targets = urls(ids)
-        latency(port, targets, args.requests, kind)
+        latency(port, targets, args.requests, kind, proc.pid)
         if args.load_seconds > 0:
             load(port, targets, args.clients, args.load_seconds, kind)
     finally:
@@ -295,7 +306,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.changes < args.items:
         parser.error("--changes must be at least --items (one `new` per item)")
-    say(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs")
+    say(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at the start")
     folder = Path(tempfile.mkdtemp(prefix="fundwatch-bench-web-"))
     try:
         for kind in (("sqlite", "postgresql") if args.db == "both" else (args.db,)):

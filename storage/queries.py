@@ -107,7 +107,7 @@ def history_json(change: Change, item: Item) -> dict[str, Any]:
 
 def list_changes(session: Session, *, since: dt.datetime | None = None, agency: str | None = None,
                  item_id: str | None = None, after_id: int | None = None, before_id: int | None = None,
-                 agencies: Iterable[str] = (), kinds: Iterable[str] = (), ids: Iterable[int] | None = None,
+                 ids: Iterable[int] | None = None,
                  newest_first: bool = False, limit: int | None = None) -> list[tuple[Change, Item]]:
     """Changes with their items, oldest first (the CLI's order) or newest first (the web's change
     log); `after_id`/`before_id` are the cursors, `ids` the changes the web's filters chose."""
@@ -119,10 +119,6 @@ def list_changes(session: Session, *, since: dt.datetime | None = None, agency: 
         query = query.where(Change.detected_at >= since)
     if agency:
         query = query.where(Item.agency == agency)
-    if agencies := list(agencies):
-        query = query.where(Item.agency.in_(agencies))
-    if kinds := list(kinds):
-        query = query.where(Item.kind.in_(kinds))
     if item_id:
         query = query.where(Change.item_id == item_id)
     if ids is not None:

@@ -30,7 +30,7 @@ from fundwatch.items import KINDS
 from fundwatch.storage.db import session_scope
 from fundwatch.storage.models import Item
 from fundwatch.storage.queries import call_json, history_json, list_changes, list_runs, now_local, run_json
-from fundwatch.web.caching import Version
+from fundwatch.web.caching import Version, current_version
 from fundwatch.web.pages import PublicPages
 
 DEFAULT_LIMIT, MAX_LIMIT = 100, 1000
@@ -41,8 +41,9 @@ class ApiError(ValueError):
 
 
 def json_response(data, version: Version | None = None, status: int = 200, next_url: str | None = None) -> Response:
-    body = json.dumps(data, ensure_ascii=False, indent=2)  # the CLI's JSON, byte for byte
-    response = Response(body + "\n", status, media_type="application/json")
+    # The CLI's shapes; compact, because indenting makes json use its pure-Python encoder.
+    body = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+    response = Response(body, status, media_type="application/json")
     if next_url:
         response.headers["Link"] = f'<{next_url}>; rel="next"'
     return version.stamp(response) if version else response
@@ -114,17 +115,13 @@ class Api:
 
     def call(self, request: Request) -> Response:
         with session_scope() as session:
-            version = self.pages_version(session)
+            version = current_version(session)
             if version.not_modified(request):
                 return Response(status_code=304, headers=version.headers())
             item = session.get(Item, request.path_params["item_id"])
             if item is None:
                 return error(f"no item {request.path_params['item_id']!r}", 404)
             return json_response(call_json(item), version)
-
-    def pages_version(self, session) -> Version:
-        version, _ = self.pages.catalog(session)
-        return version
 
     def changes(self, request: Request) -> Response:
         since_raw = request.query_params.get("since")
@@ -135,7 +132,7 @@ class Api:
         limit = int_param(request, "limit", DEFAULT_LIMIT, MAX_LIMIT)
         after = int_param(request, "after")
         with session_scope() as session:
-            version = self.pages_version(session)
+            version = current_version(session)
             if version.not_modified(request):
                 return Response(status_code=304, headers=version.headers())
             found = list_changes(session, since=since, agency=request.query_params.get("agency") or None,
@@ -148,7 +145,7 @@ class Api:
         limit = int_param(request, "limit", 50, MAX_LIMIT)
         before = int_param(request, "before")
         with session_scope() as session:
-            version = self.pages_version(session)
+            version = current_version(session)
             if version.not_modified(request):
                 return Response(status_code=304, headers=version.headers())
             found = list_runs(session, source=request.query_params.get("source") or None, limit=limit + 1,

@@ -1,4 +1,6 @@
-"""The subscription web app (Swedish), run by `fundwatch serve` under uvicorn.
+"""The web app (Swedish), run by `fundwatch serve` under uvicorn: the public pages, feeds and API
+(web.pages, web.feeds, web.api: /utlysningar, /andringar, /flode.atom, /kalender.ics, /api/v1/...,
+/static/...) and the subscription pages:
 
   GET  /                        subscribe form with the privacy notice (GDPR art. 13)
   POST /                        store unconfirmed, send the confirmation mail

@@ -100,8 +100,7 @@ class PublicFilter:
 
     @property
     def narrows_items(self) -> bool:
-        """Whether changes must be limited to matching items (beyond agency and kind, done in SQL)."""
-        return bool(self.keywords or self.statuses)
+        return bool(self.agencies or self.kinds or self.statuses or self.keywords)
 
 
 def feed_query(filters) -> str:
@@ -270,10 +269,10 @@ class PublicPages:
 
 def changes_page(session, filters: PublicFilter, catalog: Catalog, *, before_id: int | None = None,
                  limit: int) -> list[tuple[Change, Item]]:
-    """Newest changes first matching the filter: agency and kind in SQL; keywords and statuses
-    (computed when read, so not in SQL) through the catalog's index of changes."""
+    """Newest changes first matching the filter, picked from the catalog's index of changes by the
+    ids of the matching items (statuses and keywords are not in SQL; an agency's changes in SQL
+    meant sorting all of them for one page)."""
     if not filters.narrows_items:
-        return list_changes(session, agencies=filters.agencies, kinds=filters.kinds, before_id=before_id,
-                            newest_first=True, limit=limit)
+        return list_changes(session, before_id=before_id, newest_first=True, limit=limit)
     ids = catalog.change_ids(filters.item_ids(catalog), before_id=before_id, limit=limit)
     return list_changes(session, ids=ids, newest_first=True) if ids else []

@@ -136,6 +136,6 @@ def retry_command(**options):
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8080, show_default=True, type=int)
 def serve(**options):
-    """The subscription web app (Swedish): subscribe, confirm, change filters, mute an item,
-    unsubscribe."""
+    """The Swedish web app: the list of calls, their history, the change log, Atom and iCalendar
+    feeds, the JSON API (/api/v1); subscribe, confirm, change filters, mute an item, unsubscribe."""
     implemented_in(f"{BODIES}:serve", **options)
