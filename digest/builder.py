@@ -44,7 +44,7 @@ from fundwatch.swedish import MONTHS_SV, fold_case, format_date_sv, parse_date
 SOON_DAYS = 14  # the default reminder lead time (a subscriber may choose 7, 14 or 30)
 FIRST_DIGEST_DAYS = 7
 FIRST_DIGEST_LIMIT = 25  # compact lines in a first digest: with the rest it stays far below Gmail's 102 kB
-NEWS_KINDS = ("news", "page")
+NEWS_KINDS = ("news", "decision", "page")  # not calls: shown under "Nytt från myndigheterna"
 COVERAGE_DAYS = 7  # a source counts as checked when its last run is ok and this recent
 
 KIND_SV = {"funding_call": "Utlysning", "procurement": "Upphandling", "collaboration": "Samverkan",
