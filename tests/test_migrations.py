@@ -66,9 +66,11 @@ def test_a_database_behind_the_newest_migration_is_migrated_when_opened(tmp_path
 
 
 def upgrade_to_base(engine) -> None:
+    from alembic import command
 
-    pass
+    from fundwatch.storage.db import alembic_config
 
+    command.downgrade(alembic_config(engine), "base")
 
 
 @pytest.mark.slow

@@ -208,7 +208,7 @@ def test_mute_link_of_a_digest_works(web, digest_env, sqlite_url):
     add_subscriber("anna@example.org")
     send_due()
     text = read_outbox(digest_env)["anna@example.org"].get_body(("plain",)).get_content()
-    link = re.search(r"Visa inte fler om denna: (\S+id=migrationsverket/funding_call/tyst)\n", text).group(1)
+    link = re.search(r"Visa inte fler om denna: (\S+id=migrationsverket/funding_call/tyst)\r?\n", text).group(1)
     path = path_of(link)
     response, html = web.get(path)
     assert response.status == 200 and "”Tyst”" in html and "<button" in html

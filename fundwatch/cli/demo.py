@@ -63,7 +63,7 @@ Done. The demo database is {db_path}. Look next at it (and send confirmations to
 Then point fundwatch at the real sites with `{exe} run` (see the README).
 
 Browse the demo's calls, their history and feeds in the web app:
-  FUNDWATCH_SECRET_KEY=demo-only {exe} serve
+  FUNDWATCH_DATABASE_URL=sqlite:///{db_path} FUNDWATCH_SECRET_KEY=demo-only {exe} serve
 and open {LIST_URL}""")
 
 
