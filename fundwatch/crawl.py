@@ -5,6 +5,7 @@ dies before reporting leaves its run to be closed here as failed, with the reaso
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import signal
@@ -20,6 +21,7 @@ from fundwatch.sources import Source
 from fundwatch.storage import locks
 from fundwatch.storage.db import get_engine, session_factory
 from fundwatch.storage.outcome import RunOutcome
+from fundwatch.storage.queries import last_healthy_start
 from fundwatch.storage.reasons import reason_en
 from fundwatch.storage.recorder import abandon_run, apply_run, begin_run
 from fundwatch.storage.spool import new_spool_file, read_spool
@@ -54,6 +56,19 @@ def scrapy_command(source: Source, sources_path: str, result_file: str, settings
     for key, value in (settings or {}).items():
         cmd += ["-s", f"{key}={value}"]
     return cmd
+
+
+def api_since(sessions, source: Source) -> str | None:
+    """The date an API source asks for changes since: the day before its last healthy run started
+    (a day of overlap: the API's dates are local and a change during that run is not missed; an
+    unchanged call in the overlap is no change), else the sources file's `since`."""
+    if not source.is_api:
+        return None
+    with sessions() as session:
+        started = last_healthy_start(session, source.id)
+    if started is None:
+        return source.since
+    return (started.astimezone(config.timezone()).date() - dt.timedelta(days=1)).isoformat()
 
 
 def _read(path: str) -> dict[str, Any]:
@@ -94,6 +109,8 @@ def crawl_source(source: Source, sources_path: str, *, timeout: float | None = N
     os.close(fd)
     spool_file = new_spool_file(source.id)
     settings = {**(settings or {}), "FUNDWATCH_RUN_ID": str(run_id), "FUNDWATCH_SPOOL_FILE": spool_file}
+    if source.is_api and "FUNDWATCH_SINCE" not in settings:
+        settings["FUNDWATCH_SINCE"] = api_since(sessions, source)
     child_env = dict(os.environ)
     child_env.setdefault("SCRAPY_SETTINGS_MODULE", "fundwatch.spiders.settings")  # works from any folder
     try:

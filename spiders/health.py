@@ -53,6 +53,9 @@ class RunHealth:
     callback_errors: list[tuple[str, str]] = field(default_factory=list)
     warnings: list[dict[str, Any]] = field(default_factory=list)
     kinds: dict[str, dict[str, int]] = field(default_factory=dict)  # the drift guard's counts
+    # pages that list only what changed (an API's since-answer): an item absent from them is
+    # unchanged, not gone, so they never make a miss count
+    changes_only: set[str] = field(default_factory=set)
 
     # -- what the crawl reports -------------------------------------------------------------
     def page(self, url: str, role: str | None = None) -> Page:
@@ -169,6 +172,7 @@ class RunHealth:
             status, code, params = "ok", None, None
         return RunOutcome(
             status=status, reason_code=code, reason_params=params, warnings=list(self.warnings),
-            fetched_pages={u for p in self.pages.values() if p.answered for u in (p.url, p.final_url) if u},
+            fetched_pages={u for p in self.pages.values() if p.answered and p.url not in self.changes_only
+                           for u in (p.url, p.final_url) if u and u not in self.changes_only},
             page_log=[p.to_log() for p in self.pages.values()], errors=errors, shape=self.shape(),
         )
