@@ -54,8 +54,9 @@ def test_state1_lists_every_call_procurement_and_news_item(timeline):
     for c in calls:
         counts[(c["agency"], c["kind"])] = counts.get((c["agency"], c["kind"]), 0) + 1
     assert counts == {(MV, "funding_call"): 6, (MV, "news"): 4, (BO, "funding_call"): 2, (BO, "news"): 5,
-                      (AF, "procurement"): 10, (AF, "news"): 4, ("mucf", "page"): 1, ("socialstyrelsen", "page"): 1}
-    assert len(step["events"]) == 33 and {e[0] for e in step["events"]} == {"new"}
+                      (AF, "procurement"): 10, (AF, "news"): 4, ("mucf", "page"): 1, ("socialstyrelsen", "page"): 1,
+                      ("vinnova", "funding_call"): 4}
+    assert len(step["events"]) == 37 and {e[0] for e in step["events"]} == {"new"}
     mv = by_title(calls, MV)
     forstudier = mv["Förstudier inom integration"]
     assert (forstudier["amount_text"], forstudier["amount_sek"]) == ("Ca 2,3 MSEK", 2_300_000)
@@ -109,5 +110,6 @@ def test_broken_state_fails_with_reasons_and_removes_nothing(timeline):
     assert latest[BO]["status"] == "failed" and latest[BO]["reason"] == (
         "https://www.brottsoffermyndigheten.se/sok-projektmedel/forskningsprojekt/sok-forskningsmedel/ answered HTTP 503")
     assert latest[AF]["status"] == "failed"
+    assert latest["vinnova"]["status"] == "failed"  # the API answers nothing at the watermark's date: no removal either
     assert latest[AF]["reason"] == "https://arbetsformedlingen.se/for-leverantorer/upphandlingar-och-regelverk answered HTTP 503"
     assert latest["mucf-statsbidrag"]["status"] == "ok"
