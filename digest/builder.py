@@ -24,9 +24,10 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from fundwatch.digest.filters import Filters
+from fundwatch.eligibility import CIVIL_SOCIETY_DETAIL
 from fundwatch.sources import load_sources
 from fundwatch.storage.changes import net_change
-from fundwatch.storage.models import Change, Item
+from fundwatch.storage.models import Change, Item, Run
 from fundwatch.storage.queries import (
     call_json,
     change_fields_json,
@@ -59,9 +60,10 @@ FIELD_SV = {
     "deadline_text": "Sista ansökningsdag (som myndigheten skriver den)",
     "deadline_rule": "Återkommande ansökningsdagar", "published": "Publicerad", "amount_text": "Belopp",
     "amount_sek": "Belopp", "competitive": "Öppen för civilsamhället", "status": "Status", "text": "Text",
+    "deadline_time": "Klockslag för sista ansökningsdag", "eligibility": "Vem kan söka", "region": "Region",
 }
-FIELD_ORDER = ("title", "status", "opens", "deadline", "deadline_text", "deadline_rule", "amount_text",
-               "amount_sek", "competitive", "published", "url", "details", "text")
+FIELD_ORDER = ("title", "status", "opens", "deadline", "deadline_time", "deadline_text", "deadline_rule", "amount_text",
+               "amount_sek", "competitive", "eligibility", "region", "published", "url", "details", "text")
 
 
 def iso_week(now: dt.datetime | None = None) -> str:
@@ -111,6 +113,10 @@ def _value_sv(name: str, value: Any) -> str:
         return STATUS_SV.get(str(value), str(value))
     if name == "amount_sek":
         return amount_sv(None, int(value)) or "–"
+    if name == "eligibility":
+        return ", ".join(value) if isinstance(value, list) else str(value)
+    if name == "deadline_time":
+        return "kl. " + str(value).replace(":", ".")
     return " ".join(str(value).split())
 
 
@@ -153,6 +159,9 @@ class ItemView:
     competitive: bool | None
     who: str | None = None  # who may apply, one line, when the page says
     haystack: str = field(repr=False, default="")
+    forms: tuple[str, ...] = ()  # organisation forms that may apply (eligibility.py)
+    region: str | None = None
+    civil_society: bool = True  # False: a source marked it as not naming civil society (opt-in, like non-competitive)
 
     @property
     def is_call(self) -> bool:
@@ -190,6 +199,7 @@ class ChangeView:
     change: str
     item_id: str
     fields: dict[str, list[Any]]
+    baseline: str | None = None  # the new source's label when this `new` came from its first healthy run
 
 
 @dataclass
@@ -260,6 +270,7 @@ class Digest:
     open_more: int = 0  # open or upcoming calls a first digest leaves out of open_now
     reminder_days: int = SOON_DAYS
     new_calls: int = 0  # new calls anywhere in the digest (soon, new, upcoming)
+    new_sources: list[str] = field(default_factory=list)  # "Ny källa: MUCF — 6 öppna utlysningar"
 
     @property
     def week_no(self) -> int:
@@ -277,7 +288,8 @@ class Digest:
 
     @property
     def empty(self) -> bool:
-        return not (self.new or self.changed or self.soon or self.upcoming or self.closed or self.news or self.open_now)
+        return not (self.new or self.changed or self.soon or self.upcoming or self.closed or self.news or self.open_now
+                    or self.new_sources)
 
     @property
     def nearest(self) -> ItemView | None:
@@ -306,7 +318,7 @@ class WeekData:
         for view in items.values():
             self._by_agency.setdefault(view.agency, set()).add(view.id)
             self._by_kind.setdefault(view.kind, set()).add(view.id)
-            if view.competitive is not False:
+            if view.competitive is not False and view.civil_society:
                 self._competitive.add(view.id)
         self._all = set(items)
         self._keyword_cache: dict[str, frozenset[str]] = {}
@@ -340,8 +352,13 @@ class WeekData:
         items: dict[str, ItemView] = {}
         for item in list_items(session, include_removed=True):
             items[item.id] = _item_view(item, now, sources.agency_name(item.agency))
-        changes = [ChangeView(c.id, c.change, c.item_id, change_fields_json(c) if c.change != "new" else {})
-                   for c, _ in list_changes(session, after_id=after_id) if c.id <= upto_id]
+        found = [c for c, _ in list_changes(session, after_id=after_id) if c.id <= upto_id]
+        baselines = baseline_runs(session, {c.run_id for c in found if c.change == "new"})
+        labels = {s.id: s.name or sources.agency_name(s.agency) for s in sources}
+        changes = [ChangeView(c.id, c.change, c.item_id, change_fields_json(c) if c.change != "new" else {},
+                              baseline=(labels.get(baselines[c.run_id], baselines[c.run_id])
+                                        if c.change == "new" and c.run_id in baselines else None))
+                   for c in found]
         runs = last_runs(session)
         cutoff = now - dt.timedelta(days=COVERAGE_DAYS)
         rows = []
@@ -384,6 +401,10 @@ class WeekData:
         if filters.keywords:
             ids &= set().union(*(self._keyword(w) for w in filters.keywords))
         ids -= set(filters.muted)
+        if filters.forms:  # a call that does not say who may apply stays in
+            ids = {i for i in ids if not self.items[i].forms or set(self.items[i].forms) & set(filters.forms)}
+        if filters.regions:  # national calls (no region) reach everyone
+            ids = {i for i in ids if self.items[i].region is None or self.items[i].region in filters.regions}
         hit = self._match_cache[key] = frozenset(ids)
         return hit
 
@@ -431,6 +452,9 @@ class WeekData:
             if kind == "removed":
                 folded[item_id] = ("closed", Closed(view, "borttagen från myndighetens webbplats"))
                 continue
+            if changes[0].baseline:  # found by its source's first healthy run: counted on the source's line
+                folded[item_id] = ("baseline", changes[0].baseline)
+                continue
             if kind == "new":
                 folded[item_id] = ("new", view)
                 continue
@@ -440,14 +464,20 @@ class WeekData:
                 folded[item_id] = ("changed", Changed(view, field_changes(merged)))
         # each section in the order a digest shows it, so a digest's share of it is in order too
         rank = {"new": lambda v: (0, v.sort_key), "changed": lambda c: (1, c.item.sort_key),
-                "closed": lambda c: (2, c.item.agency_name, c.item.title)}
+                "closed": lambda c: (2, c.item.agency_name, c.item.title), "baseline": lambda label: (3, label)}
         folded = dict(sorted(folded.items(), key=lambda kv: rank[kv[1][0]](kv[1][1])))
         self._fold_cache[(after_id, upto_id)] = folded
         return folded
 
     def _build(self, filters: Filters, *, after_id: int, upto_id: int, first: bool) -> Digest:
         wanted = self.matching(filters)
-        folded = {i: e for i, e in self._fold(after_id, upto_id).items() if i in wanted}
+        folded, new_sources = {}, {}  # new_sources: a new source's label -> its open calls this subscriber wants
+        for i, e in self._fold(after_id, upto_id).items():
+            if e[0] == "baseline":  # a first digest lists them with everything open; others get one line
+                if not first and (not filters.agencies or self.items[i].agency in filters.agencies):
+                    new_sources[e[1]] = new_sources.get(e[1], 0) + (i in wanted and self.items[i].status == "open")
+            elif i in wanted:
+                folded[i] = e
         soon_until = self.today + dt.timedelta(days=filters.reminder_days)
         soon_ids = {v.id for v in self._current if v.id in wanted and v.is_call and v.status == "open"
                     and v.deadline and self.today <= v.deadline <= soon_until}
@@ -493,7 +523,28 @@ class WeekData:
         return Digest(self.week, first, after_id, upto_id, new, changed, soon, closed,
                       open_all[:FIRST_DIGEST_LIMIT], self.coverage(filters.agencies), upcoming=upcoming, news=news,
                       open_more=max(0, len(open_all) - FIRST_DIGEST_LIMIT), reminder_days=filters.reminder_days,
-                      new_calls=len(new_ids))
+                      new_calls=len(new_ids),
+                      new_sources=[new_source_line(label, n) for label, n in new_sources.items()])
+
+
+def baseline_runs(session: Session, run_ids: set[int]) -> dict[int, str]:
+    """Of RUN_IDS, the runs up to and including their source's first healthy run: {run id: source
+    id}. Their `new` items are the source's baseline, not news for subscribers who had digests."""
+    if not run_ids:
+        return {}
+    first_ok = dict(session.execute(select(Run.source_id, func.min(Run.id)).where(Run.status == "ok")
+                                    .group_by(Run.source_id)).all())
+    out = {}
+    for run_id, source_id in session.execute(select(Run.id, Run.source_id).where(Run.id.in_(run_ids))):
+        if source_id not in first_ok or run_id <= first_ok[source_id]:  # no healthy run yet: still its baseline
+            out[run_id] = source_id
+    return out
+
+
+def new_source_line(label: str, open_calls: int) -> str:
+    if open_calls == 0:
+        return f"Ny källa: {label} — inga öppna utlysningar just nu"
+    return f"Ny källa: {label} — {open_calls} {'öppen utlysning' if open_calls == 1 else 'öppna utlysningar'}"
 
 def _view(entry) -> ItemView:
     return entry.item if isinstance(entry, (Changed, Closed)) else entry
@@ -518,7 +569,9 @@ def _item_view(item: Item, now: dt.datetime, agency_name: str) -> ItemView:
     if deadline:
         deadline_sv = format_date_sv(deadline)
         closing = item_closes_at(item, deadline)
-        if item.deadline_text and (closing.hour, closing.minute) != (23, 59) and parse_date(item.deadline_text).time:
+        written_time = item.deadline_time or (
+            item.deadline_text and parse_date(item.deadline_text).time and (closing.hour, closing.minute) != (23, 59))
+        if written_time:
             deadline_sv += f" kl. {closing:%H.%M}"
     elif item.deadline_text:
         deadline_sv = " ".join(item.deadline_text.split())
@@ -528,7 +581,10 @@ def _item_view(item: Item, now: dt.datetime, agency_name: str) -> ItemView:
         status=data["status"], deadline=deadline, deadline_sv=deadline_sv,
         amount_sv=amount_sv(item.amount_text, item.amount_sek),
         opens_sv=format_date_sv(item.opens) if item.opens else None, competitive=item.competitive,
-        who=_who(item.details), haystack=fold_case(f"{item.title}\n{item.text}"),
+        who=", ".join(item.eligibility) if item.eligibility else _who(item.details),
+        haystack=fold_case(f"{item.title}\n{item.text}"),
+        forms=tuple(item.eligibility or ()), region=item.region,
+        civil_society=(item.details or {}).get(CIVIL_SOCIETY_DETAIL) != "nej",
     )
 
 

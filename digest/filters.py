@@ -7,7 +7,9 @@ import unicodedata
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from fundwatch.eligibility import clean_forms
 from fundwatch.items import KINDS
+from fundwatch.regions import clean_regions
 from fundwatch.sources import load_sources
 from fundwatch.swedish import fold_case
 
@@ -31,15 +33,19 @@ class Filters:
     include_noncompetitive: bool = False
     reminder_days: int = DEFAULT_REMINDER_DAYS
     muted: list[str] = field(default_factory=list)  # item ids
+    forms: list[str] = field(default_factory=list)  # the subscriber's organisation form(s); empty: any
+    regions: list[str] = field(default_factory=list)  # its region(s); empty: every region
 
     @classmethod
     def of(cls, sub: Subscriber) -> "Filters":
         return cls(list(sub.agencies or []), list(sub.kinds or []), list(sub.keywords or []), bool(sub.include_noncompetitive),
-                   sub.reminder_days or DEFAULT_REMINDER_DAYS, list(sub.muted or []))
+                   sub.reminder_days or DEFAULT_REMINDER_DAYS, list(sub.muted or []),
+                   list(sub.forms or []), list(sub.regions or []))
 
     def key(self) -> tuple:
         return (tuple(sorted(self.agencies)), tuple(sorted(self.kinds)), tuple(sorted(fold_case(k) for k in self.keywords)),
-                self.include_noncompetitive, self.reminder_days, tuple(sorted(self.muted)))
+                self.include_noncompetitive, self.reminder_days, tuple(sorted(self.muted)),
+                tuple(sorted(self.forms)), tuple(sorted(self.regions)))
 
 
 def known_agencies() -> dict[str, str]:
@@ -61,7 +67,7 @@ def clean_reminder_days(value) -> int:
 
 def clean_filters(agencies=(), kinds=(), keywords=(), include_noncompetitive: bool = False,
                   agencies_known: dict[str, str] | None = None,
-                  reminder_days=DEFAULT_REMINDER_DAYS) -> Filters:
+                  reminder_days=DEFAULT_REMINDER_DAYS, forms=(), regions=()) -> Filters:
     known = agencies_known if agencies_known is not None else known_agencies()
     by_name = {name.casefold(): slug for slug, name in known.items()}
     chosen_agencies: list[str] = []
@@ -89,4 +95,9 @@ def clean_filters(agencies=(), kinds=(), keywords=(), include_noncompetitive: bo
             words.append(w)
     if len(words) > MAX_KEYWORDS:
         raise SubscriptionError(f"at most {MAX_KEYWORDS} keywords")
-    return Filters(chosen_agencies, chosen_kinds, words, bool(include_noncompetitive), clean_reminder_days(reminder_days))
+    try:
+        chosen_forms, chosen_regions = clean_forms(forms), clean_regions(regions)
+    except ValueError as exc:
+        raise SubscriptionError(str(exc)) from None
+    return Filters(chosen_agencies, chosen_kinds, words, bool(include_noncompetitive), clean_reminder_days(reminder_days),
+                   forms=chosen_forms, regions=chosen_regions)

@@ -40,6 +40,8 @@ class Subscriber(Base):
     include_noncompetitive: Mapped[bool] = mapped_column(default=False)
     reminder_days: Mapped[int] = mapped_column(default=14)  # what closes this soon is listed first (7, 14, 30)
     muted: Mapped[list[Any]] = mapped_column(default=list)  # item ids the subscriber asked not to see again
+    forms: Mapped[list[Any]] = mapped_column(default=list)  # organisation forms (eligibility.py); empty: all
+    regions: Mapped[list[Any]] = mapped_column(default=list)  # regions (regions.py); empty: all
     status: Mapped[str] = mapped_column(String(20), default=UNCONFIRMED)
     token_key: Mapped[str] = mapped_column(String(32))  # random, part of every signed token
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)

@@ -71,6 +71,8 @@ def subject_for(d: Digest) -> str:
         parts.append(f"sista dag {short_date_sv(nearest.deadline)}: {header_text(nearest.title, 80)}")
     if not parts and d.changed:
         parts.append(_plural(len(d.changed), "ändrad utlysning", "ändrade utlysningar"))
+    if d.new_sources:
+        parts.append(_plural(len(d.new_sources), "ny källa", "nya källor"))
     if not parts and not d.empty:
         parts.append("nytt från myndigheterna")
     text = " · ".join(parts) if parts else "inget nytt som matchar dina val"
@@ -83,6 +85,10 @@ def filters_sv(filters: Filters, agency_names: dict[str, str]) -> str:
     parts.append(", ".join(KIND_SV.get(k, k).lower() for k in filters.kinds) if filters.kinds else "alla typer")
     if filters.keywords:
         parts.append("nyckelord: " + ", ".join(filters.keywords))
+    if filters.forms:
+        parts.append("organisationsform: " + ", ".join(filters.forms))
+    if filters.regions:
+        parts.append("region: " + ", ".join(filters.regions))
     if filters.include_noncompetitive:
         parts.append("även utlysningar som inte är öppna för civilsamhället")
     parts.append(f"påminnelse {filters.reminder_days} dagar före sista dag")

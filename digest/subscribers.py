@@ -80,6 +80,7 @@ def _apply(sub: Subscriber, org: str, filters: Filters) -> None:
     sub.agencies, sub.kinds, sub.keywords = filters.agencies, filters.kinds, filters.keywords
     sub.include_noncompetitive = filters.include_noncompetitive
     sub.reminder_days = filters.reminder_days
+    sub.forms, sub.regions = filters.forms, filters.regions
 
 
 def mute(session: Session, sub: Subscriber, item_id: str) -> bool:
@@ -197,6 +198,7 @@ def subscriber_json(sub: Subscriber) -> dict:
         "agencies": list(sub.agencies or []), "kinds": list(sub.kinds or []), "keywords": list(sub.keywords or []),
         "include_noncompetitive": bool(sub.include_noncompetitive), "reminder_days": sub.reminder_days,
         "muted": list(sub.muted or []), "consent": sub.consent,
+        "forms": list(sub.forms or []), "regions": list(sub.regions or []),
         "created_at": iso(sub.created_at), "confirmed_at": iso(sub.confirmed_at), "imported_by": sub.imported_by,
         "unsubscribed_at": iso(sub.unsubscribed_at), "hard_bounces": sub.hard_bounces,
     }

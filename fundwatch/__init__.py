@@ -1,3 +1,3 @@
 """fundwatch: watches Swedish agencies' funding calls for civil-society organisations."""
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import datetime as dt
 import json
 import os
 import signal
@@ -28,6 +29,7 @@ from fundwatch import config
 from fundwatch.sources import Source
 from fundwatch.storage.db import DatabaseError, describe_error, get_engine, session_factory
 from fundwatch.storage.outcome import RunOutcome
+from fundwatch.storage.queries import last_healthy_start
 from fundwatch.storage.reasons import reason_en
 from fundwatch.storage.runlife import (
     Heartbeat,
@@ -75,6 +77,19 @@ def scrapy_command(source: Source, sources_path: str, result_file: str, settings
     return cmd
 
 
+def api_since(sessions, source: Source) -> str | None:
+    """The date an API source asks for changes since: the day before its last healthy run started
+    (a day of overlap: the API's dates are local and a change during that run is not missed; an
+    unchanged call in the overlap is no change), else the sources file's `since`."""
+    if not source.is_api:
+        return None
+    with sessions() as session:
+        started = last_healthy_start(session, source.id)
+    if started is None:
+        return source.since
+    return (started.astimezone(config.timezone()).date() - dt.timedelta(days=1)).isoformat()
+
+
 def _read(path: str) -> dict[str, Any]:
     try:
         with open(path, encoding="utf-8") as fh:
@@ -116,6 +131,7 @@ def crawl_source(source: Source, sources_path: str, *, timeout: float | None = N
     retry_for = storage_retry_seconds()
     try:
         sessions = session_factory(get_engine())  # migrated here, once per process
+        since = api_since(sessions, source)  # before the run begins: a database error here leaves no open run
         run_id = begin_run(sessions, source.id, source.agency, source.spider)
     except SourceLocked as exc:
         return CrawlResult(source.id, "locked", message=str(exc))
@@ -128,6 +144,8 @@ def crawl_source(source: Source, sources_path: str, *, timeout: float | None = N
     log_file = log_dir() / f"{source.id}.log"
     spool_file, result_file = run_files(run_id)
     settings = {**(settings or {}), "FUNDWATCH_RUN_ID": str(run_id)}
+    if since is not None and "FUNDWATCH_SINCE" not in settings:
+        settings["FUNDWATCH_SINCE"] = since
     child_env = dict(os.environ)
     child_env.setdefault("SCRAPY_SETTINGS_MODULE", "fundwatch.spiders.settings")  # works from any folder
     try:

@@ -60,6 +60,9 @@ class FundItem:
     status: str = "unknown"
     text: str = ""
     details: dict[str, str] = field(default_factory=dict)
+    deadline_time: str | None = None  # "HH:MM" as the page writes it with the deadline; None: none written
+    eligibility: list[str] = field(default_factory=list)  # organisation forms that may apply (eligibility.py)
+    region: str | None = None  # county or ESF+ region of a regional call (regions.py); None: national
     id: str = ""  # agency/kind/slug, set by the pipeline (which also de-duplicates slugs)
     source: str = ""  # source id, set by the pipeline
 
@@ -75,7 +78,11 @@ ITEM_FIELDS = tuple(f.name for f in fields(FundItem))
 CONTENT_FIELDS = (
     "title", "url", "opens", "deadline", "deadline_text", "deadline_rule", "published",
     "amount_text", "amount_sek", "competitive", "status", "text", "details",
+    "deadline_time", "eligibility", "region",
 )
+# Content fields added in schema 0013: left out of an item's snapshot (and so of its content hash)
+# while empty, so that items stored before them do not all read as updated.
+OPTIONAL_FIELDS = ("deadline_time", "eligibility", "region")
 DATE_FIELDS = ("opens", "deadline", "published")
 
 
@@ -89,6 +96,8 @@ def item_to_dict(item: FundItem, names: tuple[str, ...] = ITEM_FIELDS) -> dict:
             data[name] = value.isoformat()
     if data.get("details") is not None:
         data["details"] = dict(data["details"])
+    if data.get("eligibility") is not None:
+        data["eligibility"] = list(data["eligibility"])
     return data
 
 
@@ -97,9 +106,9 @@ def item_from_dict(data: dict) -> FundItem:
     for name in DATE_FIELDS:
         if isinstance(values.get(name), str):
             values[name] = dt.date.fromisoformat(values[name])
-    values.setdefault("details", {})
-    if values.get("details") is None:
-        values["details"] = {}
+    for name in ("details", "eligibility"):
+        if values.get(name) is None:
+            values.pop(name, None)
     return FundItem(**values)
 
 

@@ -37,3 +37,19 @@ def vocabulary(base: dict[str, tuple[str, ...]] = CALL_LABELS, **extra: tuple[st
     for name, spellings in extra.items():
         merged[name] = tuple(dict.fromkeys((*merged.get(name, ()), *spellings)))
     return merged
+
+
+# Status words of the sites (Kulturrådet, Socialstyrelsen, Formas, Forte, Tillväxtverket) onto the
+# project's statuses.
+STATUS_WORDS = {
+    "öppen för ansökan": "open", "öppet för ansökan": "open", "öppna": "open", "öppen": "open",
+    "kommande": "upcoming",
+    "stängd för ansökan": "closed", "stängt för ansökan": "closed", "stängda": "closed", "stängd": "closed",
+    "stängt": "closed", "beslutad": "closed", "beslutade": "closed",
+}
+
+
+def status_from_word(text: str | None) -> str | None:
+    """The project's status for a site's status word ("Öppen för ansökan" -> open), or None."""
+    word = clean(text).rstrip(".:").casefold()
+    return STATUS_WORDS.get(word)

@@ -34,6 +34,12 @@ class LoggedRequest:
     status: int
     headers: dict[str, str] = field(default_factory=dict)
     bytes_sent: int = 0
+    started: float = 0.0  # time.time() when the request arrived and when its answer was sent:
+    finished: float = 0.0  # a per-host request log (bench/daily_cycle.py checks no overlap)
+
+    @property
+    def host(self) -> str:
+        return self.path.lstrip("/").split("/", 1)[0]
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -54,6 +60,7 @@ class _Handler(BaseHTTPRequestHandler):
         self._serve(head=False)
 
     def _serve(self, head: bool) -> None:
+        started = time.time()
         path = urlsplit(self.path).path
         key = unquote(path).strip("/")
         status, headers, body = self.server.resolve(key, self.headers)
@@ -66,7 +73,8 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(body)
         with self.server.log_lock:
             self.server.log.append(LoggedRequest("HEAD" if head else "GET", path, status,
-                                                 dict(self.headers.items()), 0 if head else len(body)))
+                                                 dict(self.headers.items()), 0 if head else len(body),
+                                                 started, time.time()))
 
 
 class MirrorServer(ThreadingHTTPServer):

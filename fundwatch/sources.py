@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import re
 import tomllib
@@ -97,11 +98,21 @@ class Source:
     schedule: str | None = None
     name: str = ""
     listing: Listing | None = None  # spider = "listing" only
+    # An API source: its urls hold "{since}", the date its first run asks for changes since; later
+    # runs ask since their last healthy run (the watermark, fundwatch/crawl.py).
+    since: str | None = None
+
+    @property
+    def is_api(self) -> bool:
+        return self.since is not None
+
+    def urls_since(self, since: str | None = None) -> tuple[str, ...]:
+        return tuple(u.replace("{since}", since or self.since or "") for u in self.urls)
 
     def to_json(self) -> dict:
         data = {
             "id": self.id, "agency": self.agency, "spider": self.spider, "urls": list(self.urls),
-            "must_carry": list(self.must_carry), "schedule": self.schedule,
+            "must_carry": list(self.must_carry), "schedule": self.schedule, "since": self.since,
         }
         if self.listing is not None:
             data["listing"] = self.listing.to_json()
@@ -152,11 +163,22 @@ def load_sources(explicit: str | os.PathLike | None = None) -> Sources:
         if entry["id"] in sources:
             raise SourcesError(f"{path}: source id {entry['id']!r} appears twice")
         urls = tuple(entry["urls"])
+        since = entry.get("since")
+        if since is not None:
+            since = str(since)  # TOML reads an unquoted 2026-11-01 as a date
+            try:
+                dt.date.fromisoformat(since)
+            except ValueError:
+                raise SourcesError(f"{path}: source {entry['id']!r}: since must be a date YYYY-MM-DD, not {since!r}") from None
+            if not any("{since}" in u for u in urls):
+                raise SourcesError(f"{path}: source {entry['id']!r} has since but no url with {{since}}")
+        elif any("{since}" in u for u in urls):
+            raise SourcesError(f"{path}: source {entry['id']!r} has a url with {{since}} but no since date")
         sources[entry["id"]] = Source(
             id=entry["id"], agency=entry["agency"], spider=entry["spider"], urls=urls,
             # A plain page watch must carry every page it watches.
             must_carry=tuple(entry.get("must_carry", urls if entry["spider"] == "page" else ())),
-            schedule=entry.get("schedule"), name=entry.get("name", ""),
+            schedule=entry.get("schedule"), name=entry.get("name", ""), since=since,
             listing=_listing(f"{path}: source {entry['id']!r}", entry) if entry["spider"] == "listing" else None,
         )
     return Sources(path=path, sources=sources, agencies=dict(data.get("agencies", {})))

@@ -41,6 +41,8 @@ __all__ = [
     "format_date_sv",
     "next_rule_date",
     "parse_deadline_rule",
+    "parse_date_in_context",
+    "deadline_time",
 ]
 
 
@@ -308,6 +310,29 @@ def parse_date(text: str, *, default_year: int | None = None) -> ParsedDate:
                 tm = _TIME_RE.search(s, 0, h.start)
             t = _time_from(tm) if tm else None
     return ParsedDate(h.date, t, h.end_date, s)
+
+
+_YEAR_IN_CONTEXT = re.compile(rf"(?<![0-9]){_YEAR}")
+
+
+def parse_date_in_context(text: str, *, title: str = "", page_date: datetime.date | None = None) -> ParsedDate:
+    """A date whose year may be missing ("Ansökan öppnar: 1 februari"): the year comes from the
+    page's own date, else from the call's title when it states exactly one year; otherwise the
+    date stays partial (``date=None``, text kept). A year alone ("Maj 2023", "inför nästa
+    utlysning 2026") never becomes a day."""
+    parsed = parse_date(text)
+    if parsed.date is not None:
+        return parsed
+    year = page_date.year if page_date else None
+    if year is None:
+        years = set(_YEAR_IN_CONTEXT.findall(_norm(title or "")))
+        year = int(years.pop()) if len(years) == 1 else None
+    return parse_date(text, default_year=year) if year else parsed
+
+
+def deadline_time(parsed: ParsedDate) -> str | None:
+    """A deadline's written clock time as "HH:MM" (14.00 -> "14:00"); None when none is written."""
+    return parsed.time.strftime("%H:%M") if parsed.time else None
 
 
 def _role_in(prefix: str) -> str | None:

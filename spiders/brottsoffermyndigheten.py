@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from urllib.parse import urlsplit
 
+from fundwatch.eligibility import eligibility_of
 from fundwatch.labels import clean
 from fundwatch.spiders import sitevision
 from fundwatch.spiders.base import FundSpider
@@ -89,6 +90,7 @@ class BrottsoffermyndighetenSpider(FundSpider):
             response, kind="funding_call", key=title, title=title,
             deadline=None, deadline_rule=rule, deadline_text=rule_text,
             competitive=True, status="unknown", text=text, details=self._parse_details(response, text),
+            eligibility=eligibility_of(text),
         )
 
     @staticmethod

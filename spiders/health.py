@@ -51,6 +51,9 @@ class RunHealth:
     callback_errors: list[tuple[str, str]] = field(default_factory=list)
     warnings: list[dict[str, Any]] = field(default_factory=list)
     kinds: dict[str, dict[str, int]] = field(default_factory=dict)  # the drift guard's counts
+    # pages that list only what changed (an API's since-answer): an item absent from them is
+    # unchanged, not gone, so they never make a miss count
+    changes_only: set[str] = field(default_factory=set)
 
     # -- what the crawl reports -------------------------------------------------------------
     def page(self, url: str, role: str | None = None) -> Page:

@@ -56,10 +56,14 @@ DOWNLOADER_MIDDLEWARES = {
 }
 # FUNDWATCH_MIRROR: fetch https://HOST/PATH from $FUNDWATCH_MIRROR/HOST/PATH below everything
 # else, so robots.txt, redirects and the cache all see the real URL (spiders/mirror.py).
+# Every request is paced per host at the moment it is sent (spiders/pacing.py), across processes.
 DOWNLOAD_HANDLERS = {
-    "http": "fundwatch.spiders.mirror.MirrorDownloadHandler",
-    "https": "fundwatch.spiders.mirror.MirrorDownloadHandler",
+    "http": "fundwatch.spiders.pacing.PoliteDownloadHandler",
+    "https": "fundwatch.spiders.pacing.PoliteDownloadHandler",
 }
+# The pacing above is the floor; Scrapy's own randomised delay (0.5-1.5x) on top of it only
+# lengthened the daily cycle (bench/daily_cycle.py).
+DOWNLOAD_DELAY_JITTER = 0
 
 ITEM_PIPELINES = {"fundwatch.spiders.pipelines.StoragePipeline": 800}
 FUNDWATCH_REMOVE_AFTER_MISSES = int(config.env("FUNDWATCH_REMOVE_AFTER_MISSES"))  # counted misses before `removed`

@@ -25,7 +25,7 @@ from typing import Any, Iterable, Sequence
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session, defer
 
-from fundwatch.items import CONTENT_FIELDS, FundItem, item_to_dict, same_listing
+from fundwatch.items import CONTENT_FIELDS, OPTIONAL_FIELDS, FundItem, item_to_dict, same_listing
 from fundwatch.storage.models import Change, ChangeField, Item, ItemVersion, Run, utcnow
 from fundwatch.storage.outcome import RunOutcome
 
@@ -44,8 +44,15 @@ def removed_after_misses(misses: int, remove_after: int) -> bool:
     return misses >= remove_after
 
 
+def _drop_empty_optional(snap: dict[str, Any]) -> dict[str, Any]:
+    for name in OPTIONAL_FIELDS:
+        if not snap.get(name):
+            snap.pop(name, None)
+    return snap
+
+
 def snapshot(item: FundItem) -> dict[str, Any]:
-    return item_to_dict(item, CONTENT_FIELDS)
+    return _drop_empty_optional(item_to_dict(item, CONTENT_FIELDS))
 
 
 def content_hash(snap: dict[str, Any]) -> str:
@@ -59,7 +66,7 @@ def value_text(value: Any) -> str | None:
         return None
     if isinstance(value, bool):
         return "true" if value else "false"
-    if isinstance(value, dict):
+    if isinstance(value, (dict, list)):
         return json.dumps(value, sort_keys=True, ensure_ascii=False)
     return str(value)
 
@@ -72,7 +79,7 @@ def text_value(field_name: str, text: str | None) -> Any:
         return int(text)
     if field_name == "competitive":
         return text == "true"
-    if field_name == "details":
+    if field_name in ("details", "eligibility"):
         return json.loads(text)
     return text
 
@@ -85,8 +92,8 @@ def text_diff(old: str, new: str, item_id: str) -> str:
 
 
 def _current_snapshot(item: Item) -> dict[str, Any]:
-    return {name: (v.isoformat() if hasattr(v, "isoformat") else v)
-            for name in CONTENT_FIELDS for v in [getattr(item, name)]}
+    return _drop_empty_optional({name: (v.isoformat() if hasattr(v, "isoformat") else v)
+                                 for name in CONTENT_FIELDS for v in [getattr(item, name)]})
 
 
 def _last_snapshot(session: Session, item: Item) -> dict[str, Any]:
@@ -183,7 +190,7 @@ def apply_changes(session: Session, run: Run, outcome: RunOutcome, items: Iterab
             continue
         write_new()
         before = _last_snapshot(session, item) if was_removed else _current_snapshot(item)
-        changed = [name for name in CONTENT_FIELDS if before.get(name) != snap[name]]
+        changed = [name for name in CONTENT_FIELDS if before.get(name) != snap.get(name)]
         _write_fields(item, fi)
         item.content_hash = digest
         item.version += 1
@@ -194,7 +201,7 @@ def apply_changes(session: Session, run: Run, outcome: RunOutcome, items: Iterab
         session.add(change)
         session.flush()
         session.add_all(ChangeField(change_id=change.id, field=name, old_value=value_text(before.get(name)),
-                                    new_value=value_text(snap[name])) for name in changed)
+                                    new_value=value_text(snap.get(name))) for name in changed)
         counts[kind] += 1
         _move_quietly(item, reached_at, snap)
 
@@ -290,6 +297,9 @@ def run_verdict(health, finish_reason: str) -> RunOutcome:
         status, code, params = "ok", None, None
     return RunOutcome(
         status=status, reason_code=code, reason_params=params, warnings=list(health.warnings),
-        fetched_pages={u for p in health.pages.values() if p.answered for u in (p.url, p.final_url) if u},
+        # a since-answer (health.changes_only) lists only what changed: an item it does not list is
+        # unchanged, never missed, so its page counts as not fetched for the miss rule
+        fetched_pages={u for p in health.pages.values() if p.answered and p.url not in health.changes_only
+                       for u in (p.url, p.final_url) if u and u not in health.changes_only},
         page_log=[p.to_log() for p in health.pages.values()], errors=errors, shape=health.shape(),
     )

@@ -107,6 +107,9 @@ class Item(Base):
     status: Mapped[str] = mapped_column(String(20), default="unknown")
     text: Mapped[str] = mapped_column(Text, default="")
     details: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    deadline_time: Mapped[str | None] = mapped_column(String(5))
+    eligibility: Mapped[list[Any] | None]
+    region: Mapped[str | None] = mapped_column(String(100), index=True)
     content_hash: Mapped[str] = mapped_column(String(64))
     version: Mapped[int] = mapped_column(default=1)
     misses: Mapped[int] = mapped_column(default=0)  # consecutive counted misses

@@ -7,7 +7,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, Iterable
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session, defer
 
 from fundwatch import config
@@ -17,7 +17,8 @@ from fundwatch.storage.reasons import reason_en, reason_sv
 from fundwatch.swedish import closes_at, next_rule_date, parse_date
 
 CALL_KEYS = ("id", "agency", "kind", "title", "url", "opens", "deadline", "deadline_text", "published",
-             "amount_text", "amount_sek", "competitive", "status", "details", "first_seen", "last_seen")
+             "amount_text", "amount_sek", "competitive", "status", "details", "first_seen", "last_seen",
+             "deadline_time", "eligibility", "region")
 HISTORY_KEYS = ("id", "detected_at", "run_id", "item_id", "agency", "kind", "title", "change", "fields", "diff")
 RUN_KEYS = ("id", "source", "agency", "started_at", "finished_at", "status", "pages", "items", "errors", "reason")
 
@@ -50,12 +51,15 @@ def shown_deadline(item: Item, today: dt.date) -> dt.date | None:
 
 
 def item_closes_at(item: Item, deadline: dt.date) -> dt.datetime:
-    """DEADLINE at the time the item's deadline text gives, if any."""
+    """DEADLINE at the item's deadline time, else the time its deadline text gives, if any."""
+    if item.deadline_time:
+        return closes_at(deadline, dt.time.fromisoformat(item.deadline_time))
     return closes_at(deadline, parse_date(item.deadline_text).time if item.deadline_text else None)
 
 
 def effective_status(item: Item, now: dt.datetime | None = None) -> str:
-    if item.status in ("removed", "planned"):
+    # "closed" stored means the source said so (a status word, an API's not-public mark): dates do not reopen it
+    if item.status in ("removed", "planned", "closed"):
         return item.status
     now = now or now_local()
     today = now.date()
@@ -78,19 +82,27 @@ def call_json(item: Item, now: dt.datetime | None = None) -> dict[str, Any]:
         "amount_text": item.amount_text, "amount_sek": item.amount_sek, "competitive": item.competitive,
         "status": effective_status(item, now), "details": dict(item.details or {}),
         "first_seen": iso(item.first_seen), "last_seen": iso(item.last_seen),
+        "deadline_time": item.deadline_time, "eligibility": list(item.eligibility or []), "region": item.region,
     }
 
 
 def list_items(session: Session, *, agency: str | None = None, kind: str | None = None,
-               include_removed: bool = False) -> list[Item]:
+               include_removed: bool = False, region: str | None = None, form: str | None = None) -> list[Item]:
+    """Items as listed; REGION keeps that region's calls and the national ones (no region); FORM
+    keeps the calls open to that organisation form and those that do not say who may apply."""
     query = select(Item).order_by(Item.agency, Item.kind, Item.id)
     if agency:
         query = query.where(Item.agency == agency)
     if kind:
         query = query.where(Item.kind == kind)
+    if region:
+        query = query.where(or_(Item.region.is_(None), Item.region == region))
     if not include_removed:
         query = query.where(Item.status != "removed")
-    return list(session.scalars(query))
+    items = list(session.scalars(query))
+    if form:  # a JSON list: filtered here the same way on SQLite and PostgreSQL
+        items = [i for i in items if not i.eligibility or form in i.eligibility]
+    return items
 
 
 def change_fields_json(change: Change) -> dict[str, list[Any]]:
@@ -182,6 +194,9 @@ def deadline_moves(session: Session) -> dict[str, int]:
     query = (select(Change.item_id, func.count()).join(ChangeField, ChangeField.change_id == Change.id)
              .where(ChangeField.field == "deadline").group_by(Change.item_id))
     return dict(session.execute(query).all())
+def last_healthy_start(session: Session, source_id: str) -> dt.datetime | None:
+    """When the source's newest ok run started (None: it never had one)."""
+    return session.scalar(select(func.max(Run.started_at)).where(Run.source_id == source_id, Run.status == "ok"))
 
 
 def run_reason_sv(run: Run) -> str:

@@ -365,7 +365,8 @@ def add_subscriber(email_addr: str, org: str = "Föreningen Exempel", confirmed:
     with session_scope() as session:
         f = clean_filters(filters.get("agencies", ()), filters.get("kinds", ()), filters.get("keywords", ()),
                                filters.get("include_noncompetitive", False),
-                               reminder_days=filters.get("reminder_days", 14))
+                               reminder_days=filters.get("reminder_days", 14), forms=filters.get("forms", ()),
+                               regions=filters.get("regions", ()))
         outcome = subs.subscribe(session, email_addr, org, f, consent="import" if confirmed else "cli",
                                  imported_by="test" if confirmed else None)
         return outcome.subscriber.id

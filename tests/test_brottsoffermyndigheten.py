@@ -139,6 +139,11 @@ def test_research_grant():
                  RESEARCH_TEXT)
 
 
+def test_who_may_apply_is_read_into_organisation_forms():
+    assert project[0].eligibility == ["ideell förening", "myndighet", "företag"]
+    assert research[0].eligibility == ["forskare"]
+
+
 def test_reporting_deadline_is_not_part_of_the_rule():
     # "Slutredovisningen ska ha kommit in senast den 31 januari" is on the page, but is not about applying
     assert "senast den 31 januari" in project[0].text

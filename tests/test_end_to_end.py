@@ -1,4 +1,4 @@
-"""End to end over the project's mirror of the three agencies with their own spiders, served on
+"""End to end over the project's mirror of the three agencies with their own spiders and Vinnova's API, served on
 127.0.0.1 and crawled by `fundwatch crawl` child processes with the shipped sources file (the funders
 read by configuration have their own crawls of the three states in test_funders.py):
 state 1, then state 2 (exact change events), state 2 again (removals after two healthy misses),
@@ -15,7 +15,7 @@ from helpers import MIRROR, crawl_args, run_cli
 
 pytestmark = pytest.mark.slow  # every test here starts a server or crawls in child processes
 
-MV, BO, AF = "migrationsverket", "brottsoffermyndigheten", "arbetsformedlingen"
+MV, BO, AF, VN = "migrationsverket", "brottsoffermyndigheten", "arbetsformedlingen", "vinnova"
 
 
 @pytest.fixture(scope="module")
@@ -30,7 +30,7 @@ def timeline(tmp_path_factory):
         for step, state in [("state1", "state1"), ("state2", "state2"), ("state2-again", "state2"),
                             ("broken", "broken"), ("broken-again", "broken")]:
             server.set_root(MIRROR / state)
-            crawl = run_cli(*crawl_args(MV, BO, AF), env=env)
+            crawl = run_cli(*crawl_args(MV, BO, AF, VN), env=env)
             history = json.loads(run_cli("history", "--format", "json", env=env).stdout)
             steps[step] = {
                 "crawl": crawl,
@@ -55,8 +55,8 @@ def test_state1_lists_every_call_procurement_and_news_item(timeline):
     for c in calls:
         counts[(c["agency"], c["kind"])] = counts.get((c["agency"], c["kind"]), 0) + 1
     assert counts == {(MV, "funding_call"): 6, (MV, "news"): 4, (BO, "funding_call"): 2, (BO, "news"): 5,
-                      (AF, "procurement"): 10, (AF, "news"): 4}
-    assert len(step["events"]) == 31 and {e[0] for e in step["events"]} == {"new"}
+                      (AF, "procurement"): 10, (AF, "news"): 4, (VN, "funding_call"): 4}
+    assert len(step["events"]) == 35 and {e[0] for e in step["events"]} == {"new"}
     mv = by_title(calls, MV)
     forstudier = mv["Förstudier inom integration"]
     assert (forstudier["amount_text"], forstudier["amount_sek"]) == ("Ca 2,3 MSEK", 2_300_000)
@@ -109,4 +109,5 @@ def test_broken_state_fails_with_reasons_and_removes_nothing(timeline):
     assert latest[BO]["status"] == "failed" and latest[BO]["reason"] == (
         "https://www.brottsoffermyndigheten.se/sok-projektmedel/forskningsprojekt/sok-forskningsmedel/ answered HTTP 503")
     assert latest[AF]["status"] == "failed"
+    assert latest[VN]["status"] == "failed"  # the API answers nothing at the watermark's date: no removal either
     assert latest[AF]["reason"] == "https://arbetsformedlingen.se/for-leverantorer/upphandlingar-och-regelverk answered HTTP 503"

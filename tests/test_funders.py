@@ -71,7 +71,8 @@ def assert_rows(source_id, origin, items, rows):
 
 
 def fields(item) -> dict:
-    return {k: v for k, v in vars(item).items() if k not in ("text", "id")}
+    """The fields the row tables below hold (not the new eligibility, region and deadline time)."""
+    return {k: v for k, v in vars(item).items() if k not in ("text", "id", "eligibility", "region", "deadline_time")}
 
 
 def assert_items(source_id, items, rows, kind="funding_call", published=None):

@@ -230,6 +230,22 @@ def test_mute_link_of_a_digest_works(web, digest_env, sqlite_url):
     send_due()
     text = read_outbox(digest_env)["anna@example.org"].get_body(("plain",)).get_content()
     assert "Kvar" in text and "Tyst" not in text
+def test_filters_take_an_organisation_form_and_a_region(web, digest_env):
+    add_subscriber("bo@example.org", forms=["stiftelse"])
+    path = links_for("bo@example.org")["manage"]
+    response, html = web.get(path)
+    assert response.status == 200 and 'value="stiftelse" checked' in html
+    assert '<option value="Skåne län">Skåne län</option>' in html
+    fields = [("csrf", web.csrf(html)), ("org", "Stiftelsen"), ("form", "ideell förening"), ("form", "trossamfund"),
+              ("region", "Skåne län")]
+    response, page = web.post(path, fields)
+    assert response.status == 200 and "Dina val är sparade." in page
+    s = sub("bo@example.org")
+    assert (s.forms, s.regions) == (["ideell förening", "trossamfund"], ["Skåne län"])
+    assert '<option value="Skåne län" selected>' in page
+    response, page = web.post(path, [("csrf", web.csrf(html)), ("org", "X"), ("region", "Atlantis")])
+    assert response.status == 400 and sub("bo@example.org").regions == ["Skåne län"]
+    assert "Ogiltigt val av myndighet, slag, organisationsform eller region." in page
 
 
 def test_serve_refuses_without_secret_key(sqlite_url, digest_env, monkeypatch):

@@ -41,7 +41,9 @@ from fundwatch.digest import tokens
 from fundwatch.digest.builder import KIND_SV
 from fundwatch.digest.filters import Filters, SubscriptionError
 from fundwatch.digest.models import Subscriber
+from fundwatch.eligibility import FORMS
 from fundwatch.items import KINDS
+from fundwatch.regions import REGIONS
 from fundwatch.scheduler.schedule import SchedulerSettings, cron_trigger
 from fundwatch.storage.db import session_scope
 from fundwatch.storage.models import Item
@@ -71,6 +73,7 @@ class App:
         self.agencies = list(filters_mod.known_agencies().items())
         self.kinds = [(k, KIND_SV[k]) for k in KINDS]
         self.reminder_days = filters_mod.REMINDER_DAYS
+        self.forms, self.regions = list(FORMS), list(REGIONS)
         self.secure_cookie = self.settings.public_url.startswith("https://")
         self.contact = self.settings.admin_email
 
@@ -82,6 +85,8 @@ class App:
             context["csrf"] = csrf
         context.setdefault("title", {"subscribe.html": "Prenumerera", "manage.html": "Ändra vad du får"}.get(name, "fundwatch"))
         context.setdefault("agencies", self.agencies)
+        context.setdefault("forms", self.forms)
+        context.setdefault("regions", self.regions)
         context.setdefault("kinds", self.kinds)
         context.setdefault("reminder_choices", self.reminder_days)
         response = HTMLResponse(TEMPLATES.get_template(name).render(context), status_code=status, headers=SECURITY_HEADERS)
@@ -137,14 +142,15 @@ class App:
         try:
             filters = filters_mod.clean_filters(form.getlist("agency"), form.getlist("kind"), keywords,
                                                 bool(form.get("include_noncompetitive")), agencies_known=dict(self.agencies),
-                                                reminder_days=form.get("reminder_days") or filters_mod.DEFAULT_REMINDER_DAYS)
+                                                reminder_days=form.get("reminder_days") or filters_mod.DEFAULT_REMINDER_DAYS,
+                                                forms=form.getlist("form"), regions=[r for r in [form.get("region")] if r])
         except SubscriptionError as exc:
             text = str(exc)
             if "reminder" in text:
                 return None, ["Välj påminnelse 7, 14 eller 30 dagar före sista ansökningsdag."]
             if "keyword" in text:
                 return None, [f"Högst {filters_mod.MAX_KEYWORDS} nyckelord med högst {filters_mod.MAX_KEYWORD_LEN} tecken vardera."]
-            return None, ["Ogiltigt val av myndighet eller slag."]
+            return None, ["Ogiltigt val av myndighet, slag, organisationsform eller region."]
         return filters, []
 
     # -- pages --------------------------------------------------------------------------------------

@@ -35,7 +35,7 @@ MATCHES_KEPT = 256
 # Columns the list needs; the full rows (every field, versions) are read only for one call's page.
 _COLUMNS = (Item.id, Item.agency, Item.kind, Item.title, Item.status, Item.opens, Item.deadline, Item.deadline_text,
             Item.deadline_rule, Item.amount_text, Item.amount_sek, Item.competitive, Item.text, Item.removed_at,
-            Item.last_seen)
+            Item.last_seen, Item.deadline_time)
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,12 @@ kind_option = click.option("--kind", "kinds", multiple=True, type=click.Choice(K
                                 "calls of its own); repeatable. Default: all.")
 keyword_option = click.option("--keyword", "keywords", multiple=True, metavar="WORD",
                               help="Only items with this word in title or text (any of them; case-insensitive, å/ä/ö kept); repeatable.")
+form_option = click.option("--form", "forms", multiple=True, metavar="FORM",
+                           help="The organisation's form (e.g. \"ideell förening\", stiftelse, trossamfund): calls that name "
+                                "who may apply only when they name it; repeatable. Default: any.")
+region_option = click.option("--region", "regions", multiple=True, metavar="REGION",
+                             help="The organisation's region (e.g. \"Skåne län\", Västsverige): regional calls only of it; "
+                                  "national calls always; repeatable. Default: every region.")
 reminder_option = click.option("--reminder-days", type=click.Choice([str(d) for d in REMINDER_DAYS]),
                                help="List calls closing within this many days first in each digest "
                                     f"(default {DEFAULT_REMINDER_DAYS}).")
@@ -30,6 +36,8 @@ reminder_option = click.option("--reminder-days", type=click.Choice([str(d) for 
 @agency_option
 @kind_option
 @keyword_option
+@form_option
+@region_option
 @click.option("--include-noncompetitive", is_flag=True,
               help="Also calls not open to civil society (icke-konkurrerande). Default: left out.")
 @reminder_option
@@ -66,6 +74,10 @@ def subscribers(ctx, **options):
 @click.option("--all-kinds", is_flag=True, help="Clear the kind filter.")
 @keyword_option
 @click.option("--no-keywords", is_flag=True, help="Clear the keywords.")
+@form_option
+@click.option("--any-form", is_flag=True, help="Clear the organisation form filter.")
+@region_option
+@click.option("--all-regions", is_flag=True, help="Clear the region filter.")
 @click.option("--include-noncompetitive/--exclude-noncompetitive", default=None,
               help="Whether calls not open to civil society are included.")
 @reminder_option

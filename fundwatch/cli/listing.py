@@ -15,7 +15,9 @@ from sqlalchemy import select
 from fundwatch.cli.output import emit, plain, shorten
 from fundwatch.config import timezone
 from fundwatch.digest.filters import known_agencies
+from fundwatch.eligibility import clean_forms
 from fundwatch.errors import UserError
+from fundwatch.regions import clean_regions
 from fundwatch.sources import load_sources
 from fundwatch.storage import drift
 from fundwatch.storage.db import session_scope
@@ -93,13 +95,19 @@ def agency_slug(given: str | None) -> str | None:
     return slug
 
 
-def calls(agency, kind, only_open, include_removed, fmt):
+def calls(agency, kind, region, form, only_open, include_removed, fmt):
     """List watched items: calls, procurements, news and pages, with their current state. The ID
     column is what `fundwatch show` takes."""
     agency = agency_slug(agency)
+    try:
+        region = clean_regions([region])[0] if region else None
+        form = clean_forms([form])[0] if form else None
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
     now = now_local()
     with session_scope() as session:
-        rows = [call_json(i, now) for i in list_items(session, agency=agency, kind=kind, include_removed=include_removed)]
+        rows = [call_json(i, now) for i in list_items(session, agency=agency, kind=kind, include_removed=include_removed,
+                                                      region=region, form=form)]
         printed = short_ids(list(session.scalars(select(Item.id)))) if fmt == "table" else {}
     if only_open:
         rows = [r for r in rows if r["status"] == "open"]

@@ -14,6 +14,8 @@ from fundwatch.items import KINDS
 @click.option("--kind", type=click.Choice(KINDS),
               help="Only this kind: funding_call, procurement, collaboration, news (agency news), decision "
                    "(who got funded) or page (a watched page without calls of its own).")
+@click.option("--region", help="Only national calls and those of this region (e.g. \"Skåne län\", Västsverige).")
+@click.option("--form", help="Only calls open to this organisation form (e.g. \"ideell förening\") or not saying who.")
 @click.option("--open", "only_open", is_flag=True, help="Only items whose status is open.")
 @click.option("--all", "include_removed", is_flag=True, help="Include removed items.")
 @format_option()

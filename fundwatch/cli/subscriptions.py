@@ -37,26 +37,31 @@ def _errors():
     return (SubscriptionError, SecretKeyMissing, MailError, LookupError)
 
 
-def _filters(agencies, kinds, keywords, include_noncompetitive, reminder_days=DEFAULT_REMINDER_DAYS):
+def _filters(agencies, kinds, keywords, include_noncompetitive, reminder_days=DEFAULT_REMINDER_DAYS, forms=(), regions=()):
 
-    return clean_filters(agencies, kinds, keywords, include_noncompetitive, reminder_days=reminder_days)
+    return clean_filters(agencies, kinds, keywords, include_noncompetitive, reminder_days=reminder_days, forms=forms,
+                         regions=regions)
 
 
 def filters_en(filters: Filters) -> str:
     """A subscriber's filters as one plain line."""
     return (f"agencies {', '.join(filters.agencies) or 'all'}; kinds {', '.join(filters.kinds) or 'all'}; "
             f"keywords {', '.join(filters.keywords) or 'none'}; "
-            f"non-competitive {'included' if filters.include_noncompetitive else 'left out'}; "
+            + (f"forms {', '.join(filters.forms)}; " if filters.forms else "")
+            + (f"regions {', '.join(filters.regions)}; " if filters.regions else "")
+            + f"non-competitive {'included' if filters.include_noncompetitive else 'left out'}; "
             f"reminder {filters.reminder_days} days before a deadline")
 
 
 
-def subscribe(email, org, agencies, kinds, keywords, include_noncompetitive, reminder_days, confirmed, imported_by):
+def subscribe(email, org, agencies, kinds, keywords, forms, regions, include_noncompetitive, reminder_days, confirmed,
+              imported_by):
     """Subscribe EMAIL: stored unconfirmed and sent a confirmation mail (double opt-in); it gets
     nothing else until the link in that mail is followed."""
 
     try:
-        filters = _filters(agencies, kinds, keywords, include_noncompetitive, reminder_days or DEFAULT_REMINDER_DAYS)
+        filters = _filters(agencies, kinds, keywords, include_noncompetitive, reminder_days or DEFAULT_REMINDER_DAYS,
+                           forms, regions)
         if not confirmed:
             secret_key("the confirmation link")
         with session_scope() as session:
@@ -87,16 +92,16 @@ def subscribers(status_filter, fmt):
         rows = [subscriber_json(s) for s in session.scalars(query)]
     if fmt == "table":
         for row in rows:
-            for key in ("agencies", "kinds", "keywords"):
+            for key in ("agencies", "kinds", "keywords", "forms", "regions"):
                 row[key] = ", ".join(row[key]) or "(all)"
-    emit(rows, fmt, ["email", "org", "status", "agencies", "kinds", "keywords", "reminder_days",
+    emit(rows, fmt, ["email", "org", "status", "agencies", "kinds", "keywords", "forms", "regions", "reminder_days",
                      "include_noncompetitive", "confirmed_at", "imported_by"],
          widths={"org": 30, "keywords": 30, "agencies": 30},
-         shrink=["imported_by", "keywords", "agencies", "kinds", "org", "confirmed_at"])
+         shrink=["imported_by", "keywords", "forms", "regions", "agencies", "kinds", "org", "confirmed_at"])
 
 
-def update_command(email, org, agencies, all_agencies, kinds, all_kinds, keywords, no_keywords, include_noncompetitive,
-                   reminder_days):
+def update_command(email, org, agencies, all_agencies, kinds, all_kinds, keywords, no_keywords, forms, any_form,
+                   regions, all_regions, include_noncompetitive, reminder_days):
     """Change a subscriber's filters: each given filter replaces the stored one."""
 
     try:
@@ -109,6 +114,8 @@ def update_command(email, org, agencies, all_agencies, kinds, all_kinds, keyword
                 [] if no_keywords else (keywords or current.keywords),
                 current.include_noncompetitive if include_noncompetitive is None else include_noncompetitive,
                 reminder_days or current.reminder_days,
+                [] if any_form else (forms or current.forms),
+                [] if all_regions else (regions or current.regions),
             )
             subs.update_filters(session, sub, org, filters)
             click.echo(f"{sub.email}: {filters_en(filters)}")
