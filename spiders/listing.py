@@ -11,7 +11,10 @@ update of the same call:
 - a recurring deadline ("senast den 1 december varje år") becomes `deadline_rule` when no dated
   deadline is given;
 - `amount_text`/`amount_sek`; status words ("Stängt för ansökan", "Kommande") set the status;
-- `details`: who may apply, the decision, co-funding, region and any label the source adds.
+- `details`: who may apply, the decision, co-funding, region and any label the source adds;
+- `eligibility` (the organisation forms of "Vem kan söka"), `region` (from `region_from_url` and
+  `[source.regions]`, or a plan's Region cell) and `deadline_time` (a clock time written with the
+  deadline).
 
 A listing without call links, or a call page without a title or any fact, is a changed layout: the
 run is not healthy and nothing is removed.
@@ -21,11 +24,13 @@ from __future__ import annotations
 
 import re
 
+from fundwatch.eligibility import organisation_forms
 from fundwatch.labels import clean
+from fundwatch.regions import clean_regions, region_of
 from fundwatch.spiders import sitevision
 from fundwatch.spiders.base import FundSpider
-from fundwatch.spiders.callpage import ITEM_FIELDS, CallPage, detail_name, read_call_page, read_rows
-from fundwatch.swedish import find_dates, parse_amount, parse_date, parse_deadline_rule
+from fundwatch.spiders.callpage import ITEM_FIELDS, WHO, CallPage, detail_name, read_call_page, read_rows
+from fundwatch.swedish import deadline_time, find_dates, parse_amount, parse_date, parse_deadline_rule
 
 CALL_PAGE = "call-page"
 YEAR = re.compile(r"\b(20[0-9]{2})\b")
@@ -110,13 +115,29 @@ class ListingSpider(FundSpider):
         if fields.get("deadline") is not None or fields.get("deadline_text"):
             rule, rule_text = None, None
         amount = page.facts.get("amount")
+        details = self._parse_details(url, page)
         return self.make_item(
             response, kind=self.source.listing.kind, key=key, title=page.title, url=url,
             opens=fields.get("opens"), deadline=fields.get("deadline"), published=fields.get("published"),
             deadline_text=fields.get("deadline_text") or rule_text, deadline_rule=rule,
             amount_text=amount, amount_sek=parse_amount(amount) if amount else None,
-            status=self._parse_status(page), text=page.text, details=self._parse_details(url, page),
+            status=self._parse_status(page), text=page.text, details=details,
+            deadline_time=fields.get("deadline_time"), region=self._region(details, page.title),
+            # the shared reader already took the "Vem kan söka" section out: its forms, as eligibility_of reads them
+            eligibility=organisation_forms(page.sections.get(WHO, "")),
         )
+
+    @staticmethod
+    def _region(details: dict[str, str], title: str) -> str | None:
+        """The call's region: from the source's region config (a county page's URL) or a plan's Region
+        cell ("Stockholm" there is the county), else a county or ESF+ region its title names; None: national."""
+        named = details.get("Region")
+        if named:
+            try:
+                return clean_regions([named])[0]
+            except ValueError:
+                return region_of(title=f"{named} län")
+        return region_of(title=title)
 
     @staticmethod
     def _year(page: CallPage, name: str) -> int | None:
@@ -139,6 +160,7 @@ class ListingSpider(FundSpider):
         if "deadline" in page.facts:
             parsed = parse_date(page.facts["deadline"], default_year=self._year(page, "deadline"))
             out["deadline"], out["deadline_text"] = parsed.end or parsed.date, page.facts["deadline"]
+            out["deadline_time"] = deadline_time(parsed)
         if not out:
             out = self._prose_dates(page)
         if "published" in page.facts:

@@ -195,6 +195,10 @@ def apply_changes(session: Session, run: Run, outcome: RunOutcome, items: Iterab
         item.content_hash = digest
         item.version += 1
         session.add(ItemVersion(item_id=item.id, version=item.version, run_id=run_id, content_hash=digest, snapshot=snap))
+        if not was_removed and all(name in OPTIONAL_FIELDS and not before.get(name) for name in changed):
+            # a field read from the same page for the first time (a newer spider): the call did not change
+            _move_quietly(item, reached_at, snap)
+            continue
         kind = "reappeared" if was_removed else "updated"
         change = Change(run_id=run_id, item_id=item.id, change=kind, detected_at=now,
                         diff=text_diff(before["text"] or "", snap["text"] or "", item.id) if "text" in changed else None)

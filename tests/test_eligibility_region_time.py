@@ -106,6 +106,19 @@ def test_items_stored_before_the_new_fields_keep_their_content_hash():
     assert content_hash(snapshot(item)) != content_hash(before)
 
 
+def test_a_new_field_read_from_an_unchanged_page_is_no_change(db_url):
+    """A spider that starts reading who may apply from the same page fills the field quietly; a
+    later change of that field is an update."""
+    engine = get_engine(db_url)
+    crawl(engine, "migrationsverket", [make_item("migrationsverket", "Specifikt mål 1", text="Vem kan söka: kommuner")])
+    filled = make_item("migrationsverket", "Specifikt mål 1", text="Vem kan söka: kommuner", eligibility=["kommun"])
+    assert crawl(engine, "migrationsverket", [filled]).updated == 0
+    with Session(engine) as s:
+        assert list_items(s)[0].eligibility == ["kommun"]
+    changed = make_item("migrationsverket", "Specifikt mål 1", text="Vem kan söka: kommuner", eligibility=["kommun", "region"])
+    assert crawl(engine, "migrationsverket", [changed]).updated == 1
+
+
 def test_call_json_version_2_fields_and_filters(db_url):
     engine = get_engine(db_url)
     crawl(engine, "migrationsverket", [

@@ -71,7 +71,7 @@ def assert_rows(source_id, origin, items, rows):
 
 
 def fields(item) -> dict:
-    """The fields the row tables below hold (not the new eligibility, region and deadline time)."""
+    """The fields the row tables below hold (eligibility, region and deadline time: test_listing_new_fields)."""
     return {k: v for k, v in vars(item).items() if k not in ("text", "id", "eligibility", "region", "deadline_time")}
 
 
@@ -547,3 +547,24 @@ def test_crawl_broken_fails_or_is_partial_and_removes_nothing(timeline):
                                             "(missing: links to call pages)")
     assert step["events"] == set()
     assert not [c for c in step["calls"] if c["status"] == "removed"]
+
+
+def test_listing_reads_who_may_apply_region_and_deadline_time():
+    """Each call's organisation forms from "Vem kan söka", its region from the source's county config,
+    a plan's Region cell or its title, and the clock time written with its deadline."""
+    def read(source_id):
+        return {(i.title, i.region): i for i in parse_source(source_id, "state1")[1]}
+
+    tia = read("lansstyrelserna-tia")
+    assert len(tia) == 21 and {region for _, region in tia} == {county for _, county, _, _ in COUNTIES}
+    skane = tia[("Bidrag för tidiga insatser för asylsökande", "Skåne län")]
+    assert (skane.eligibility, skane.deadline_time) == (["ideell förening", "trossamfund", "kommun"], None)
+    jam = read("jamstalldhetsmyndigheten")[("Projektbidrag för våldsförebyggande arbete", None)]
+    assert (jam.eligibility, jam.deadline_time) == (["ideell förening", "stiftelse", "trossamfund"], "14:00")
+    mucf = read("mucf-bidrag")
+    assert mucf[("Solidaritetsprojekt i Europeiska solidaritetskåren", None)].eligibility == []  # "grupper av unga"
+    assert mucf[("Projektbidrag 2027 för att stödja ungas organisering", None)].deadline_time == "23:59"
+    assert {region for _, region in read("esf-utlysningsplan")} == {
+        "Sydsverige", "Östra Mellansverige", "Norra Mellansverige", "Stockholms län"}
+    assert {region for _, region in read("esf-utlysningar")} == {"Sydsverige", "Norra Mellansverige", None}
+    assert {tuple(i.eligibility) for i in read("sst").values()} == {()}  # a table without "Vem kan söka"
