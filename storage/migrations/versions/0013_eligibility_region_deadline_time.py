@@ -28,11 +28,11 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("subscribers") as batch:
-        batch.drop_column("regions")
-        batch.drop_column("forms")
-    with op.batch_alter_table("items") as batch:
-        batch.drop_index("ix_items_region")
-        batch.drop_column("region")
-        batch.drop_column("eligibility")
-        batch.drop_column("deadline_time")
+    # Plain DROP COLUMN, not a batch copy of the table: SQLite cannot rename a copied `items` back
+    # under the views that read it (change_log, current_items).
+    op.drop_column("subscribers", "regions")
+    op.drop_column("subscribers", "forms")
+    op.drop_index("ix_items_region", table_name="items")
+    op.drop_column("items", "region")
+    op.drop_column("items", "eligibility")
+    op.drop_column("items", "deadline_time")
