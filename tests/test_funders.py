@@ -512,7 +512,7 @@ def test_crawl_state2_changes_only_where_a_page_changed(timeline):
         ("new", item("arvsfonden", f"{AF}aktuellt/nyheter/nyhetsarkiv/2026-12-09-arvsfonden-delar-ut-drygt-120-miljoner", "decision"), ()),
         ("updated", item("folkhalsomyndigheten", f"{FHM}andt-forebyggande-arbete-2027/"), dates),
         ("updated", item("jamstalldhetsmyndigheten", f"{JAM}verksamhetsbidrag-for-visst-valdsforebyggande-arbete/"),
-         ("deadline", "deadline_text", "opens", "text")),
+         ("deadline", "deadline_text", "deadline_time", "opens", "text")),  # a dated round "kl. 14.00"
         ("updated", item("boverket", f"{BOV}verksamhetsutveckling-i-samlingslokaler/"), ("amount_sek", "amount_text", "text")),
         ("updated", item("esf", f"{ESF}sydsverige-a-social-inkludering-2027/"), dates),
         ("new", item("esf", f"{ESF}ovre-norrland-a-2027/"), ()),
