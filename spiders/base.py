@@ -64,7 +64,8 @@ class FundSpider(scrapy.Spider):
         if request.meta.get("dont_obey_robotstxt") or not 200 <= response.status < 300:
             return  # robots.txt is tracked by its middleware; errors by the errback
         self.health.page_ok(self._page_url(request), response.status, response.url,
-                            request.meta.get("page_role"), bool(request.meta.get(REVALIDATED)))
+                            request.meta.get("page_role"), bool(request.meta.get(REVALIDATED)),
+                            tuple(request.meta.get("redirect_reasons") or ()))
 
     def _on_page_error(self, failure) -> None:
         request = failure.request
@@ -83,17 +84,22 @@ class FundSpider(scrapy.Spider):
                                 bool(item.opens), bool(item.amount_text or item.amount_sek))
 
     # -- items and page checks ------------------------------------------------------------------
+    def page_url(self, response) -> str:
+        """The URL the spider asked for, before any redirect: the page's identity."""
+        return self._page_url(response.request) if response.request is not None else response.url
+
     def make_item(self, response, *, kind: str, key: str, title: str, url: str | None = None, **fields: Any) -> FundItem:
-        """The item, its text without volatile phrases (stamps, countdowns, toolbars): compared text."""
+        """The item, its text without volatile phrases (stamps, countdowns, toolbars): compared text.
+        Its origin is the page asked for: an item keeps its page's identity across a redirect."""
         fields["text"] = normalise_text(fields.get("text"))
         return FundItem(agency=self.agency, kind=kind, key=key, title=title,
-                        url=url or response.url, origin=response.url, source=self.source_id, **fields)
+                        url=url or response.url, origin=self.page_url(response), source=self.source_id, **fields)
 
     def carried(self, response) -> None:
         """The page held what was expected, though it yields no items itself (a hub of links)."""
-        self.health.carried(response.url)
+        self.health.carried(self.page_url(response))
 
     def layout_changed(self, response, missing: str) -> None:
         """The page no longer looks as expected: the run fails with this reason, nothing is removed."""
-        self.health.layout_changed(response.url, missing)
+        self.health.layout_changed(self.page_url(response), missing)
         self.logger.error("layout changed on %s: missing %s", response.url, missing)

@@ -89,6 +89,9 @@ class StoragePipeline:
             raise DropItem(f"not a FundItem: {type(item).__name__}")
         if not item.title or not item.url or item.kind not in KINDS:
             raise DropItem(f"item without title, url or valid kind on {item.origin}")
+        spider = spider or self.crawler.spider
+        if spider.health.shown_elsewhere(item.origin):
+            raise DropItem(f"{item.origin} is redirected elsewhere for now: what it shows is not its content")
         base = item_id(item.agency, item.kind, item.key)
         self.slugs[base] += 1
         item.id = base if self.slugs[base] == 1 else f"{base}-{self.slugs[base]}"

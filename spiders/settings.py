@@ -51,6 +51,7 @@ DOWNLOADER_MIDDLEWARES = {
     "scrapy.downloadermiddlewares.retry.RetryMiddleware": None,
     "fundwatch.spiders.middlewares.BackoffRetryMiddleware": 550,
     "fundwatch.spiders.middlewares.CharsetCheckMiddleware": 560,
+    "fundwatch.spiders.middlewares.TruncationCheckMiddleware": 570,
     "scrapy.downloadermiddlewares.httpcache.HttpCacheMiddleware": None,
     "fundwatch.spiders.httpcache.RevalidatingCacheMiddleware": 900,
 }
