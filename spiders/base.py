@@ -14,6 +14,7 @@ from fundwatch.items import FundItem
 from fundwatch.sources import Source, load_sources
 from fundwatch.spiders.health import RunHealth
 from fundwatch.spiders.httpcache import REVALIDATED
+from fundwatch.spiders.middlewares import describe_error
 from fundwatch.spiders.normalise import normalise_text
 
 
@@ -70,7 +71,7 @@ class FundSpider(scrapy.Spider):
     def _on_page_error(self, failure) -> None:
         request = failure.request
         status = failure.value.response.status if failure.check(HttpError) else None
-        error = f"HTTP {status}" if status else (str(failure.value) or failure.type.__name__)
+        error = f"HTTP {status}" if status else describe_error(failure.value)
         self.health.page_failed(self._page_url(request), status, error, request.meta.get("page_role"))
         self.logger.error("page failed: %s: %s", request.url, error)
 

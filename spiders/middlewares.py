@@ -25,6 +25,36 @@ class _DisallowAll:
         return False
 
 
+_NETWORK_ERRORS = (  # Twisted's exception class name -> what an operator reads
+    (("ConnectionLost", "ConnectionDone", "ConnectionAborted"), "connection reset or closed by the server"),
+    (("ConnectionRefusedError", "DownloadConnectionRefusedError"), "connection refused"),
+    (("TimeoutError", "TCPTimedOutError", "UserTimeout", "DownloadTimeoutError"), "no answer in time (timeout)"),
+    (("DNSLookupError", "NoRouteError", "CannotResolveHostError"), "host not found or not reachable"),
+    (("ResponseDataLossError", "_DataLoss"), "the connection closed before the whole page arrived"),
+    (("SSLError", "Error"), None),  # OpenSSL's own class is just `Error`: its text is readable
+)
+
+
+def describe_error(exc: BaseException) -> str:
+    """One readable line for a download error: never the repr of a Twisted Failure (a failed
+    response wraps the real cause in a list of Failures, and Scrapy wraps that again)."""
+    while exc.__cause__ is not None and type(exc).__name__ in ("DownloadFailedError", "ResponseDataLossError"):
+        exc = exc.__cause__
+    reasons = getattr(exc, "reasons", None)
+    if reasons:
+        inner = getattr(reasons[0], "value", reasons[0])
+        if isinstance(inner, BaseException):
+            exc = inner
+    name = type(exc).__name__
+    for names, text in _NETWORK_ERRORS:
+        if name in names and text:
+            return text
+    if type(exc).__module__.startswith("OpenSSL"):
+        return f"TLS handshake failed: {str(exc)[:200]}"
+    first = (str(exc).strip().splitlines() or [""])[0]
+    return name if not first or "<twisted" in first or "Failure" in first else first
+
+
 def _health(crawler):
     return getattr(crawler.spider, "health", None)
 
@@ -48,7 +78,7 @@ class StrictRobotsTxtMiddleware(RobotsTxtMiddleware):
     def _robots_error(self, exc, netloc) -> None:
         health = _health(self.crawler)
         if health is not None:
-            health.robots(netloc, None, error=str(exc) or type(exc).__name__)
+            health.robots(netloc, None, error=describe_error(exc))
         super()._robots_error(exc, netloc)
         self._parsers[netloc] = _DisallowAll()
 

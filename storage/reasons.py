@@ -10,6 +10,7 @@ ENGLISH: dict[str, str] = {
     "timeout": "the crawl was stopped after {seconds} s (timeout)",
     "crashed": "the crawl process exited with code {returncode} before closing its run",
     "storage_error": "the run could not be stored: {error}",
+    "disk_full": "the disk holding {path} is full ({error})",
     "finish_reason": "Scrapy stopped with finish reason {reason!r}",
     "robots_unreachable": "robots.txt of {host} could not be read ({error}); assumed disallow",
     "robots_forbidden": "robots.txt forbids {url}",
@@ -33,6 +34,7 @@ SWEDISH: dict[str, str] = {
     "timeout": "hämtningen tog för lång tid och avbröts",
     "crashed": "hämtningen avbröts av ett fel",
     "storage_error": "hämtningen kunde inte sparas",
+    "disk_full": "disken på servern var full",
     "finish_reason": "hämtningen avslutades i förtid",
     "robots_unreachable": "webbplatsen gick inte att nå",
     "robots_forbidden": "webbplatsen tillåter inte längre automatisk hämtning",
@@ -68,3 +70,4 @@ def reason_en(code: str | None, params: dict[str, Any] | None = None) -> str:
 
 def reason_sv(code: str | None, params: dict[str, Any] | None = None) -> str:
     return _render(SWEDISH, code, params)
+

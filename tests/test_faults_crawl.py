@@ -6,9 +6,12 @@ from __future__ import annotations
 
 import json
 import shutil
+import socket
+import struct
+import threading
 
 import pytest
-from scrapy.exceptions import IgnoreRequest
+from scrapy.exceptions import DownloadFailedError, IgnoreRequest
 from scrapy.http import HtmlResponse, Request
 
 from fundwatch.mirror_server import MirrorServer
@@ -200,3 +203,59 @@ def test_only_an_unflagged_or_complete_body_passes_the_truncation_check():
     assert check.process_response(None, _html(whole, b"text/html").replace(flags=["partial"])) is not None
     with pytest.raises(IgnoreRequest, match="cut off"):
         check.process_response(None, _html(cut, b"text/html").replace(flags=["partial"]))
+
+
+# -- readable reasons -------------------------------------------------------------------------------
+class ResettingServer:
+    """Accepts each connection and resets it at once (RST): a server dropping connections."""
+
+    def __init__(self):
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(64)
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.sock.getsockname()[1]}"
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            conn.recv(1024)
+            conn.close()
+
+
+@pytest.mark.slow
+def test_a_connection_reset_reads_as_such_not_as_a_twisted_failure(sqlite_url, sources, tmp_path, monkeypatch):
+    server = ResettingServer()
+    monkeypatch.setenv("FUNDWATCH_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("FUNDWATCH_MIRROR", server.url)
+    try:
+        crawl(sources)
+    finally:
+        server.sock.close()
+    reason = read("runs")[0]["reason"]
+    assert reason == "robots.txt of www.mucf.se could not be read (connection reset or closed by the server); assumed disallow"
+
+
+def test_download_errors_read_as_one_plain_line():
+    from twisted.internet.error import ConnectionLost, ConnectionRefusedError, DNSLookupError, TimeoutError
+    from twisted.python.failure import Failure
+    from twisted.web._newclient import ResponseFailed
+
+    from fundwatch.spiders.middlewares import describe_error
+
+    assert describe_error(ResponseFailed([Failure(ConnectionLost("Connection lost."))])) == \
+        "connection reset or closed by the server"
+    assert describe_error(ConnectionRefusedError("111: Connection refused.")) == "connection refused"
+    assert describe_error(TimeoutError("took longer than 60 s")) == "no answer in time (timeout)"
+    assert describe_error(DNSLookupError("no results")) == "host not found or not reachable"
+    assert describe_error(IgnoreRequest("the page was cut off")) == "the page was cut off"
+    wrapped = DownloadFailedError("[<twisted.python.failure.Failure ...>]")
+    wrapped.__cause__ = ResponseFailed([Failure(ConnectionLost("Connection lost."))])
+    assert describe_error(wrapped) == "connection reset or closed by the server"
