@@ -1,6 +1,7 @@
 """A run's health: what every page answered. The verdict ok / partial / failed that it leads to is
 one of the change rules (storage/changes.py run_verdict): only a healthy run may count an item as
-missing."""
+missing, and only on a page that answered with its own content; a page redirected away (a
+temporary redirect elsewhere, or a move to a page that carries nothing) counts as failed."""
 
 from __future__ import annotations
 
