@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 from fundwatch.storage.changes import run_verdict
 from fundwatch.storage.outcome import RunOutcome
 
-TEMPORARY_REDIRECTS = {302, 303, 307}
+PERMANENT_REDIRECTS = {301, 308}  # a move; any other hop (302, 303, 307, a meta refresh) is for now
 
 
 def same_page(a: str, b: str) -> bool:
@@ -37,7 +37,7 @@ class Page:
     carried: bool = False  # the page held what the spider expected (labels, links)
     layout: str | None = None  # what was missing, when the page no longer looks as expected
     revalidated: bool = False
-    redirect_temporary: bool = False  # a 302/303/307 hop: the page is still at `url`, shown elsewhere for now
+    redirect_temporary: bool = False  # a hop that is not a move: the page is still at `url`, shown elsewhere for now
 
     @property
     def answered(self) -> bool:
@@ -94,12 +94,12 @@ class RunHealth:
         return page
 
     def page_ok(self, url: str, status: int, final_url: str, role: str | None = None, revalidated: bool = False,
-                redirect_codes: tuple[int, ...] = ()) -> None:
+                redirect_codes: tuple[int | str, ...] = ()) -> None:
         page = self.page(url, role)
         page.status, page.final_url, page.error = (304 if revalidated else status), final_url, None
         self.by_final_url[final_url] = page
         page.revalidated = revalidated
-        page.redirect_temporary = any(code in TEMPORARY_REDIRECTS for code in redirect_codes)
+        page.redirect_temporary = any(code not in PERMANENT_REDIRECTS for code in redirect_codes)
 
     def page_failed(self, url: str, status: int | None, error: str, role: str | None = None) -> None:
         page = self.page(url, role)

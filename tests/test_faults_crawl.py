@@ -130,6 +130,11 @@ def test_a_temporary_redirect_to_https_keeps_the_run_healthy_and_one_elsewhere_f
     assert (outcome.status, outcome.reason_code) == ("failed", "redirected")
     assert PAGE not in outcome.fetched_pages  # nothing on it may count as missing
 
+    health = RunHealth(must_carry=(PAGE,), start_pages={PAGE})
+    health.page_ok(PAGE, 200, MAINTENANCE, redirect_codes=("meta refresh",))
+    health.item_from(PAGE)
+    assert health.outcome("finished").reason_code == "redirected"  # a meta refresh is no move
+
 
 def test_a_redirected_page_that_is_not_must_carry_makes_the_run_partial_and_counts_no_miss():
     other = "https://www.mucf.se/nyheter"
