@@ -118,6 +118,11 @@ def crawl_source(source: Source, sources_path: str, *, timeout: float | None = N
     timeout = timeout if timeout is not None else config.seconds("FUNDWATCH_CRAWL_TIMEOUT")
     config.whole_number("FUNDWATCH_REMOVE_AFTER_MISSES", 1)  # a bad value is refused before a run begins
     retry_for = storage_retry_seconds()
+    for folder in (config.cache_dir(), log_dir()):
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise config.ConfigError(f"FUNDWATCH_CACHE_DIR: cannot create {folder}: {exc.strerror}") from None
     try:
         sessions = session_factory(get_engine())  # migrated here, once per process
         run_id = begin_run(sessions, source.id, source.agency, source.spider)

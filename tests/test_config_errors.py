@@ -78,6 +78,7 @@ ENVIRONMENT = [
     ({"FUNDWATCH_CRAWL_TIMEOUT": "-5"}, ["crawl", "mucf-statsbidrag"], "FUNDWATCH_CRAWL_TIMEOUT must be more than 0 seconds"),
     ({"FUNDWATCH_REMOVE_AFTER_MISSES": "abc"}, ["crawl", "mucf-statsbidrag"], "FUNDWATCH_REMOVE_AFTER_MISSES must be a whole number, not 'abc'"),
     ({"FUNDWATCH_REMOVE_AFTER_MISSES": "0"}, ["crawl", "mucf-statsbidrag"], "FUNDWATCH_REMOVE_AFTER_MISSES must be at least 1"),
+    ({"FUNDWATCH_CACHE_DIR": "/etc/passwd/cache"}, ["crawl", "mucf-statsbidrag"], "FUNDWATCH_CACHE_DIR: cannot create /etc/passwd/cache"),
     ({"FUNDWATCH_SEND_EMPTY_DIGEST": "maybe"}, ["digest", "send", "--dry-run"], "FUNDWATCH_SEND_EMPTY_DIGEST must be 1 or 0"),
     ({"FUNDWATCH_PUBLIC_URL": "javascript:alert(1)"}, ["digest", "send", "--dry-run"], "FUNDWATCH_PUBLIC_URL must be an http(s) URL"),
 ]
