@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import ipaddress
 import logging
 
 from sqlalchemy import delete, func, select
@@ -38,6 +39,17 @@ def _sha(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+def client_key(address: str) -> str:
+    """The client a form came from (hashed): an IPv6 address by its /64, which one line usually has."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return _sha(address)
+    if ip.version == 6:
+        return _sha(str(ipaddress.ip_network(f"{ip}/64", strict=False)))
+    return _sha(str(ip))
+
+
 def mailbox_key(email: str) -> str:
     """The inbox an address reaches: case and a `+tag` stripped (hashed)."""
     local, _, domain = subs.normalize_email(email).rpartition("@")
@@ -54,7 +66,7 @@ def throttled(session: Session, email: str, client: str, now: dt.datetime | None
 
     if recent(ConfirmationRequest.mailbox, mailbox_key(email)) >= PER_MAILBOX:
         return "mailbox"
-    if recent(ConfirmationRequest.client, _sha(client)) >= PER_CLIENT:
+    if recent(ConfirmationRequest.client, client_key(client)) >= PER_CLIENT:
         return "client"
     return None
 
@@ -64,7 +76,7 @@ def request(session: Session, email: str, org: str, filters: Filters, client: st
     """Record a web form: store the subscriber unconfirmed when new, and queue its confirmation
     mail. The same work whatever the address is, and no mail is sent here."""
     now = now or utcnow()
-    row = ConfirmationRequest(mailbox=mailbox_key(email), client=_sha(client), requested_at=now, attempts=0)
+    row = ConfirmationRequest(mailbox=mailbox_key(email), client=client_key(client), requested_at=now, attempts=0)
     try:
         outcome = subs.subscribe(session, email, org, filters, consent="web", now=now)
     except SubscriptionError:  # suppressed: say the same as always, send nothing

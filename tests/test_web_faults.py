@@ -62,6 +62,13 @@ def test_one_client_address_is_throttled_across_inboxes(web, digest_env, monkeyp
     assert "från din uppkoppling" in html and sub("person9@example.org") is None
 
 
+def test_inbox_and_client_keys():
+    assert confirmations.mailbox_key("Target+1@Example.org") == confirmations.mailbox_key("target@example.org")
+    assert confirmations.mailbox_key("target.x@example.org") != confirmations.mailbox_key("target@example.org")
+    assert confirmations.client_key("2001:db8::1") == confirmations.client_key("2001:db8::ffff:1")  # one /64
+    assert confirmations.client_key("192.0.2.1") != confirmations.client_key("192.0.2.2")
+
+
 # -- 8. no leak, a queue, no overwrite --------------------------------------------------------------
 @pytest.fixture
 def slow_relay(sqlite_url, digest_env, monkeypatch):
