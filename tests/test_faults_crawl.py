@@ -8,6 +8,7 @@ import json
 import shutil
 import socket
 import struct
+import subprocess
 import threading
 
 import pytest
@@ -264,3 +265,36 @@ def test_download_errors_read_as_one_plain_line():
     wrapped = DownloadFailedError("[<twisted.python.failure.Failure ...>]")
     wrapped.__cause__ = ResponseFailed([Failure(ConnectionLost("Connection lost."))])
     assert describe_error(wrapped) == "connection reset or closed by the server"
+
+
+@pytest.fixture
+def full_disk(tmp_path):
+    """A small tmpfs, filled to the last byte (mounting needs root: without it, this says so)."""
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(disk)], capture_output=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.decode().strip()}")
+    (disk / "cache").mkdir()
+    (disk / "logs").mkdir()
+    try:
+        with open(disk / "filler", "wb") as fh:
+            while True:
+                fh.write(b"\0" * 4096)
+                fh.flush()
+    except OSError:
+        pass
+    yield disk
+    subprocess.run(["umount", "-l", str(disk)], check=False)
+
+
+@pytest.mark.slow
+def test_a_crawl_on_a_full_disk_fails_naming_the_disk(sqlite_url, faulty, sources, full_disk, monkeypatch):
+    monkeypatch.setenv("FUNDWATCH_CACHE_DIR", str(full_disk / "cache"))
+    monkeypatch.setenv("TMPDIR", str(full_disk))
+    result = run_cli(*crawl_args("mucf", sources=sources))
+    assert result.returncode == 0, result.stdout + result.stderr
+    run = read("runs")[0]
+    assert run["status"] == "failed"
+    assert run["reason"].startswith(f"the disk holding {full_disk}") and "is full" in run["reason"], run["reason"]
+    assert "exited with code" not in run["reason"]
