@@ -18,7 +18,7 @@ from fundwatch.digest import confirmations
 from fundwatch.digest.models import ConfirmationRequest, Subscriber
 from fundwatch.storage.db import get_engine, session_scope
 from fundwatch.web.app import ANSWER_FLOOR_SECONDS, SECURITY_HEADERS, create_app
-from helpers import Handler, add_subscriber, free_port, serving, wait_for
+from helpers import Client, Handler, add_subscriber, free_port, wait_for, web_server
 
 pytestmark = pytest.mark.slow  # every test here starts a server
 
@@ -88,7 +88,8 @@ def slow_relay(sqlite_url, digest_env, monkeypatch):
 
 def test_the_answer_is_the_same_page_in_the_same_time_for_a_subscriber_and_a_stranger(slow_relay):
     add_subscriber("known@example.org")
-    with serving(create_app()) as client:
+    with web_server() as port:
+        client = Client(port)
         known, stranger = [], []
         for n in range(6):
             started = time.perf_counter()
@@ -109,12 +110,13 @@ def test_the_answer_is_the_same_page_in_the_same_time_for_a_subscriber_and_a_str
 
 
 def test_a_relay_that_is_down_changes_nothing_in_the_answer_and_the_mail_follows(sqlite_url, digest_env, monkeypatch):
-    port = free_port()  # nothing listens there yet
-    monkeypatch.setenv("FUNDWATCH_SMTP_URL", f"smtp://127.0.0.1:{port}")
+    relay_port = free_port()  # nothing listens there yet
+    monkeypatch.setenv("FUNDWATCH_SMTP_URL", f"smtp://127.0.0.1:{relay_port}")
     monkeypatch.setattr(confirmations, "RETRY_BASE", dt.timedelta(seconds=1))
     get_engine(sqlite_url)
     add_subscriber("known@example.org")
-    with serving(create_app()) as client:
+    with web_server() as port:
+        client = Client(port)
         stranger = form(client, "stranger@example.org")
         known = form(client, "known@example.org")
         assert stranger[0].status == known[0].status == 200
@@ -126,7 +128,7 @@ def test_a_relay_that_is_down_changes_nothing_in_the_answer_and_the_mail_follows
         row = wait_for(failed_once, timeout=30, what="a failed attempt")
         assert row.due_at is not None and row.sent_at is None  # to be retried
         handler = Handler()
-        controller = Controller(handler, hostname="127.0.0.1", port=port)
+        controller = Controller(handler, hostname="127.0.0.1", port=relay_port)
         controller.start()  # the relay is back
         try:
             wait_for(lambda: handler.recipients(), timeout=60, what="the retried confirmation")
@@ -171,20 +173,23 @@ def test_every_answer_carries_the_security_headers(web, digest_env):
 def test_a_page_added_to_the_app_later_gets_the_headers_too(sqlite_url, digest_env):
     app = create_app()
     app.router.routes.append(Route("/api/x", lambda request: PlainTextResponse("x")))
-    with serving(app) as client:
+    with web_server(app) as port:
+        client = Client(port)
         response, body = client.get("/api/x")
     assert body == "x"
     assert_secure(response, "added route")
 
 
 def test_the_csrf_cookie_is_host_prefixed_under_https(sqlite_url, digest_env, monkeypatch):
-    with serving(create_app()) as client:  # digest_env: an https FUNDWATCH_PUBLIC_URL
+    with web_server() as port:  # digest_env: an https FUNDWATCH_PUBLIC_URL
+        client = Client(port)
         response, _ = client.get("/")
     cookie = response.getheader("Set-Cookie")
     assert cookie.startswith("__Host-fw_csrf=") and "Secure" in cookie and "Path=/" in cookie
     assert "Domain" not in cookie
     monkeypatch.setenv("FUNDWATCH_PUBLIC_URL", "http://127.0.0.1:8080")
-    with serving(create_app()) as client:
+    with web_server() as port:
+        client = Client(port)
         response, _ = client.get("/")
     assert response.getheader("Set-Cookie").startswith("fw_csrf=")
 
