@@ -90,11 +90,10 @@ class FundSpider(scrapy.Spider):
         return self._page_url(response.request) if response.request is not None else response.url
 
     def make_item(self, response, *, kind: str, key: str, title: str, url: str | None = None, **fields: Any) -> FundItem:
-        """The item, its text without volatile phrases (stamps, countdowns, toolbars): compared text.
-        Its origin is the page asked for: an item keeps its page's identity across a redirect."""
+        """The item, its text without volatile phrases (stamps, countdowns, toolbars): compared text."""
         fields["text"] = normalise_text(fields.get("text"))
         return FundItem(agency=self.agency, kind=kind, key=key, title=title,
-                        url=url or response.url, origin=self.page_url(response), source=self.source_id, **fields)
+                        url=url or response.url, origin=response.url, source=self.source_id, **fields)
 
     def carried(self, response) -> None:
         """The page held what was expected, though it yields no items itself (a hub of links)."""

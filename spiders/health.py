@@ -125,7 +125,7 @@ class RunHealth:
     def shown_elsewhere(self, origin: str) -> bool:
         """ORIGIN answered with another page for now (a temporary redirect elsewhere): what that
         page holds is not this page's content."""
-        page = self.pages.get(origin)
+        page = self.pages.get(origin) or self.by_final_url.get(origin)
         return (page is not None and page.redirect_temporary and page.final_url is not None
                 and not same_page(page.url, page.final_url))
 
