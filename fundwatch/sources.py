@@ -180,7 +180,7 @@ def _source(entry: dict, where: str) -> Source:
     for key in ("id", "agency", "spider"):
         if not isinstance(entry[key], str):
             raise SourcesError(f"{where}: {key} must be a string, not {_shown(entry[key])}")
-    where = f"{where} ({entry['id']})"
+    where = f"{where.rsplit(': source #', 1)[0]}: source {entry['id']!r}"
     if not ID_PATTERN.fullmatch(entry["id"]):
         raise SourcesError(f"{where}: id may hold only letters, digits, '-', '_' and '.'")
     if not ID_PATTERN.fullmatch(entry["agency"]):
@@ -196,7 +196,7 @@ def _source(entry: dict, where: str) -> Source:
             raise SourcesError(f"{where}: {key} must be a string, not {_shown(entry[key])}")
     return Source(id=entry["id"], agency=entry["agency"], spider=entry["spider"], urls=urls,
                   must_carry=tuple(must_carry), schedule=entry.get("schedule"), name=entry.get("name", ""),
-                  listing=_listing(f"{where}", entry) if entry["spider"] == "listing" else None)
+                  listing=_listing(where, entry) if entry["spider"] == "listing" else None)
 
 
 def _url_list(value, where: str) -> tuple[str, ...]:
