@@ -74,11 +74,11 @@ ENVIRONMENT = [
     ({"FUNDWATCH_DATABASE_URL": "postgresql://u:secret@h:port/db"}, ["runs"], "the database URL cannot be used"),
     ({"FUNDWATCH_TIMEZONE": "Mars/Base"}, ["calls"], "unknown time zone 'Mars/Base'"),
     ({"FUNDWATCH_TIMEZONE": "Mars/Base"}, ["digest", "status"], "unknown time zone 'Mars/Base'"),
-    ({"FUNDWATCH_CRAWL_TIMEOUT": "abc"}, ["crawl", "mucf-statsbidrag"], "FUNDWATCH_CRAWL_TIMEOUT must be a number of seconds, not 'abc'"),
-    ({"FUNDWATCH_CRAWL_TIMEOUT": "-5"}, ["crawl", "mucf-statsbidrag"], "FUNDWATCH_CRAWL_TIMEOUT must be more than 0 seconds"),
-    ({"FUNDWATCH_REMOVE_AFTER_MISSES": "abc"}, ["crawl", "mucf-statsbidrag"], "FUNDWATCH_REMOVE_AFTER_MISSES must be a whole number, not 'abc'"),
-    ({"FUNDWATCH_REMOVE_AFTER_MISSES": "0"}, ["crawl", "mucf-statsbidrag"], "FUNDWATCH_REMOVE_AFTER_MISSES must be at least 1"),
-    ({"FUNDWATCH_CACHE_DIR": "/etc/passwd/cache"}, ["crawl", "mucf-statsbidrag"], "FUNDWATCH_CACHE_DIR: cannot create /etc/passwd/cache"),
+    ({"FUNDWATCH_CRAWL_TIMEOUT": "abc"}, ["crawl", "migrationsverket"], "FUNDWATCH_CRAWL_TIMEOUT must be a number of seconds, not 'abc'"),
+    ({"FUNDWATCH_CRAWL_TIMEOUT": "-5"}, ["crawl", "migrationsverket"], "FUNDWATCH_CRAWL_TIMEOUT must be more than 0 seconds"),
+    ({"FUNDWATCH_REMOVE_AFTER_MISSES": "abc"}, ["crawl", "migrationsverket"], "FUNDWATCH_REMOVE_AFTER_MISSES must be a whole number, not 'abc'"),
+    ({"FUNDWATCH_REMOVE_AFTER_MISSES": "0"}, ["crawl", "migrationsverket"], "FUNDWATCH_REMOVE_AFTER_MISSES must be at least 1"),
+    ({"FUNDWATCH_CACHE_DIR": "/etc/passwd/cache"}, ["crawl", "migrationsverket"], "FUNDWATCH_CACHE_DIR: cannot create /etc/passwd/cache"),
     ({"FUNDWATCH_SEND_EMPTY_DIGEST": "maybe"}, ["digest", "send", "--dry-run"], "FUNDWATCH_SEND_EMPTY_DIGEST must be 1 or 0"),
     ({"FUNDWATCH_PUBLIC_URL": "javascript:alert(1)"}, ["digest", "send", "--dry-run"], "FUNDWATCH_PUBLIC_URL must be an http(s) URL"),
 ]
@@ -136,14 +136,15 @@ def test_a_crawl_that_ended_silently_on_a_full_disk_names_the_disk(monkeypatch, 
 
 
 @pytest.mark.slow
-def test_an_item_that_could_not_be_spooled_fails_the_run_instead_of_counting_as_missing(sqlite_url, monkeypatch):
+def test_an_item_that_could_not_be_spooled_fails_the_run_instead_of_counting_as_missing(sqlite_url, monkeypatch, tmp_path):
     from fundwatch.items import FundItem
     from fundwatch.spiders.page import PageSpider
     from fundwatch.spiders.pipelines import StoragePipeline
     from fundwatch.storage.spool import Spool
-    from helpers import MUCF, MUCF_URL, make_spider
+    from helpers import MUCF_URL, make_spider, write_sources
 
-    spider = make_spider(PageSpider, MUCF)
+    sources = write_sources(tmp_path / "sources.toml", [{"id": "mucf", "agency": "mucf", "spider": "page", "urls": [MUCF_URL]}])
+    spider = make_spider(PageSpider, "mucf", str(sources))
     pipeline = StoragePipeline.from_crawler(spider.crawler)
     pipeline.open_spider(spider)
     spider.health.page_ok(MUCF_URL, 200, MUCF_URL)
