@@ -90,3 +90,26 @@ class Suppression(Base):
     email_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
     reason: Mapped[str] = mapped_column(String(20))  # bounced | deleted
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class ConfirmationRequest(Base):
+    """One accepted subscribe form: what throttles confirmations per mailbox and per client, and
+    the queue of confirmation mail the web app's worker sends. Only hashes of the mailbox and the
+    client address are kept."""
+
+    __tablename__ = "confirmation_requests"
+    __table_args__ = (
+        Index("ix_confirmation_requests_mailbox", "mailbox", "requested_at"),
+        Index("ix_confirmation_requests_client", "client", "requested_at"),
+        Index("ix_confirmation_requests_due", "due_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    subscriber_id: Mapped[int | None] = mapped_column(ForeignKey("subscribers.id", ondelete="CASCADE"))
+    mailbox: Mapped[str] = mapped_column(String(64))  # SHA-256 of the address, plus-tag and case stripped
+    client: Mapped[str] = mapped_column(String(64))  # SHA-256 of the client's IP address
+    requested_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    due_at: Mapped[dt.datetime | None]  # a mail to send at this time; None: nothing (more) to send
+    attempts: Mapped[int] = mapped_column(default=0)
+    sent_at: Mapped[dt.datetime | None]
+    error: Mapped[str | None] = mapped_column(Text)

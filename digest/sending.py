@@ -60,7 +60,7 @@ RENDER_CACHE = 8  # rendered digests kept for reuse (sending goes digest by dige
 
 
 def send_empty_default() -> bool:
-    return (config.env("FUNDWATCH_SEND_EMPTY_DIGEST") or "").lower() in ("1", "true", "yes", "on")
+    return config.flag("FUNDWATCH_SEND_EMPTY_DIGEST")
 
 
 def claimer() -> str:

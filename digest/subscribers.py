@@ -11,6 +11,7 @@ import secrets
 from dataclasses import dataclass
 
 from email_validator import EmailNotValidError, validate_email
+from sqlalchemy import delete as sa_delete
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
@@ -22,6 +23,7 @@ from fundwatch.digest.models import (
     SUPPRESSED,
     UNCONFIRMED,
     UNSUBSCRIBED,
+    ConfirmationRequest,
     Delivery,
     Subscriber,
     Suppression,
@@ -125,7 +127,10 @@ def subscribe(session: Session, email: str, org: str, filters: Filters, *, conse
     elif sub.status == SUPPRESSED:
         raise SubscriptionError(f"{email} is suppressed after repeated hard bounces")
     before = None if created else Filters.of(sub)
-    _apply(sub, org, filters)
+    if created or consent != "web":
+        # a form anyone can post never rewrites a stored organisation name or filters: the owner
+        # changes them after confirming, through the link in the mail
+        _apply(sub, org, filters)
     replaced = before if before is not None and before.key() != Filters.of(sub).key() else None
     if consent == "import":
         sub.status, sub.confirmed_at, sub.consent, sub.imported_by = CONFIRMED, now, "import", imported_by
@@ -172,6 +177,7 @@ def delete(session: Session, sub: Subscriber) -> None:
         session.add(Suppression(email_hash=h, reason="deleted"))
     session.execute(update(Delivery).where(Delivery.subscriber_id == sub.id)
                     .values(subscriber_id=None, error=None))
+    session.execute(sa_delete(ConfirmationRequest).where(ConfirmationRequest.subscriber_id == sub.id))
     session.delete(sub)
     session.flush()
 

@@ -6,8 +6,10 @@ Secrets (SMTP password, secret key) only ever come from here, never from files i
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from fundwatch.errors import UserError
@@ -45,12 +47,61 @@ def env(name: str) -> str | None:
     return value or VARIABLES[name][0]
 
 
-def database_url() -> str:
-    return env("FUNDWATCH_DATABASE_URL")  # type: ignore[return-value]
-
-
 class ConfigError(UserError, ValueError):
     """An environment value that cannot be used."""
+
+
+DATABASE_URL = re.compile(r"(sqlite|postgresql|postgres)(\+\w+)?://.*", re.S)
+
+
+def database_url() -> str:
+    url = env("FUNDWATCH_DATABASE_URL")
+    if not DATABASE_URL.fullmatch(url):  # type: ignore[arg-type]
+        shown = "" if "@" in url else f": {url!r}"  # type: ignore[operator] # never a password
+        raise ConfigError(f"FUNDWATCH_DATABASE_URL is not a sqlite or postgresql URL{shown} "
+                          "(e.g. sqlite:///fundwatch.db or postgresql://user@host/db)")
+    return url  # type: ignore[return-value]
+
+
+def whole_number(name: str, minimum: int = 0) -> int:
+    """The variable NAME as a whole number of at least MINIMUM, or a ConfigError saying so."""
+    raw = env(name)
+    try:
+        value = int(raw)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise ConfigError(f"{name} must be a whole number, not {raw!r}") from None
+    if value < minimum:
+        raise ConfigError(f"{name} must be at least {minimum}, not {value}")
+    return value
+
+
+def seconds(name: str) -> float:
+    """The variable NAME as a positive number of seconds."""
+    raw = env(name)
+    try:
+        value = float(raw)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise ConfigError(f"{name} must be a number of seconds, not {raw!r}") from None
+    if not 0 < value < float("inf"):
+        raise ConfigError(f"{name} must be more than 0 seconds, not {raw}")
+    return value
+
+
+def flag(name: str) -> bool:
+    raw = (env(name) or "").lower()
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    if raw in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"{name} must be 1 or 0, not {raw!r}")
+
+
+def public_url() -> str:
+    url = env("FUNDWATCH_PUBLIC_URL").rstrip("/")  # type: ignore[union-attr]
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ConfigError(f"FUNDWATCH_PUBLIC_URL must be an http(s) URL, not {url!r}")
+    return url
 
 
 def timezone(name: str | None = None) -> ZoneInfo:
@@ -85,6 +136,6 @@ class MailSettings:
             password=env("FUNDWATCH_SMTP_PASSWORD"),
             mail_from=env("FUNDWATCH_MAIL_FROM"),  # type: ignore[arg-type]
             outbox=Path(env("FUNDWATCH_OUTBOX")),  # type: ignore[arg-type]
-            public_url=env("FUNDWATCH_PUBLIC_URL").rstrip("/"),  # type: ignore[union-attr]
+            public_url=public_url(),
             admin_email=env("FUNDWATCH_ADMIN_EMAIL"),
         )

@@ -14,6 +14,7 @@ import ctypes.util
 import datetime as dt
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -41,6 +42,8 @@ from fundwatch.storage.runlife import (
     storage_retry_seconds,
 )
 from fundwatch.storage.spool import discard_run_files, run_files
+
+DISK_FULL_BYTES = 1024 * 1024  # less free space than this where a crawl writes: the disk is full
 
 # Settings for crawling loopback mirrors (tests, demo, benchmarks): no politeness delays.
 FAST_SETTINGS = {"DOWNLOAD_DELAY": "0", "AUTOTHROTTLE_ENABLED": "0", "FUNDWATCH_BACKOFF_BASE": "0",
@@ -127,8 +130,14 @@ def crawl_source(source: Source, sources_path: str, *, timeout: float | None = N
     answer gives an `error` result naming the problem, not an exception. ON_CHILD is handed the
     child's process handle as soon as it runs (the scheduler stops its crawls through it)."""
 
-    timeout = timeout if timeout is not None else float(config.env("FUNDWATCH_CRAWL_TIMEOUT"))
+    timeout = timeout if timeout is not None else config.seconds("FUNDWATCH_CRAWL_TIMEOUT")
+    config.whole_number("FUNDWATCH_REMOVE_AFTER_MISSES", 1)  # a bad value is refused before a run begins
     retry_for = storage_retry_seconds()
+    for folder in (config.cache_dir(), log_dir()):
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise config.ConfigError(f"FUNDWATCH_CACHE_DIR: cannot create {folder}: {exc.strerror}") from None
     try:
         sessions = session_factory(get_engine())  # migrated here, once per process
         since = api_since(sessions, source)  # before the run begins: a database error here leaves no open run
@@ -178,6 +187,19 @@ def crawl_source(source: Source, sources_path: str, *, timeout: float | None = N
                        log_file=str(log_file))
 
 
+def _crash_reason(returncode: int | None, *paths: str) -> tuple[str, dict[str, Any]]:
+    """Why a child ended without reporting: a full disk where it writes (it then exits 0, having
+    failed to write its report), or the exit code."""
+    for folder in {os.path.dirname(p) for p in paths}:
+        try:
+            free = shutil.disk_usage(folder).free
+        except OSError:
+            continue
+        if free < DISK_FULL_BYTES:
+            return "disk_full", {"path": folder, "error": f"{free} bytes free"}
+    return "crashed", {"returncode": returncode}
+
+
 def _close_run(sessions, run_id: int, source: Source, proc: subprocess.Popen, result_file: str, spool_file: str,
                settings: dict[str, str], retry_for: float, timeout: int | None = None) -> dict[str, Any]:
     """Apply what the ended child reported, or fail the run when it reported nothing. TIMEOUT:
@@ -185,12 +207,12 @@ def _close_run(sessions, run_id: int, source: Source, proc: subprocess.Popen, re
 
     reported = _read(result_file).get("outcome")
     if reported is None:  # the child died before its spider closed: nothing is applied
-        code, params = ("timeout", {"seconds": timeout}) if timeout is not None else (
-            "crashed", {"returncode": proc.returncode})
+        code, params = ("timeout", {"seconds": timeout}) if timeout is not None else _crash_reason(
+            proc.returncode, result_file, spool_file)
         abandon_run(sessions, run_id, source.id, code, params)
         return {"run_id": run_id, "status": "failed", "reason": reason_en(code, params)}
     outcome = RunOutcome.from_json(reported)
     if timeout is not None:  # stopped by us and closed cleanly: the reason is the timeout, not "shutdown"
         outcome.fail("timeout", {"seconds": timeout})
-    remove_after = int(settings.get("FUNDWATCH_REMOVE_AFTER_MISSES") or config.env("FUNDWATCH_REMOVE_AFTER_MISSES"))
+    remove_after = int(settings.get("FUNDWATCH_REMOVE_AFTER_MISSES") or config.whole_number("FUNDWATCH_REMOVE_AFTER_MISSES", 1))
     return apply_run(sessions, run_id, source.id, outcome, spool_file, remove_after=remove_after, retry_for=retry_for)

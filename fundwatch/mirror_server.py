@@ -6,7 +6,10 @@ trailing slash; a file without an extension is HTML; the query string is ignored
     ["www.example.se/hub"]
     status = 503
     headers = { Retry-After = "1" }
-`delay = SECONDS` makes a path answer late (a hung site, for timeout tests).
+`delay = SECONDS` makes a path answer late (a hung site, for timeout tests). Without `status`,
+`body` or `location`, `headers` are added to the file's own answer (a wrong charset header);
+`cut = BYTES` sends the file without a length header and closes the connection after BYTES (a
+dropped connection; more than the file's size sends it whole, close-delimited).
 With `validators=True` the server sends ETag and Last-Modified and answers 304 to a matching
 If-None-Match / If-Modified-Since. TCP_NODELAY is set: without it a keep-alive client stalls
 ~40 ms per response and any timing is meaningless.
@@ -64,7 +67,12 @@ class _Handler(BaseHTTPRequestHandler):
         path = urlsplit(self.path).path
         key = unquote(path).strip("/")
         status, headers, body = self.server.resolve(key, self.headers)
-        headers.setdefault("Content-Length", str(len(body)))
+        cut = headers.pop("X-Mirror-Cut", None)
+        if cut is not None:
+            body, self.close_connection = body[:int(cut)], True
+            headers["Connection"] = "close"
+        else:
+            headers.setdefault("Content-Length", str(len(body)))
         self.send_response(status)
         for name, value in headers.items():
             self.send_header(name, value)
@@ -118,6 +126,12 @@ class MirrorServer(ThreadingHTTPServer):
         if override and "delay" in override:
             time.sleep(float(override["delay"]))
             override = {k: v for k, v in override.items() if k != "delay"}
+        extra = {}
+        if override and not {"status", "body", "location"} & override.keys():
+            extra = {k: str(v) for k, v in override.get("headers", {}).items()}
+            if "cut" in override:
+                extra["X-Mirror-Cut"] = str(override["cut"])
+            override = None
         if override:
             headers = {k: str(v) for k, v in override.get("headers", {}).items()}
             if "location" in override:
@@ -134,7 +148,7 @@ class MirrorServer(ThreadingHTTPServer):
             ctype = "application/gzip"  # sitemap1.xml.gz is a gzip file, not a compressed response
         if ctype is None or ctype == "text/html":
             ctype = "text/html; charset=utf-8"
-        headers = {"Content-Type": ctype}
+        headers = {"Content-Type": ctype, **extra}
         if self.validators:
             etag = '"' + hashlib.sha1(body).hexdigest()[:16] + '"'
             headers["ETag"] = etag

@@ -3,17 +3,23 @@
 
 from __future__ import annotations
 
+import ast
 import datetime as dt
+import functools
+import importlib.util
 import os
 import re
 import tomllib
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from fundwatch.errors import UserError
 
 SHIPPED = "sources.toml"
+ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")  # names log and spool files: no path in it
+OPTIONAL_TEXT = ("schedule", "name")
 
 
 class SourcesError(UserError, ValueError):
@@ -155,30 +161,88 @@ def load_sources(explicit: str | os.PathLike | None = None) -> Sources:
         raise SourcesError(f"sources file not found: {path}") from None
     except tomllib.TOMLDecodeError as exc:
         raise SourcesError(f"sources file {path} is not valid TOML: {exc}") from None
+    except OSError as exc:
+        raise SourcesError(f"sources file {path} cannot be read: {exc.strerror}") from None
+    entries = data.get("source", [])
+    if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
+        raise SourcesError(f"{path}: `source` must be [[source]] tables, not {_shown(entries)}")
+    agencies = data.get("agencies", {})
+    if not isinstance(agencies, dict) or not all(isinstance(v, str) for v in agencies.values()):
+        raise SourcesError(f"{path}: [agencies] must map agency slugs to names")
     sources: dict[str, Source] = {}
-    for n, entry in enumerate(data.get("source", []), start=1):
-        missing = [k for k in ("id", "agency", "spider", "urls") if not entry.get(k)]
-        if missing:
-            raise SourcesError(f"{path}: source #{n} lacks {', '.join(missing)}")
-        if entry["id"] in sources:
-            raise SourcesError(f"{path}: source id {entry['id']!r} appears twice")
-        urls = tuple(entry["urls"])
-        since = entry.get("since")
-        if since is not None:
-            since = str(since)  # TOML reads an unquoted 2026-11-01 as a date
-            try:
-                dt.date.fromisoformat(since)
-            except ValueError:
-                raise SourcesError(f"{path}: source {entry['id']!r}: since must be a date YYYY-MM-DD, not {since!r}") from None
-            if not any("{since}" in u for u in urls):
-                raise SourcesError(f"{path}: source {entry['id']!r} has since but no url with {{since}}")
-        elif any("{since}" in u for u in urls):
-            raise SourcesError(f"{path}: source {entry['id']!r} has a url with {{since}} but no since date")
-        sources[entry["id"]] = Source(
-            id=entry["id"], agency=entry["agency"], spider=entry["spider"], urls=urls,
-            # A plain page watch must carry every page it watches.
-            must_carry=tuple(entry.get("must_carry", urls if entry["spider"] == "page" else ())),
-            schedule=entry.get("schedule"), name=entry.get("name", ""), since=since,
-            listing=_listing(f"{path}: source {entry['id']!r}", entry) if entry["spider"] == "listing" else None,
-        )
+    for n, entry in enumerate(entries, start=1):
+        source = _source(entry, f"{path}: source #{n}")
+        if source.id in sources:
+            raise SourcesError(f"{path}: source id {source.id!r} appears twice")
+        sources[source.id] = source
     return Sources(path=path, sources=sources, agencies=dict(data.get("agencies", {})))
+
+
+def _shown(value) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _source(entry: dict, where: str) -> Source:
+    """One [[source]] table, checked: what a crawl would choke on, or fetch and mail, is refused here."""
+    missing = [k for k in ("id", "agency", "spider", "urls") if k not in entry or entry[k] in ("", [], None)]
+    if missing:
+        raise SourcesError(f"{where} lacks {', '.join(missing)}")
+    for key in ("id", "agency", "spider"):
+        if not isinstance(entry[key], str):
+            raise SourcesError(f"{where}: {key} must be a string, not {_shown(entry[key])}")
+    where = f"{where.rsplit(': source #', 1)[0]}: source {entry['id']!r}"
+    if not ID_PATTERN.fullmatch(entry["id"]):
+        raise SourcesError(f"{where}: id may hold only letters, digits, '-', '_' and '.'")
+    if not ID_PATTERN.fullmatch(entry["agency"]):
+        raise SourcesError(f"{where}: agency may hold only letters, digits, '-', '_' and '.'")
+    if entry["spider"] not in known_spiders(entry["spider"]):
+        raise SourcesError(f"{where}: unknown spider {entry['spider']!r} (`scrapy list` names them)")
+    urls = _url_list(entry["urls"], f"{where}: urls")
+    must_carry = entry.get("must_carry", urls if entry["spider"] == "page" else ())  # a page watch carries every page
+    if not isinstance(must_carry, (list, tuple)) or not all(isinstance(m, str) and m for m in must_carry):
+        raise SourcesError(f"{where}: must_carry must be a list of URLs or page roles, not {_shown(must_carry)}")
+    for key in OPTIONAL_TEXT:
+        if key in entry and not isinstance(entry[key], str):
+            raise SourcesError(f"{where}: {key} must be a string, not {_shown(entry[key])}")
+    since = entry.get("since")
+    if since is not None:
+        since = str(since)  # TOML reads an unquoted 2026-11-01 as a date
+        try:
+            dt.date.fromisoformat(since)
+        except ValueError:
+            raise SourcesError(f"{where}: since must be a date YYYY-MM-DD, not {since!r}") from None
+        if not any("{since}" in u for u in urls):
+            raise SourcesError(f"{where} has since but no url with {{since}}")
+    elif any("{since}" in u for u in urls):
+        raise SourcesError(f"{where} has a url with {{since}} but no since date")
+    return Source(id=entry["id"], agency=entry["agency"], spider=entry["spider"], urls=urls,
+                  must_carry=tuple(must_carry), schedule=entry.get("schedule"), name=entry.get("name", ""),
+                  since=since, listing=_listing(where, entry) if entry["spider"] == "listing" else None)
+
+
+def _url_list(value, where: str) -> tuple[str, ...]:
+    if not isinstance(value, list):
+        raise SourcesError(f"{where} must be a list of http(s) URLs, not {_shown(value)}")
+    for url in value:
+        parts = urlsplit(url) if isinstance(url, str) else None
+        if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
+            raise SourcesError(f"{where}: only http and https URLs are crawled, not {_shown(url)}")
+    return tuple(value)
+
+
+@functools.cache
+def known_spiders(name: str) -> frozenset[str]:
+    """{NAME} when spiders/NAME.py defines a spider called NAME (the crawl loads it from there),
+    else nothing. Read, not imported: loading the sources file stays free of Scrapy."""
+    spec = importlib.util.find_spec("fundwatch.spiders") if name.isidentifier() else None
+    for folder in (spec.submodule_search_locations or []) if spec else []:
+        module = Path(folder) / f"{name}.py"
+        if not module.is_file():
+            continue
+        for node in ast.walk(ast.parse(module.read_bytes())):
+            if isinstance(node, ast.ClassDef) and any(
+                    isinstance(stmt, ast.Assign) and any(getattr(t, "id", None) == "name" for t in stmt.targets)
+                    and isinstance(stmt.value, ast.Constant) and stmt.value.value == name for stmt in node.body):
+                return frozenset({name})
+    return frozenset()

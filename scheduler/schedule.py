@@ -35,14 +35,10 @@ def setting(name: str) -> str:
 
 
 def int_setting(name: str, minimum: int = 0) -> int:
-    raw = setting(name)
     try:
-        value = int(raw)
-    except ValueError:
-        raise ScheduleError(f"{name} must be a whole number, not {raw!r}") from None
-    if value < minimum:
-        raise ScheduleError(f"{name} must be at least {minimum}, not {value}")
-    return value
+        return config.whole_number(name, minimum)
+    except config.ConfigError as exc:
+        raise ScheduleError(str(exc)) from None
 
 
 def _day_number(token: str) -> int:

@@ -14,6 +14,7 @@ from fundwatch.items import FundItem
 from fundwatch.sources import Source, load_sources
 from fundwatch.spiders.health import RunHealth
 from fundwatch.spiders.httpcache import REVALIDATED
+from fundwatch.spiders.middlewares import describe_error
 from fundwatch.spiders.normalise import normalise_text
 
 
@@ -64,12 +65,13 @@ class FundSpider(scrapy.Spider):
         if request.meta.get("dont_obey_robotstxt") or not 200 <= response.status < 300:
             return  # robots.txt is tracked by its middleware; errors by the errback
         self.health.page_ok(self._page_url(request), response.status, response.url,
-                            request.meta.get("page_role"), bool(request.meta.get(REVALIDATED)))
+                            request.meta.get("page_role"), bool(request.meta.get(REVALIDATED)),
+                            tuple(request.meta.get("redirect_reasons") or ()))
 
     def _on_page_error(self, failure) -> None:
         request = failure.request
         status = failure.value.response.status if failure.check(HttpError) else None
-        error = f"HTTP {status}" if status else (str(failure.value) or failure.type.__name__)
+        error = f"HTTP {status}" if status else describe_error(failure.value)
         self.health.page_failed(self._page_url(request), status, error, request.meta.get("page_role"))
         self.logger.error("page failed: %s: %s", request.url, error)
 
@@ -83,6 +85,10 @@ class FundSpider(scrapy.Spider):
                                 bool(item.opens), bool(item.amount_text or item.amount_sek))
 
     # -- items and page checks ------------------------------------------------------------------
+    def page_url(self, response) -> str:
+        """The URL the spider asked for, before any redirect: the page's identity."""
+        return self._page_url(response.request) if response.request is not None else response.url
+
     def make_item(self, response, *, kind: str, key: str, title: str, url: str | None = None, **fields: Any) -> FundItem:
         """The item, its text without volatile phrases (stamps, countdowns, toolbars): compared text."""
         fields["text"] = normalise_text(fields.get("text"))
@@ -91,9 +97,9 @@ class FundSpider(scrapy.Spider):
 
     def carried(self, response) -> None:
         """The page held what was expected, though it yields no items itself (a hub of links)."""
-        self.health.carried(response.url)
+        self.health.carried(self.page_url(response))
 
     def layout_changed(self, response, missing: str) -> None:
         """The page no longer looks as expected: the run fails with this reason, nothing is removed."""
-        self.health.layout_changed(response.url, missing)
+        self.health.layout_changed(self.page_url(response), missing)
         self.logger.error("layout changed on %s: missing %s", response.url, missing)

@@ -1,14 +1,29 @@
 """A run's health: what every page answered. The verdict ok / partial / failed that it leads to is
 one of the change rules (storage/changes.py run_verdict): only a healthy run may count an item as
-missing."""
+missing, and only on a page that answered with its own content; a page redirected away (a
+temporary redirect elsewhere, or a move to a page that carries nothing) counts as failed."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 from fundwatch.storage.changes import run_verdict
 from fundwatch.storage.outcome import RunOutcome
+
+PERMANENT_REDIRECTS = {301, 308}  # a move; any other hop (302, 303, 307, a meta refresh) is for now
+
+
+def same_page(a: str, b: str) -> bool:
+    """Whether two URLs name the same page: scheme (http -> https), a `www.` prefix, the default
+    port, host case and a trailing slash aside."""
+    def key(url: str) -> tuple[str, str, str]:
+        parts = urlsplit(url)
+        host = (parts.hostname or "").lower().removeprefix("www.")
+        port = parts.port if parts.port not in (None, 80, 443) else None
+        return f"{host}:{port}", parts.path.rstrip("/") or "/", parts.query
+    return key(a) == key(b)
 
 
 @dataclass
@@ -22,10 +37,25 @@ class Page:
     carried: bool = False  # the page held what the spider expected (labels, links)
     layout: str | None = None  # what was missing, when the page no longer looks as expected
     revalidated: bool = False
+    redirect_temporary: bool = False  # a hop that is not a move: the page is still at `url`, shown elsewhere for now
 
     @property
     def answered(self) -> bool:
         return self.error is None and self.status is not None and (200 <= self.status < 300 or self.status == 304)
+
+    @property
+    def redirected_away(self) -> bool:
+        """Redirected to a page that does not stand for this one: a temporary redirect elsewhere (a
+        maintenance page), or a move to a page that carries nothing. A move whose target carries
+        the content, and http -> https or a trailing slash, are the same page."""
+        if not self.final_url or same_page(self.url, self.final_url):
+            return False
+        return self.redirect_temporary or self.layout is not None or (self.items == 0 and not self.carried)
+
+    @property
+    def fetched(self) -> bool:
+        """Answered with this page's own content: only such a page may count an item on it as missing."""
+        return self.answered and not self.redirected_away
 
     def to_log(self) -> dict[str, Any]:
         entry = {"url": self.url, "status": self.status, "items": self.items}
@@ -34,6 +64,8 @@ class Page:
                 entry[key] = getattr(self, key)
         if self.final_url and self.final_url != self.url:
             entry["final_url"] = self.final_url
+            if self.redirect_temporary:
+                entry["temporary_redirect"] = True
         if self.revalidated:
             entry["revalidated"] = True
         return entry
@@ -64,11 +96,13 @@ class RunHealth:
             page.role = role
         return page
 
-    def page_ok(self, url: str, status: int, final_url: str, role: str | None = None, revalidated: bool = False) -> None:
+    def page_ok(self, url: str, status: int, final_url: str, role: str | None = None, revalidated: bool = False,
+                redirect_codes: tuple[int | str, ...] = ()) -> None:
         page = self.page(url, role)
         page.status, page.final_url, page.error = (304 if revalidated else status), final_url, None
         self.by_final_url[final_url] = page
         page.revalidated = revalidated
+        page.redirect_temporary = any(code not in PERMANENT_REDIRECTS for code in redirect_codes)
 
     def page_failed(self, url: str, status: int | None, error: str, role: str | None = None) -> None:
         page = self.page(url, role)
@@ -90,6 +124,13 @@ class RunHealth:
         """Per kind the item and field counts; per must-carry page (or role) its item count."""
         pages = {entry: sum(p.items for p in self.must_carry_pages(entry)) for entry in self.must_carry}
         return {"kinds": self.kinds, "pages": pages}
+
+    def shown_elsewhere(self, origin: str) -> bool:
+        """ORIGIN answered with another page for now (a temporary redirect elsewhere): what that
+        page holds is not this page's content."""
+        page = self.pages.get(origin) or self.by_final_url.get(origin)
+        return (page is not None and page.redirect_temporary and page.final_url is not None
+                and not same_page(page.url, page.final_url))
 
     def fell_back(self, url: str) -> None:
         """A start page failed but the spider has another route to its content (Migrationsverket's

@@ -21,7 +21,9 @@ REVALIDATED = "fundwatch_revalidated"  # request.meta flag: the server answered 
 class AlwaysRevalidatePolicy(RFC2616Policy):
     def should_cache_response(self, response, request) -> bool:
         # Keep every 200 with a validator: that is what makes a 304 possible next run.
-        return response.status == 200 and (b"ETag" in response.headers or b"Last-Modified" in response.headers)
+        # never a body cut off by a dropped connection (flag `partial`): a 304 would hand it back
+        return (response.status == 200 and "partial" not in response.flags
+                and (b"ETag" in response.headers or b"Last-Modified" in response.headers))
 
     def is_cached_response_fresh(self, cachedresponse, request) -> bool:
         self._set_conditional_validators(request, cachedresponse)  # always ask

@@ -25,6 +25,36 @@ class _DisallowAll:
         return False
 
 
+_NETWORK_ERRORS = (  # Twisted's exception class name -> what an operator reads
+    (("ConnectionLost", "ConnectionDone", "ConnectionAborted"), "connection reset or closed by the server"),
+    (("ConnectionRefusedError", "DownloadConnectionRefusedError"), "connection refused"),
+    (("TimeoutError", "TCPTimedOutError", "UserTimeout", "DownloadTimeoutError"), "no answer in time (timeout)"),
+    (("DNSLookupError", "NoRouteError", "CannotResolveHostError"), "host not found or not reachable"),
+    (("ResponseDataLossError", "_DataLoss"), "the connection closed before the whole page arrived"),
+    (("SSLError", "Error"), None),  # OpenSSL's own class is just `Error`: its text is readable
+)
+
+
+def describe_error(exc: BaseException) -> str:
+    """One readable line for a download error: never the repr of a Twisted Failure (a failed
+    response wraps the real cause in a list of Failures, and Scrapy wraps that again)."""
+    while exc.__cause__ is not None and type(exc).__name__ in ("DownloadFailedError", "ResponseDataLossError"):
+        exc = exc.__cause__
+    reasons = getattr(exc, "reasons", None)
+    if reasons:
+        inner = getattr(reasons[0], "value", reasons[0])
+        if isinstance(inner, BaseException):
+            exc = inner
+    name = type(exc).__name__
+    for names, text in _NETWORK_ERRORS:
+        if name in names and text:
+            return text
+    if type(exc).__module__.startswith("OpenSSL"):
+        return f"TLS handshake failed: {str(exc)[:200]}"
+    first = (str(exc).strip().splitlines() or [""])[0]
+    return name if not first or "<twisted" in first or "Failure" in first else first
+
+
 def _health(crawler):
     return getattr(crawler.spider, "health", None)
 
@@ -48,7 +78,7 @@ class StrictRobotsTxtMiddleware(RobotsTxtMiddleware):
     def _robots_error(self, exc, netloc) -> None:
         health = _health(self.crawler)
         if health is not None:
-            health.robots(netloc, None, error=str(exc) or type(exc).__name__)
+            health.robots(netloc, None, error=describe_error(exc))
         super()._robots_error(exc, netloc)
         self._parsers[netloc] = _DisallowAll()
 
@@ -122,22 +152,35 @@ _META_CHARSET = re.compile(rb"""<meta[^>]+charset=["']?([A-Za-z0-9_-]+)""", re.I
 
 
 class CharsetCheckMiddleware:
-    """A page whose bytes do not decode in the charset it is served with would turn into mojibake
-    and a false "update". Use the charset the page declares itself when the header's is wrong;
-    when neither decodes, the page fails with a clear error and the rest of the run goes on."""
+    """A page decoded in the wrong charset turns into mojibake and a false "update". The header,
+    the page's `<meta charset>` and the bytes may disagree (`ISO-8859-1` served for a UTF-8 page):
+    decode as the bytes prove. Non-ASCII bytes that are valid UTF-8 are UTF-8 (a legacy 8-bit text
+    is almost never valid UTF-8 by chance); otherwise the declared charset, then the page's own,
+    if the bytes decode in it; when nothing fits, the page fails with a clear error and the rest
+    of the run goes on."""
 
     def process_response(self, request, response, spider=None):
         ctype = response.headers.get(b"Content-Type", b"").split(b";")[0].strip().lower()
         if not isinstance(response, TextResponse) or not response.body or ctype not in _TEXT_TYPES:
             return response  # PDFs and other files are not text to decode
         declared = response.encoding
-        if _decodes(response.body, declared):
+        if not response.body.isascii() and _decodes(response.body, "utf-8"):
+            return response if _is_utf8(declared) else response.replace(encoding="utf-8")
+        if _decodes(response.body, declared):  # ASCII, or 8-bit text that is not UTF-8
             return response
         meta = _META_CHARSET.search(response.body[:4096])
-        for candidate in ([meta.group(1).decode("ascii")] if meta else []) + ["utf-8"]:
-            if candidate.lower() != (declared or "").lower() and _decodes(response.body, candidate):
+        if meta:
+            candidate = meta.group(1).decode("ascii")
+            if not _is_utf8(candidate) and _decodes(response.body, candidate):
                 return response.replace(encoding=candidate)
         raise IgnoreRequest(f"the page's bytes are not valid {declared} (wrong or missing charset)")
+
+
+def _is_utf8(encoding: str | None) -> bool:
+    try:
+        return codecs.lookup(encoding or "").name == "utf-8"
+    except LookupError:
+        return False
 
 
 def _decodes(body: bytes, encoding: str | None) -> bool:
@@ -149,3 +192,33 @@ def _decodes(body: bytes, encoding: str | None) -> bool:
     except (LookupError, UnicodeDecodeError):
         return False
     return True
+
+
+_HTML_TYPES = {b"text/html", b"application/xhtml+xml"}
+_XML_END = re.compile(rb"</[\w:.-]+\s*>\s*$")
+_HTML_END = re.compile(rb"</html\s*>\s*(<!--.*?-->\s*)*$", re.I | re.S)
+
+
+class TruncationCheckMiddleware:
+    """A body without a length header ends where the connection closes: a dropped connection then
+    looks like a complete page with items missing, and counts as their removal. Such a response
+    (Scrapy flags it `partial`) must prove it is a whole document (an HTML page ends with
+    `</html>`, a PDF with `%%EOF`); one that does not is a failed page."""
+
+    def process_response(self, request, response, spider=None):
+        if "partial" not in response.flags or not response.body or response.status != 200:
+            return response
+        ctype = response.headers.get(b"Content-Type", b"").split(b";")[0].strip().lower()
+        tail = response.body[-2048:]
+        if ctype in _HTML_TYPES or ctype == b"text/html":
+            complete = _HTML_END.search(tail) is not None
+        elif ctype in (b"text/xml", b"application/xml"):
+            complete = _XML_END.search(tail) is not None
+        elif ctype == b"application/pdf" or response.body.startswith(b"%PDF"):
+            complete = b"%%EOF" in tail
+        else:
+            return response  # nothing in plain text says where it ends
+        if not complete:
+            raise IgnoreRequest(f"the page was cut off: the connection closed after {len(response.body)} bytes, "
+                                "before the end of the document")
+        return response

@@ -19,6 +19,6 @@ class PageSpider(FundSpider):
             self.layout_changed(response, "any main-content text")
             return
         yield self.make_item(
-            response, kind="page", key=response.url, title=title_of(response.body, response.encoding) or response.url,
+            response, kind="page", key=self.page_url(response), title=title_of(response.body, response.encoding) or response.url,
             text=text,
         )

@@ -49,6 +49,7 @@ class StoragePipeline:
         self.retry_for = storage_retry_seconds() if self.records_run else 0.0
         self.heartbeat: Heartbeat | None = None
         self.spool: Spool | None = None
+        self.spool_error: OSError | None = None
         self.slugs: Counter[str] = Counter()
         self.calls = self.calls_with_deadline = 0
         crawler.signals.connect(self.spider_closed, signal=signals.spider_closed)
@@ -89,6 +90,9 @@ class StoragePipeline:
             raise DropItem(f"not a FundItem: {type(item).__name__}")
         if not item.title or not item.url or item.kind not in KINDS:
             raise DropItem(f"item without title, url or valid kind on {item.origin}")
+        spider = spider or self.crawler.spider
+        if spider.health.shown_elsewhere(item.origin):
+            raise DropItem(f"{item.origin} is redirected elsewhere for now: what it shows is not its content")
         base = item_id(item.agency, item.kind, item.key)
         self.slugs[base] += 1
         item.id = base if self.slugs[base] == 1 else f"{base}-{self.slugs[base]}"
@@ -96,17 +100,27 @@ class StoragePipeline:
             self.calls += 1
             if item.deadline or item.deadline_text or item.deadline_rule:
                 self.calls_with_deadline += 1
-        self.spool.write(item)
+        try:
+            self.spool.write(item)
+        except OSError as exc:  # a full disk: an item not spooled must not count as missing
+            self.spool_error = self.spool_error or exc
+            raise DropItem(f"could not spool the item: {exc.strerror}") from None
         return item
 
     def spider_closed(self, spider, reason) -> None:
         if self.spool is None:
             return
-        self.spool.close()
+        try:
+            self.spool.close()
+        except OSError as exc:
+            self.spool_error = self.spool_error or exc
         health = spider.health
         if self.calls and self.calls_with_deadline / self.calls < DEADLINE_COVERAGE_MIN:
             health.warn("low_deadline_coverage", with_deadline=self.calls_with_deadline, total=self.calls)
         outcome = health.outcome(reason)
+        if self.spool_error is not None:
+            outcome.fail("disk_full", {"path": os.path.dirname(self.spool_path),
+                                       "error": self.spool_error.strerror or str(self.spool_error)})
         if not self.records_run:  # the parent applies the spool; this process exits next
             write_result(self.result_file, {"run_id": self.run_id, "outcome": outcome.to_json()})
             logger.info("run %s of %s: %s, %d items spooled", self.run_id, spider.source_id, outcome.status,

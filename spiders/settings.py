@@ -51,6 +51,7 @@ DOWNLOADER_MIDDLEWARES = {
     "scrapy.downloadermiddlewares.retry.RetryMiddleware": None,
     "fundwatch.spiders.middlewares.BackoffRetryMiddleware": 550,
     "fundwatch.spiders.middlewares.CharsetCheckMiddleware": 560,
+    "fundwatch.spiders.middlewares.TruncationCheckMiddleware": 570,
     "scrapy.downloadermiddlewares.httpcache.HttpCacheMiddleware": None,
     "fundwatch.spiders.httpcache.RevalidatingCacheMiddleware": 900,
 }
@@ -66,7 +67,7 @@ DOWNLOAD_HANDLERS = {
 DOWNLOAD_DELAY_JITTER = 0
 
 ITEM_PIPELINES = {"fundwatch.spiders.pipelines.StoragePipeline": 800}
-FUNDWATCH_REMOVE_AFTER_MISSES = int(config.env("FUNDWATCH_REMOVE_AFTER_MISSES"))  # counted misses before `removed`
+FUNDWATCH_REMOVE_AFTER_MISSES = config.whole_number("FUNDWATCH_REMOVE_AFTER_MISSES", 1)  # counted misses before `removed`
 CONCURRENT_ITEMS = 10  # the default 100 costs an asyncio task per slot per response
 
 # Safety: Scrapy 2.19 otherwise opens a code-execution HTTP endpoint on localhost.

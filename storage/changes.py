@@ -274,6 +274,8 @@ def run_failure(health, finish_reason: str) -> tuple[str, dict[str, Any]] | None
         if not pages:
             return "must_carry_missing", {"page": entry}
         for page in pages:
+            if page.answered and page.redirected_away:
+                return "redirected", {"url": page.url, "target": page.final_url}
             if page.status is not None and not page.answered:
                 return "http_status", {"url": page.url, "status": page.status}
             if not page.answered:
@@ -288,7 +290,7 @@ def run_failure(health, finish_reason: str) -> tuple[str, dict[str, Any]] | None
 def run_verdict(health, finish_reason: str) -> RunOutcome:
     """ok, partial or failed, with the reason, from what every page of the crawl answered."""
     failure = run_failure(health, finish_reason)
-    failed_pages = [p for p in health.pages.values() if not p.answered or p.layout]
+    failed_pages = [p for p in health.pages.values() if not p.fetched or p.layout]
     errors = len(failed_pages) + len(health.callback_errors)
     if failure:
         status, (code, params) = "failed", failure
@@ -296,14 +298,15 @@ def run_verdict(health, finish_reason: str) -> RunOutcome:
         first = failed_pages[0]
         status, code = "partial", "page_failed"
         params = {"failed": len(failed_pages), "url": first.url,
-                  "error": first.layout or first.error or f"HTTP {first.status}"}
+                  "error": first.layout or first.error or (f"redirected to {first.final_url}" if first.answered
+                                                            else f"HTTP {first.status}")}
     else:
         status, code, params = "ok", None, None
     return RunOutcome(
         status=status, reason_code=code, reason_params=params, warnings=list(health.warnings),
-        # a since-answer (health.changes_only) lists only what changed: an item it does not list is
-        # unchanged, never missed, so its page counts as not fetched for the miss rule
-        fetched_pages={u for p in health.pages.values() if p.answered and p.url not in health.changes_only
+        # only a page that answered with its own content may count an item on it as missing; a
+        # since-answer (health.changes_only) lists only what changed: an item it does not list is unchanged
+        fetched_pages={u for p in health.pages.values() if p.fetched and p.url not in health.changes_only
                        for u in (p.url, p.final_url) if u and u not in health.changes_only},
         page_log=[p.to_log() for p in health.pages.values()], errors=errors, shape=health.shape(),
     )

@@ -10,7 +10,7 @@ from typing import Iterator
 
 from sqlalchemy import Engine, create_engine, event, inspect
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import ArgumentError, DBAPIError, InterfaceError, NoSuchModuleError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from fundwatch import config
@@ -36,7 +36,10 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:
 
 
 def make_engine(url: str) -> Engine:
-    parsed = make_url(url)
+    try:
+        parsed = make_url(url)
+    except (ArgumentError, ValueError) as exc:  # the URL is not shown: it may hold a password
+        raise DatabaseError(f"the database URL cannot be used: {str(exc).splitlines()[0]}") from None
     if parsed.drivername == "postgresql":
         parsed = parsed.set(drivername="postgresql+psycopg")  # psycopg 3, the `postgres` extra
     kwargs: dict = {"pool_pre_ping": True}  # a connection the server dropped (a restart) is replaced, not used
@@ -44,6 +47,8 @@ def make_engine(url: str) -> Engine:
         kwargs["connect_args"] = {"timeout": BUSY_TIMEOUT_MS / 1000}
     try:
         engine = create_engine(parsed, **kwargs)
+    except NoSuchModuleError:
+        raise DatabaseError(f"unknown database kind {parsed.drivername!r} (sqlite or postgresql)") from None
     except ImportError as exc:
         raise DatabaseError(f"no driver for {parsed.drivername}: {exc} (pip install 'fundwatch[postgres]')") from None
     if engine.dialect.name == "sqlite":

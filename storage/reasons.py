@@ -10,6 +10,7 @@ ENGLISH: dict[str, str] = {
     "timeout": "the crawl was stopped after {seconds} s (timeout)",
     "crashed": "the crawl process exited with code {returncode} before closing its run",
     "storage_error": "the run could not be stored: {error}",
+    "disk_full": "the disk holding {path} is full ({error})",
     "finish_reason": "Scrapy stopped with finish reason {reason!r}",
     "robots_unreachable": "robots.txt of {host} could not be read ({error}); assumed disallow",
     "robots_forbidden": "robots.txt forbids {url}",
@@ -18,6 +19,7 @@ ENGLISH: dict[str, str] = {
     "callback_error": "parsing {url} raised {error}",
     "layout_changed": "{url} no longer carries the expected content (missing: {missing})",
     "no_items": "{url} yielded no items",
+    "redirected": "{url} redirected to {target}, which does not carry its items",
     "must_carry_missing": "required page {page} was never fetched",
     "page_failed": "{failed} other page(s) failed, first {url}: {error}",
     "low_deadline_coverage": "only {with_deadline} of {total} funding calls have a deadline or 'Ej bestämt'",
@@ -32,6 +34,7 @@ SWEDISH: dict[str, str] = {
     "timeout": "hämtningen tog för lång tid och avbröts",
     "crashed": "hämtningen avbröts av ett fel",
     "storage_error": "hämtningen kunde inte sparas",
+    "disk_full": "disken på servern var full",
     "finish_reason": "hämtningen avslutades i förtid",
     "robots_unreachable": "webbplatsen gick inte att nå",
     "robots_forbidden": "webbplatsen tillåter inte längre automatisk hämtning",
@@ -40,6 +43,7 @@ SWEDISH: dict[str, str] = {
     "callback_error": "sidan kunde inte läsas",
     "layout_changed": "sidan har gjorts om och kunde inte läsas",
     "no_items": "sidan innehöll inga utlysningar",
+    "redirected": "sidan skickade vidare till en annan sida (till exempel en underhållssida)",
     "must_carry_missing": "en sida som ska kontrolleras hittades inte",
     "page_failed": "några sidor kunde inte hämtas",
     "low_deadline_coverage": "många utlysningar saknar sista ansökningsdag",
@@ -66,3 +70,4 @@ def reason_en(code: str | None, params: dict[str, Any] | None = None) -> str:
 
 def reason_sv(code: str | None, params: dict[str, Any] | None = None) -> str:
     return _render(SWEDISH, code, params)
+

@@ -470,9 +470,15 @@ class Client:
     def get(self, path: str, headers: dict | None = None):
         return self.request("GET", path, headers=headers)
 
-    def post(self, path: str, fields: list[tuple[str, str]] | dict, cookies: bool = True):
+    @property
+    def origin(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def post(self, path: str, fields: list[tuple[str, str]] | dict, cookies: bool = True, headers: dict | None = None):
+        """A form posted as a browser posts it from this site (Origin set), unless HEADERS say otherwise."""
         body = urllib.parse.urlencode(fields).encode()
-        return self.request("POST", path, body, {"Content-Type": "application/x-www-form-urlencoded"}, cookies)
+        sent = {"Content-Type": "application/x-www-form-urlencoded", "Origin": self.origin, **(headers or {})}
+        return self.request("POST", path, body, {k: v for k, v in sent.items() if v is not None}, cookies)
 
     def post_multipart(self, path: str, fields: dict[str, str]):
         boundary = uuid.uuid4().hex
@@ -485,15 +491,15 @@ class Client:
 
 
 @contextmanager
-def web_server():
-    """The web app under uvicorn in a thread on a free port of 127.0.0.1 (database and settings
-    from the environment); yields its port."""
+def web_server(app=None):
+    """The web app (or APP) under uvicorn in a thread on a free port of 127.0.0.1 (database and
+    settings from the environment; its lifespan too); yields its port."""
     import uvicorn
 
     from fundwatch.web.app import create_app
 
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(), host="127.0.0.1", port=port, log_level="warning"))
+    server = uvicorn.Server(uvicorn.Config(app or create_app(), host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     wait_for(lambda: server.started, 10, what="the web app to start")

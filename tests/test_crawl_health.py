@@ -249,7 +249,7 @@ def test_few_calls_with_a_deadline_is_a_warning_on_a_healthy_run(sqlite_url, tmp
         run = s.scalars(select(Run)).one()
         assert run.status == "ok"
         assert run.warnings == [{"code": "low_deadline_coverage", "params": {"with_deadline": 8, "total": 10}}]
-    assert "warning: only 8 of 10 funding calls have a deadline" in run_cli("runs").stdout
+    assert "warning: only 8 of 10 funding calls have a deadline" in run_cli("runs", env={"COLUMNS": "250"}).stdout
 
 
 @pytest.mark.slow

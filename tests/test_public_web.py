@@ -360,8 +360,10 @@ def test_demo_ends_with_the_list_url_and_serve_shows_its_calls(tmp_path, monkeyp
     demo = run_cli("demo", "--dir", str(tmp_path / "demo"), timeout=600)
     assert demo.returncode == 0, demo.stderr
     assert demo.stdout.rstrip().endswith("and open http://127.0.0.1:8080/utlysningar")
-    serve_line = next(line for line in demo.stdout.splitlines() if line.rstrip().endswith("fundwatch serve"))
-    env = dict(pair.split("=", 1) for pair in serve_line.split()[:-2])
+    lines = demo.stdout.splitlines()
+    export = next(line for line in lines if line.strip().startswith("export FUNDWATCH_DATABASE_URL="))
+    serve_line = next(line for line in lines if line.rstrip().endswith(" serve"))
+    env = dict(pair.split("=", 1) for pair in export.split()[1:] + serve_line.split()[:-2])
     assert env["FUNDWATCH_DATABASE_URL"] == f"sqlite:///{tmp_path / 'demo' / 'fundwatch.db'}"
     port = free_port()
     server = subprocess.Popen([sys.executable, "-m", "fundwatch.cli", "serve", "--port", str(port)],

@@ -3,7 +3,8 @@
 /static/...) and the subscription pages:
 
   GET  /                        subscribe form with the privacy notice (GDPR art. 13)
-  POST /                        store unconfirmed, send the confirmation mail
+  POST /                        store unconfirmed, queue the confirmation mail (throttled per
+                                mailbox and client; the worker below sends it)
   GET  /integritet              privacy notice
   GET  /bekrafta/{token}        a page with a button (changes nothing)
   POST /bekrafta/{token}        confirm (repeatable)
@@ -17,27 +18,37 @@
                                 multipart; 200, no redirect, repeatable. The token authenticates it.
 
 Tokens are signed (digest.tokens); a tampered one answers 400, an unknown subscriber 404, and
-neither changes anything. Every other form carries a double-submit CSRF token (cookie + field).
+neither changes anything. Every other form carries a double-submit CSRF token (cookie + field,
+the cookie `__Host-` prefixed under an https FUNDWATCH_PUBLIC_URL) and must come from this site
+(Origin, else Referer). Every response, a colleague's pages too, gets the security headers from
+one middleware. A background task sends the queued confirmation mail (digest.confirmations).
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import datetime as dt
 import hmac
+import logging
 import secrets
+import time
 from typing import Any
+from urllib.parse import urlsplit
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, PlainTextResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from fundwatch.config import MailSettings
+from fundwatch.digest import confirmations, tokens
 from fundwatch.digest import filters as filters_mod
 from fundwatch.digest import subscribers as subs
-from fundwatch.digest import tokens
 from fundwatch.digest.builder import KIND_SV
 from fundwatch.digest.filters import Filters, SubscriptionError
 from fundwatch.digest.models import Subscriber
@@ -53,17 +64,44 @@ from fundwatch.web.feeds import Feeds
 from fundwatch.web.pages import PublicPages, feed_query
 from fundwatch.web.templating import STATIC, TEMPLATES
 
-CSRF_COOKIE = "fw_csrf"
+logger = logging.getLogger(__name__)
 ONE_CLICK = ("List-Unsubscribe", "One-Click")
 MAX_FORM_BYTES = 64 * 1024
 WEEKDAYS_SV = ("måndag", "tisdag", "onsdag", "torsdag", "fredag", "lördag", "söndag")
+MAIL_WORKER_SECONDS = 5.0  # how often queued confirmation mail is looked for
+# A new address costs an insert more than a known one: every accepted form is answered after this
+# floor, so the time does not tell them apart (bench/subscribe_timing.py)
+ANSWER_FLOOR_SECONDS = 0.25
 SECURITY_HEADERS = {
     "Cache-Control": "no-store",
-    "Referrer-Policy": "no-referrer",  # the URL holds a token
+    # URLs hold tokens: a Referer only to this site (no-referrer would make browsers post `Origin: null`)
+    "Referrer-Policy": "same-origin",
     "X-Frame-Options": "DENY",
     "X-Content-Type-Options": "nosniff",
     "Content-Security-Policy": "default-src 'none'; style-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
 }
+
+
+class SecurityHeaders:
+    """Sets SECURITY_HEADERS on every response of the app: error pages, and routes added later (a
+    route that sets one of them itself, say Cache-Control on a feed, keeps its own)."""
+
+    def __init__(self, app: ASGIApp):
+        self.app = app
+        self.headers = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in SECURITY_HEADERS.items()]
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                present = {k.lower() for k, _ in headers}
+                message = {**message, "headers": headers + [(k, v) for k, v in self.headers if k not in present]}
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
 
 
 class App:
@@ -75,13 +113,17 @@ class App:
         self.reminder_days = filters_mod.REMINDER_DAYS
         self.forms, self.regions = list(FORMS), list(REGIONS)
         self.secure_cookie = self.settings.public_url.startswith("https://")
+        # __Host-: the browser keeps it only if Secure, host-only, path /: no subdomain can plant one
+        self.csrf_cookie = "__Host-fw_csrf" if self.secure_cookie else "fw_csrf"
+        public = urlsplit(self.settings.public_url)
+        self.public_origin = f"{public.scheme}://{public.netloc}"
         self.contact = self.settings.admin_email
 
     # -- helpers ----------------------------------------------------------------------------------
     def page(self, name: str, status: int = 200, request: Request | None = None, **context: Any) -> HTMLResponse:
         csrf = None
         if request is not None:
-            csrf = request.cookies.get(CSRF_COOKIE) or secrets.token_urlsafe(32)
+            csrf = request.cookies.get(self.csrf_cookie) or secrets.token_urlsafe(32)
             context["csrf"] = csrf
         context.setdefault("title", {"subscribe.html": "Prenumerera", "manage.html": "Ändra vad du får"}.get(name, "fundwatch"))
         context.setdefault("agencies", self.agencies)
@@ -89,9 +131,9 @@ class App:
         context.setdefault("regions", self.regions)
         context.setdefault("kinds", self.kinds)
         context.setdefault("reminder_choices", self.reminder_days)
-        response = HTMLResponse(TEMPLATES.get_template(name).render(context), status_code=status, headers=SECURITY_HEADERS)
-        if csrf is not None and request.cookies.get(CSRF_COOKIE) != csrf:
-            response.set_cookie(CSRF_COOKIE, csrf, httponly=True, samesite="strict", secure=self.secure_cookie, path="/")
+        response = HTMLResponse(TEMPLATES.get_template(name).render(context), status_code=status)
+        if csrf is not None and request.cookies.get(self.csrf_cookie) != csrf:
+            response.set_cookie(self.csrf_cookie, csrf, httponly=True, samesite="strict", secure=self.secure_cookie, path="/")
         return response
 
     def message(self, title: str, *paragraphs: str, status: int = 200, **context: Any) -> HTMLResponse:
@@ -110,11 +152,20 @@ class App:
         except Exception:  # noqa: BLE001 - a malformed body is the client's problem
             return None
 
-    @staticmethod
-    def csrf_ok(request: Request, form) -> bool:
-        cookie = request.cookies.get(CSRF_COOKIE, "")
+    def csrf_ok(self, request: Request, form) -> bool:
+        """The form came from this site: the double-submit token, and Origin (else Referer)."""
+        cookie = request.cookies.get(self.csrf_cookie, "")
         field = form.get("csrf", "") if form is not None else ""
-        return bool(cookie) and isinstance(field, str) and hmac.compare_digest(cookie, field)
+        token_ok = bool(cookie) and isinstance(field, str) and hmac.compare_digest(cookie, field)
+        return token_ok and self.from_this_site(request)
+
+    def from_this_site(self, request: Request) -> bool:
+        allowed = {self.public_origin, f"{request.url.scheme}://{request.headers.get('host', '')}"}
+        origin = request.headers.get("origin", "")
+        if origin and origin != "null":  # "null": an opaque origin; the Referer may still say
+            return origin.rstrip("/") in allowed
+        referer = urlsplit(request.headers.get("referer", ""))
+        return bool(referer.netloc) and f"{referer.scheme}://{referer.netloc}" in allowed
 
     def csrf_failed(self) -> HTMLResponse:
         return self.message("Formuläret har gått ut",
@@ -177,22 +228,39 @@ class App:
         if errors:
             return self.page("subscribe.html", 400, request=request, errors=errors, email=email, org=org,
                              filters=filters or Filters())
-        try:
-            await run_in_threadpool(self._subscribe, email, org, filters)
-        except SubscriptionError:
-            pass  # suppressed after bounces: say the same as always, send nothing
-        except Exception:  # noqa: BLE001 - mail could not go out: nothing was stored
-            return self.message("Det gick inte att skicka brevet",
-                                "Vi kunde inte skicka bekräftelsebrevet just nu. Försök igen om en stund.", status=503)
+        client = request.client.host if request.client else "unknown"
+        started = time.monotonic()
+        limited = await run_in_threadpool(self._subscribe, email, org, filters, client)
+        await asyncio.sleep(max(0.0, ANSWER_FLOOR_SECONDS - (time.monotonic() - started)))
+        if limited == "mailbox":
+            return self.message("Vänta en stund",
+                                "Vi har redan tagit emot flera anmälningar för den här e-postadressen den senaste timmen.",
+                                "Titta efter vårt brev i inkorgen och i skräpposten, eller försök igen om en timme.",
+                                status=429)
+        if limited == "client":
+            return self.message("Vänta en stund",
+                                "Vi har tagit emot många anmälningar från din uppkoppling den senaste timmen.",
+                                "Försök igen om en timme.", status=429)
+        # The same page, as fast, whatever the address and the relay: the mail goes out from a queue.
         return self.message("Kolla din e-post",
-                            f"Om adressen {email} kan ta emot e-post har vi skickat ett brev med en bekräftelselänk dit.",
+                            f"Om adressen {email} kan ta emot e-post skickar vi inom en minut ett brev med en bekräftelselänk dit.",
                             "Prenumerationen börjar när du har klickat på länken. Kommer inget brev, titta i skräpposten.")
 
-    def _subscribe(self, email: str, org: str, filters: Filters) -> None:
+    def _subscribe(self, email: str, org: str, filters: Filters, client: str) -> str | None:
         with session_scope() as session:
-            outcome = subs.subscribe(session, email, org, filters, consent="web")
-            if outcome.send_confirmation:
-                subs.send_confirmation(session, outcome.subscriber, self.settings)
+            limited = confirmations.throttled(session, email, client)
+            if limited is None:
+                confirmations.request(session, email, org, filters, client)
+            return limited
+
+    async def mail_worker(self) -> None:
+        """Sends queued confirmation mail until the app stops; a failing relay is retried later."""
+        while True:
+            try:
+                await run_in_threadpool(confirmations.send_due, self.settings)
+            except Exception:  # noqa: BLE001 - e.g. the database briefly away: try again next round
+                logger.exception("sending queued confirmation mail failed")
+            await asyncio.sleep(MAIL_WORKER_SECONDS)
 
     async def privacy(self, request: Request) -> Response:
         return self.page("privacy.html", title="Personuppgifter", contact=self.contact)
@@ -279,7 +347,7 @@ class App:
             return await run_in_threadpool(self._unsubscribe, request, token, False)
         form = await self.form(request)
         if form is None or form.get(ONE_CLICK[0]) != ONE_CLICK[1]:
-            return PlainTextResponse("Förväntade List-Unsubscribe=One-Click", status_code=400, headers=SECURITY_HEADERS)
+            return PlainTextResponse("Förväntade List-Unsubscribe=One-Click", status_code=400)
         return await run_in_threadpool(self._unsubscribe, request, token, True)
 
     def _unsubscribe(self, request: Request, token: str, post: bool) -> Response:
@@ -344,7 +412,7 @@ def create_app(settings: MailSettings | None = None) -> Starlette:
         if request.url.path.startswith("/api/"):
             return Response('{"error": "not found"}\n', 404, media_type="application/json")
         if getattr(exc, "status_code", 404) == 405:
-            return PlainTextResponse("Metoden stöds inte", status_code=405, headers=SECURITY_HEADERS)
+            return PlainTextResponse("Metoden stöds inte", status_code=405)
         return pages.not_found()
 
     routes = [
@@ -363,4 +431,16 @@ def create_app(settings: MailSettings | None = None) -> Starlette:
         Route("/avregistrera/{token}", app.unsubscribe, methods=["GET", "POST"]),
         Route("/dolj/{token}", app.mute, methods=["GET", "POST"]),
     ]
-    return Starlette(routes=routes, exception_handlers={404: not_found, 405: not_found})
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_starlette):
+        worker = asyncio.create_task(app.mail_worker())
+        try:
+            yield
+        finally:
+            worker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await worker
+
+    return Starlette(routes=routes, exception_handlers={404: not_found, 405: not_found},
+                     middleware=[Middleware(SecurityHeaders)], lifespan=lifespan)

@@ -14,7 +14,7 @@ from fundwatch.sources import load_sources
 @click.command()
 @click.argument("source_ids", nargs=-1, metavar="[SOURCE_ID]...")
 @sources_option
-@click.option("--timeout", type=float, help="Seconds before a crawl is killed (default $FUNDWATCH_CRAWL_TIMEOUT or 1800).")
+@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), help="Seconds before a crawl is killed (default $FUNDWATCH_CRAWL_TIMEOUT or 1800).")
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Scrapy setting for the crawls, e.g. DOWNLOAD_DELAY=0.")
 @format_option(("table", "json"))
 def crawl(source_ids, sources_file, timeout, overrides, fmt):

@@ -15,11 +15,25 @@ def include_object(obj, name, type_, reflected, compare_to):
     return not (type_ == "table" and name == scheduler_models.JOBS_TABLE)
 
 
-with engine.begin() as connection:
-    context.configure(
-        connection=connection,
-        target_metadata=Base.metadata,
-        include_object=include_object,
-        render_as_batch=connection.dialect.name == "sqlite",  # SQLite needs batch ALTERs
-    )
-    context.run_migrations()
+with engine.connect() as connection:
+    sqlite = connection.dialect.name == "sqlite"
+    if sqlite:
+        # A batch ALTER copies a table and drops the old one: with foreign keys on, SQLite refuses
+        # that for any table other rows point at (runs, items, subscribers). Checked again after.
+        connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
+        connection.commit()
+    with connection.begin():
+        context.configure(
+            connection=connection,
+            target_metadata=Base.metadata,
+            include_object=include_object,
+            render_as_batch=sqlite,  # SQLite needs batch ALTERs
+        )
+        context.run_migrations()
+        if sqlite:
+            broken = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+            if broken:
+                raise RuntimeError(f"the migration left rows pointing nowhere: {broken[:3]}")
+    if sqlite:
+        connection.exec_driver_sql("PRAGMA foreign_keys=ON")
+        connection.commit()

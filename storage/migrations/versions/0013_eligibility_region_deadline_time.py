@@ -1,7 +1,7 @@
 """items carry a deadline's clock time, who may apply and a region; subscribers filter on both
 
 Revision ID: 0013
-Revises: 0006
+Revises: 0009
 Create Date: 2026-12-02 05:20:00
 
 Every new column is nullable or has a default: items stored before keep their content hash (an
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0013"
-down_revision = "0006"
+down_revision = "0009"
 branch_labels = None
 depends_on = None
 
