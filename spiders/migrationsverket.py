@@ -112,7 +112,7 @@ class MigrationsverketSpider(FundSpider):
             opens=self._parse_date(facts.get("opens")),
             deadline=self._parse_date(facts.get("deadline")), deadline_text=facts.get("deadline"),
             amount_text=facts.get("amount"), amount_sek=parse_amount(facts.get("amount") or ""),
-            competitive=call.competitive, status="closed" if call.closed else "unknown", text=call.text,
+            competitive=call.competitive, status="closed" if call.closed else "upcoming" if call.upcoming else "unknown", text=call.text,
             details={call.labels[name]: facts[name] for name in DETAIL_FIELDS if name in facts},
         )
 

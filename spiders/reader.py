@@ -58,6 +58,19 @@ _ACCORDION_HEADER_CLASS = re.compile(
 )
 _CLOSED = re.compile(r"\b(avslutade|stängda|tidigare|genomförda|arkiv\w*|gamla)\b", re.I)
 CLOSED_CONTEXT = _CLOSED
+_UPCOMING = re.compile(r"\bkommande\b", re.I)
+# A heading that groups calls by status or year: set as a bold paragraph it still stands above
+# the calls set the same way.
+_STATUS_HEADING = re.compile(
+    r"^((avslutade|stängda|tidigare|kommande|planerade|öppna|pågående|aktuella|aktiva)"
+    r"( och \w+)? (utlysningar|ansökningsomgångar|bidrag|upphandlingar)|(19|20)\d\d)$", re.I)
+# Headings that end a page's calls (what follows the last call is not part of it).
+_TRAILING_HEADING = re.compile(
+    r"^(kontakt(a oss|person(er)?)?|relaterade? (sidor|länkar|information)|relaterat|se även|läs (också|även)"
+    r"|(vanliga )?frågor( och svar)?|faq|hitta snabbt|dela( sidan)?|prenumerera.*|nyheter|senaste nytt)$", re.I)
+# A paragraph styled as a heading by its class ("mv-h3", "rubrik", "heading-3").
+_HEADING_CLASS = re.compile(r"(?:^|[\s_-])(?:h[1-6]|heading(?:-?\d)?|rubrik\w*|subheading)(?:$|\s)", re.I)
+_SENTENCE_END = re.compile(r"[.!,;]$")
 # Headings that name a part of a call rather than a call: their facts belong to the call above.
 _GENERIC_FACT_HEADINGS = re.compile(
     r"^(viktiga datum|datum|tidplan|fakta( om (utlysningen|bidraget))?|kort om (utlysningen|bidraget)"
@@ -94,6 +107,11 @@ class CallSection:
     def closed(self) -> bool:
         """Said to be closed by a heading it sits under ("Avslutade utlysningar")."""
         return any(_CLOSED.search(title) for title in self.context)
+
+    @property
+    def upcoming(self) -> bool:
+        """Said to be coming by a heading it sits under ("Kommande utlysningar")."""
+        return not self.closed and any(_UPCOMING.search(title) for title in self.context)
 
     @property
     def competitive(self) -> bool | None:
@@ -330,6 +348,7 @@ class _Node:
     blocks: list[_Block] = field(default_factory=list)
     children: list = field(default_factory=list)  # _Node, in order, interleaved with nothing
     order: list = field(default_factory=list)  # blocks and child nodes in document order
+    pseudo: bool = False  # a paragraph set as a heading (bold, or a heading class)
 
 
 def _is_accordion_header(el) -> bool:
@@ -369,6 +388,40 @@ def _has_structure(el) -> bool:
     return False
 
 
+def _all_bold(el) -> bool:
+    """Every word of EL is inside `<strong>`/`<b>` (a paragraph set as a heading)."""
+    if (el.text or "").strip():
+        return False
+    for child in el:
+        if not isinstance(child.tag, str):
+            continue
+        if (child.tail or "").strip():
+            return False
+        if child.tag in ("strong", "b"):
+            continue
+        if child.tag in ("a", "span", "em", "i") and _all_bold(child):
+            continue
+        if child.tag == "br" or not child.text_content().strip():
+            continue
+        return False
+    return True
+
+
+def _pseudo_heading(el, vocab: _Vocabulary) -> str | None:
+    """The title when EL is a paragraph set as a heading: all bold or with a heading class, short,
+    not a sentence, not a label or a "Label value" line."""
+    if el.tag not in ("p", "div") or _has_structure(el):
+        return None
+    text = _cell_text(el)
+    if not text or len(text) > 150 or _SENTENCE_END.search(text) or text.endswith(":"):
+        return None
+    if not (_HEADING_CLASS.search(el.get("class") or "") or _all_bold(el)):
+        return None
+    if vocab.exact_label(text) or vocab.line_label(text, text):
+        return None
+    return _heading_text(el)
+
+
 class _Walker:
     def __init__(self, vocab: _Vocabulary):
         self.vocab = vocab
@@ -395,6 +448,8 @@ class _Walker:
                 if accordion_header is not None:
                     accordion_header = child
             if accordion_header is not None and not self.vocab.exact_label(_cell_text(child)):
+                if _TRAILING_HEADING.match(_heading_text(child).rstrip(":? ")):
+                    del stack[floor:]  # a FAQ or contact accordion after the calls is none of theirs
                 body = None
                 if tag == "summary":
                     body = el  # the rest of <details>
@@ -430,14 +485,15 @@ class _Walker:
             elif self.vocab.exact_label(text):
                 self._add(stack, _Block("lines", child, [(text, text)]))
             else:
-                level = _HEADINGS[tag]
-                while len(stack) > floor and stack[-1].level >= level:
-                    stack.pop()
-                parent = stack[-1]
-                node = _Node(text, level, parent, anchor=child.get("id"))
-                parent.children.append(node)
-                parent.order.append(node)
-                stack.append(node)
+                self._open(text, _HEADINGS[tag], child, stack, floor)
+        elif tag in ("p", "div") and (title := _pseudo_heading(child, self.vocab)):
+            status = bool(_STATUS_HEADING.match(title.rstrip(":")))
+            earlier = [n for n in stack[floor:] if n.pseudo and _STATUS_HEADING.match(n.title.rstrip(":"))]
+            if status and earlier:  # "Stängda utlysningar" after "Kommande utlysningar": its sibling
+                level = earlier[0].level
+            else:
+                level = next(node.level for node in reversed(stack) if not node.pseudo) + (0.25 if status else 0.5)
+            self._open(title, level, child, stack, floor, pseudo=True)
         elif tag == "table":
             self._add(stack, _Block("table", child))
         elif tag == "dl":
@@ -454,6 +510,19 @@ class _Walker:
         else:
             self.walk(child, stack, floor, in_content or tag in ("main", "article") or child.get("role") == "main")
         self._tail(child, stack)
+
+    @staticmethod
+    def _open(title, level, el, stack, floor, pseudo=False) -> None:
+        if _TRAILING_HEADING.match(title.rstrip(":? ")):
+            del stack[floor:]  # "Kontakta oss" after the last call ends the calls, whatever its level
+        while len(stack) > floor and (stack[-1].level >= level or (
+                not pseudo and stack[-1].pseudo and not _STATUS_HEADING.match(stack[-1].title.rstrip(":")))):
+            stack.pop()  # a real heading ends a bold-paragraph call; a bold status heading stays above it
+        parent = stack[-1]
+        node = _Node(title, level, parent, anchor=el.get("id"), pseudo=pseudo)
+        parent.children.append(node)
+        parent.order.append(node)
+        stack.append(node)
 
     def _tail(self, child, stack) -> None:
         if child.tail and child.tail.strip():

@@ -116,6 +116,30 @@ def test_a_second_call_added_keeps_the_first_calls_id(layout, where):
         assert by_id[summary(item)["id"]] == summary(item)
 
 
+@pytest.mark.parametrize("title_html", ["<h3>{}</h3>", "<p><strong>{}</strong></p>", '<p class="mv-h3">{}</p>'])
+def test_a_status_heading_set_as_a_bold_paragraph_gives_its_calls_their_status(title_html):
+    def call(title, facts):
+        return title_html.format(title) + "<p>Om utlysningen.</p>" + facts
+    html = page("<p><strong>Kommande utlysningar</strong></p>"
+                + call("Mål 5: Integration", "<p><strong>Öppnar:</strong> 3 mars 2031</p>")
+                + "<p><strong>Stängda utlysningar</strong></p>"
+                + call("Mål 6: Asyl", "<p><strong>Stänger:</strong> 1 mars 2030</p>")
+                + "<p><b>Avslutade utlysningar</b></p>"
+                + call("Mål 7: Återvändande", "<p><strong>Stänger:</strong> 2 mars 2030</p>"))
+    items, _ = items_of(html)
+    assert [(i.title, i.status) for i in items] == [
+        ("Mål 5: Integration", "upcoming"), ("Mål 6: Asyl", "closed"), ("Mål 7: Återvändande", "closed")]
+    assert "Stängda" not in items[0].text and "Avslutade" not in items[1].text
+
+
+def test_a_bold_sentence_or_label_inside_a_call_is_no_heading():
+    html = page("<h3>Mål 1: Integration</h3><p><strong>Utlysningen är konkurrerande.</strong></p>"
+                "<p><strong>Öppnar</strong></p><p>3 mars 2031</p><p><strong>Stänger 14 april 2031</strong></p>")
+    (call,) = read_calls(html)
+    assert call.title == "Mål 1: Integration" and call.competitive is True
+    assert call.facts == {"opens": "3 mars 2031", "deadline": "14 april 2031"}
+
+
 def test_a_section_heading_without_facts_is_not_a_call():
     html = page("<h2>Om utlysningarna</h2><p>Inga datum här.</p><h2>Konkurrerande utlysningar</h2>"
                 "<h3>Mål 1</h3><p>Öppnar: 3 mars 2031</p>")
