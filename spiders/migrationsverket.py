@@ -108,7 +108,7 @@ class MigrationsverketSpider(FundSpider):
     def _parse_call(self, response, call):
         facts = call.facts
         return self.make_item(
-            response, kind="funding_call", key=call.title, title=call.title,
+            response, kind="funding_call", key=call.key, title=call.title,
             opens=self._parse_date(facts.get("opens")),
             deadline=self._parse_date(facts.get("deadline")), deadline_text=facts.get("deadline"),
             amount_text=facts.get("amount"), amount_sek=parse_amount(facts.get("amount") or ""),

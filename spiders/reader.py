@@ -102,6 +102,7 @@ class CallSection:
     anchor: str | None = None  # the heading's id, for a link to the call on its page
     links: list[tuple[str, str]] = field(default_factory=list)  # (link text, href as written)
     is_call: bool = False
+    key: str = ""  # the title, or with its section when the page has the same title twice
 
     @property
     def closed(self) -> bool:
@@ -585,6 +586,22 @@ def _links(block: _Block) -> list[tuple[str, str]]:
     return [(_cell_text(a), a.get("href")) for a in block.element.iter("a") if a.get("href")]
 
 
+_PERIOD = re.compile(r"^(?:från\s+)?(?P<start>.*?\d.*?)\s*(?:[–—]|\s-\s|\btill\b|\bt\.o\.m\.?)\s*(?P<end>.*\d.*)$", re.I)
+_YEAR = re.compile(r"\b(?:19|20)\d\d\b")
+
+
+def _split_period(value: str) -> tuple[str, ...]:
+    """("21 mars 2017", "5 maj 2017") from "21 mars – 5 maj 2017"; () when it is not a range."""
+    match = _PERIOD.match(value.strip())
+    if not match:
+        return ()
+    start, end = match["start"].strip(), match["end"].strip()
+    year = _YEAR.search(end)
+    if year and not _YEAR.search(start):
+        start = f"{start} {year.group()}"
+    return start, end
+
+
 def read_sections(page, vocabulary: dict[str, tuple[str, ...]] = CALL_LABELS,
                   key_fields: tuple[str, ...] = KEY_FIELDS, *, calls_only: bool = False) -> list[CallSection]:
     """Every section of the page in document order (the part before the first heading first, when
@@ -611,6 +628,9 @@ def read_sections(page, vocabulary: dict[str, tuple[str, ...]] = CALL_LABELS,
         for block in node.blocks:
             _block_facts(block, vocab, found, pending)
         own_facts[id(node)] = found
+    for found in own_facts.values():
+        for name, label, value in [f for f in found if f[0] == "period"]:
+            found.extend((part, label, date) for part, date in zip(("opens", "deadline"), _split_period(value)))
     # facts under a generic sub-heading ("Viktiga datum") belong to the heading above it
     for node in reversed(nodes):  # deepest first: facts move up one generic heading at a time
         parent = node.parent
@@ -657,7 +677,26 @@ def read_sections(page, vocabulary: dict[str, tuple[str, ...]] = CALL_LABELS,
             text=normalise_text("\n".join(line for line in lines if line)), anchor=node.anchor, links=links,
             is_call=is_call[id(node)],
         ))
+    _disambiguate([s for s in out if s.is_call])
     return out
+
+
+def _disambiguate(calls: list[CallSection]) -> None:
+    """Keys for calls sharing a title, independent of their order: the one not closed keeps the bare
+    title (its id stays when a closed copy appears); the others add the section they sit under."""
+    by_title: dict[str, list[CallSection]] = {}
+    for call in calls:
+        call.key = call.title
+        by_title.setdefault(call.title.casefold(), []).append(call)
+    for same in by_title.values():
+        if len(same) < 2:
+            continue
+        current = [c for c in same if not c.closed]
+        for call in same:
+            if len(current) == 1 and call is current[0]:
+                continue
+            if call.context:
+                call.key = f"{call.title} ({call.context[-1]})"
 
 
 def read_calls(page, vocabulary: dict[str, tuple[str, ...]] = CALL_LABELS,

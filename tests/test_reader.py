@@ -140,6 +140,50 @@ def test_a_bold_sentence_or_label_inside_a_call_is_no_heading():
     assert call.facts == {"opens": "3 mars 2031", "deadline": "14 april 2031"}
 
 
+def test_the_same_title_twice_gets_ids_from_its_section_not_its_order():
+    planned = "<h2>Planerade utlysningar</h2><h3>Mål 1: Integration</h3><p>Öppnar: 3 mars 2032</p>"
+    closed = "<h2>Avslutade utlysningar</h2><h3>Mål 1: Integration</h3><p>Stänger: 1 mars 2030</p>"
+
+    def ids(html):
+        items, _ = items_of(page(html))
+        return {(i.status, i.opens or i.deadline): item_id(i.agency, i.kind, i.key) for i in items}
+
+    alone = ids(planned)
+    both, swapped = ids(planned + closed), ids(closed + planned)
+    assert both == swapped and len(set(both.values())) == 2
+    # the open copy keeps the id it had before the closed copy appeared
+    assert both[("unknown", dt.date(2032, 3, 3))] == alone[("unknown", dt.date(2032, 3, 3))] == \
+        item_id("migrationsverket", "funding_call", "Mål 1: Integration")
+    assert both[("closed", dt.date(2030, 3, 1))] == item_id(
+        "migrationsverket", "funding_call", "Mål 1: Integration (Avslutade utlysningar)")
+
+
+def test_values_written_as_agencies_write_them():
+    html = page('<h2><a href="/utlysning/mal-2">Specifikt mål 2: Integration</a></h2>'
+                "<ul><li><b>Tillgängliga medel:</b> drygt 93 miljoner kronor</li>"
+                "<li><b>Öppnar:</b> den 3 mars 2031 kl. 14.00</li><li><b>Stänger:</b> Ej bestämt</li>"
+                "<li>Tid kvar att ansöka: 40 dagar</li></ul>")
+    (item,), _ = items_of(html)
+    assert summary(item) == {
+        "id": item_id("migrationsverket", "funding_call", "Specifikt mål 2: Integration"),
+        "title": "Specifikt mål 2: Integration", "opens": "2031-03-03", "deadline": None, "deadline_text": "Ej bestämt",
+        "amount_text": "drygt 93 miljoner kronor", "amount_sek": 93_000_000, "competitive": None}
+    assert "Tid kvar" not in item.text
+
+
+@pytest.mark.parametrize("body, opens, deadline", [
+    ("<p><strong>Ansökningsperiod:</strong> 21 mars – 5 maj 2031</p>", "2031-03-21", "2031-05-05"),
+    ("<p>Ansökningstid: 3 mars–14 april 2031</p>", "2031-03-03", "2031-04-14"),
+    ("<dl><dt>Utlysningsperiod</dt><dd>den 3 mars 2031 kl. 14.00 till den 14 april 2031 kl. 14.00</dd></dl>",
+     "2031-03-03", "2031-04-14"),
+    ('<p><span class="date">Publicerad 2031-01-01</span></p><p><em>Sök senast</em>: 14 april 2031</p>', None,
+     "2031-04-14"),
+])
+def test_a_period_or_a_sok_senast_line_gives_the_dates(body, opens, deadline):
+    (item,), _ = items_of(page(f'<h2><a href="/utlysning/mal-3">Mål 3: Återvändande</a></h2>{body}'))
+    assert (summary(item)["opens"], summary(item)["deadline"]) == (opens, deadline)
+
+
 def test_a_section_heading_without_facts_is_not_a_call():
     html = page("<h2>Om utlysningarna</h2><p>Inga datum här.</p><h2>Konkurrerande utlysningar</h2>"
                 "<h3>Mål 1</h3><p>Öppnar: 3 mars 2031</p>")
