@@ -19,7 +19,7 @@ from scrapy.utils.sitemap import Sitemap
 from fundwatch.labels import CALL_LABELS
 from fundwatch.spiders import sitevision
 from fundwatch.spiders.base import FundSpider
-from fundwatch.spiders.reader import read_calls
+from fundwatch.spiders.reader import read_calls, split_period
 from fundwatch.swedish import parse_amount, parse_date
 
 LABELS = CALL_LABELS
@@ -106,7 +106,7 @@ class MigrationsverketSpider(FundSpider):
             yield self._parse_call(response, call)
 
     def _parse_call(self, response, call):
-        facts = call.facts
+        facts = dict(zip(("opens", "deadline"), split_period(call.facts.get("period", "")))) | call.facts
         return self.make_item(
             response, kind="funding_call", key=call.key, title=call.title,
             opens=self._parse_date(facts.get("opens")),

@@ -39,7 +39,7 @@ from fundwatch.labels import CALL_LABELS, KEY_FIELDS
 from fundwatch.spiders.extract import block_text, is_chrome, parse_html
 from fundwatch.spiders.normalise import normalise_text
 
-__all__ = ["CallSection", "read_sections", "read_calls", "competitive_flag", "CLOSED_CONTEXT"]
+__all__ = ["CallSection", "read_sections", "read_calls", "competitive_flag", "split_period", "CLOSED_CONTEXT"]
 
 _HEADINGS = {"h1": 1, "h2": 2, "h3": 3, "h4": 4, "h5": 5, "h6": 6}
 # Blocks read as a whole (their inline content is lines of text).
@@ -449,8 +449,6 @@ class _Walker:
                 if accordion_header is not None:
                     accordion_header = child
             if accordion_header is not None and not self.vocab.exact_label(_cell_text(child)):
-                if _TRAILING_HEADING.match(_heading_text(child).rstrip(":? ")):
-                    del stack[floor:]  # a FAQ or contact accordion after the calls is none of theirs
                 body = None
                 if tag == "summary":
                     body = el  # the rest of <details>
@@ -514,8 +512,6 @@ class _Walker:
 
     @staticmethod
     def _open(title, level, el, stack, floor, pseudo=False) -> None:
-        if _TRAILING_HEADING.match(title.rstrip(":? ")):
-            del stack[floor:]  # "Kontakta oss" after the last call ends the calls, whatever its level
         while len(stack) > floor and (stack[-1].level >= level or (
                 not pseudo and stack[-1].pseudo and not _STATUS_HEADING.match(stack[-1].title.rstrip(":")))):
             stack.pop()  # a real heading ends a bold-paragraph call; a bold status heading stays above it
@@ -590,7 +586,7 @@ _PERIOD = re.compile(r"^(?:från\s+)?(?P<start>.*?\d.*?)\s*(?:[–—]|\s-\s|\bt
 _YEAR = re.compile(r"\b(?:19|20)\d\d\b")
 
 
-def _split_period(value: str) -> tuple[str, ...]:
+def split_period(value: str) -> tuple[str, ...]:
     """("21 mars 2017", "5 maj 2017") from "21 mars – 5 maj 2017"; () when it is not a range."""
     match = _PERIOD.match(value.strip())
     if not match:
@@ -628,9 +624,6 @@ def read_sections(page, vocabulary: dict[str, tuple[str, ...]] = CALL_LABELS,
         for block in node.blocks:
             _block_facts(block, vocab, found, pending)
         own_facts[id(node)] = found
-    for found in own_facts.values():
-        for name, label, value in [f for f in found if f[0] == "period"]:
-            found.extend((part, label, date) for part, date in zip(("opens", "deadline"), _split_period(value)))
     # facts under a generic sub-heading ("Viktiga datum") belong to the heading above it
     for node in reversed(nodes):  # deepest first: facts move up one generic heading at a time
         parent = node.parent
@@ -638,13 +631,15 @@ def read_sections(page, vocabulary: dict[str, tuple[str, ...]] = CALL_LABELS,
                 and _GENERIC_FACT_HEADINGS.match(node.title.rstrip(":? "))):
             own_facts[id(parent)].extend(own_facts[id(node)])
             own_facts[id(node)] = []
-    is_call = {id(n): any(name in key_fields for name, _, _ in own_facts[id(n)]) for n in nodes}
+    # an application period ("21 mars – 5 maj 2017") states both dates
+    is_call = {id(n): any(name in key_fields or name == "period" for name, _, _ in own_facts[id(n)]) for n in nodes}
 
     def text_and_links(node) -> tuple[list[str], list]:
         lines, links = [], []
         for part in node.order:
             if isinstance(part, _Node):
-                if is_call[id(part)]:
+                # a FAQ, "Kontakta oss" or "Relaterade sidor" after a call, whatever its level, is the page's
+                if is_call[id(part)] or _TRAILING_HEADING.match(part.title.rstrip(":? ")):
                     continue
                 lines.append(part.title)
                 sub_lines, sub_links = text_and_links(part)
