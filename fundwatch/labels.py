@@ -19,7 +19,10 @@ CALL_LABELS: dict[str, tuple[str, ...]] = {
     "opens": ("Öppnar", "Utlysningen öppnar", "Ansökan öppnar", "Ansökningsperioden öppnar", "Utlysningsdatum",
               "Öppningsdatum", "Öppnas"),
     "deadline": ("Stänger", "Utlysningen stänger", "Ansökan stänger", "Sista ansökningsdag", "Sista ansökningsdatum",
-                 "Sista dag att ansöka", "Sista dag att söka", "Ansökningstiden går ut", "Stängs", "Stängd"),
+                 "Sista dag att ansöka", "Sista dag att söka", "Ansökningstiden går ut", "Stängs", "Stängd",
+                 "Sök senast", "Ansök senast", "Sista dag för ansökan"),
+    # "21 mars – 5 maj 2017": the reader splits it into opens and deadline
+    "period": ("Ansökningsperiod", "Ansökningstid", "Utlysningsperiod"),
     "amount": ("Tillgängliga medel", "Budget", "Total budget", "Belopp", "Utlyst belopp", "Medel att söka",
                "Totalt belopp"),
     "funding": ("Finansieringsalternativ",),

@@ -97,7 +97,7 @@ class ArbetsformedlingenSpider(FundSpider):
         # Sitevision gives each heading an id ("h-Rustaochmatcha2"): the item's anchor on the page.
         anchor = section.anchor or slugify(section.title)
         return self.make_item(
-            response, kind="procurement", key=labels.get("diarienummer") or section.title,
+            response, kind="procurement", key=labels.get("diarienummer") or section.key,
             title=section.title,
             url=response.urljoin(tendsign[0]) if tendsign else f"{page_url}#{anchor}",
             deadline=parse_date(deadline_text).date if deadline_text else None,

@@ -19,7 +19,7 @@ from scrapy.utils.sitemap import Sitemap
 from fundwatch.labels import CALL_LABELS
 from fundwatch.spiders import sitevision
 from fundwatch.spiders.base import FundSpider
-from fundwatch.spiders.reader import read_calls
+from fundwatch.spiders.reader import read_calls, split_period
 from fundwatch.swedish import parse_amount, parse_date
 
 LABELS = CALL_LABELS
@@ -106,13 +106,13 @@ class MigrationsverketSpider(FundSpider):
             yield self._parse_call(response, call)
 
     def _parse_call(self, response, call):
-        facts = call.facts
+        facts = dict(zip(("opens", "deadline"), split_period(call.facts.get("period", "")))) | call.facts
         return self.make_item(
-            response, kind="funding_call", key=call.title, title=call.title,
+            response, kind="funding_call", key=call.key, title=call.title,
             opens=self._parse_date(facts.get("opens")),
             deadline=self._parse_date(facts.get("deadline")), deadline_text=facts.get("deadline"),
             amount_text=facts.get("amount"), amount_sek=parse_amount(facts.get("amount") or ""),
-            competitive=call.competitive, status="closed" if call.closed else "unknown", text=call.text,
+            competitive=call.competitive, status="closed" if call.closed else "upcoming" if call.upcoming else "unknown", text=call.text,
             details={call.labels[name]: facts[name] for name in DETAIL_FIELDS if name in facts},
         )
 

@@ -39,7 +39,7 @@ from fundwatch.labels import CALL_LABELS, KEY_FIELDS
 from fundwatch.spiders.extract import block_text, is_chrome, parse_html
 from fundwatch.spiders.normalise import normalise_text
 
-__all__ = ["CallSection", "read_sections", "read_calls", "competitive_flag", "CLOSED_CONTEXT"]
+__all__ = ["CallSection", "read_sections", "read_calls", "competitive_flag", "split_period", "CLOSED_CONTEXT"]
 
 _HEADINGS = {"h1": 1, "h2": 2, "h3": 3, "h4": 4, "h5": 5, "h6": 6}
 # Blocks read as a whole (their inline content is lines of text).
@@ -58,6 +58,19 @@ _ACCORDION_HEADER_CLASS = re.compile(
 )
 _CLOSED = re.compile(r"\b(avslutade|stängda|tidigare|genomförda|arkiv\w*|gamla)\b", re.I)
 CLOSED_CONTEXT = _CLOSED
+_UPCOMING = re.compile(r"\bkommande\b", re.I)
+# A heading that groups calls by status or year: set as a bold paragraph it still stands above
+# the calls set the same way.
+_STATUS_HEADING = re.compile(
+    r"^((avslutade|stängda|tidigare|kommande|planerade|öppna|pågående|aktuella|aktiva)"
+    r"( och \w+)? (utlysningar|ansökningsomgångar|bidrag|upphandlingar)|(19|20)\d\d)$", re.I)
+# Headings that end a page's calls (what follows the last call is not part of it).
+_TRAILING_HEADING = re.compile(
+    r"^(kontakt(a oss|person(er)?)?|relaterade? (sidor|länkar|information)|relaterat|se även|läs (också|även)"
+    r"|(vanliga )?frågor( och svar)?|faq|hitta snabbt|dela( sidan)?|prenumerera.*|nyheter|senaste nytt)$", re.I)
+# A paragraph styled as a heading by its class ("mv-h3", "rubrik", "heading-3").
+_HEADING_CLASS = re.compile(r"(?:^|[\s_-])(?:h[1-6]|heading(?:-?\d)?|rubrik\w*|subheading)(?:$|\s)", re.I)
+_SENTENCE_END = re.compile(r"[.!,;]$")
 # Headings that name a part of a call rather than a call: their facts belong to the call above.
 _GENERIC_FACT_HEADINGS = re.compile(
     r"^(viktiga datum|datum|tidplan|fakta( om (utlysningen|bidraget))?|kort om (utlysningen|bidraget)"
@@ -89,11 +102,17 @@ class CallSection:
     anchor: str | None = None  # the heading's id, for a link to the call on its page
     links: list[tuple[str, str]] = field(default_factory=list)  # (link text, href as written)
     is_call: bool = False
+    key: str = ""  # the title, or with its section when the page has the same title twice
 
     @property
     def closed(self) -> bool:
         """Said to be closed by a heading it sits under ("Avslutade utlysningar")."""
         return any(_CLOSED.search(title) for title in self.context)
+
+    @property
+    def upcoming(self) -> bool:
+        """Said to be coming by a heading it sits under ("Kommande utlysningar")."""
+        return not self.closed and any(_UPCOMING.search(title) for title in self.context)
 
     @property
     def competitive(self) -> bool | None:
@@ -330,6 +349,7 @@ class _Node:
     blocks: list[_Block] = field(default_factory=list)
     children: list = field(default_factory=list)  # _Node, in order, interleaved with nothing
     order: list = field(default_factory=list)  # blocks and child nodes in document order
+    pseudo: bool = False  # a paragraph set as a heading (bold, or a heading class)
 
 
 def _is_accordion_header(el) -> bool:
@@ -367,6 +387,40 @@ def _has_structure(el) -> bool:
         if isinstance(child.tag, str) and (child.tag in _STRUCTURE or _is_accordion_header(child)):
             return True
     return False
+
+
+def _all_bold(el) -> bool:
+    """Every word of EL is inside `<strong>`/`<b>` (a paragraph set as a heading)."""
+    if (el.text or "").strip():
+        return False
+    for child in el:
+        if not isinstance(child.tag, str):
+            continue
+        if (child.tail or "").strip():
+            return False
+        if child.tag in ("strong", "b"):
+            continue
+        if child.tag in ("a", "span", "em", "i") and _all_bold(child):
+            continue
+        if child.tag == "br" or not child.text_content().strip():
+            continue
+        return False
+    return True
+
+
+def _pseudo_heading(el, vocab: _Vocabulary) -> str | None:
+    """The title when EL is a paragraph set as a heading: all bold or with a heading class, short,
+    not a sentence, not a label or a "Label value" line."""
+    if el.tag not in ("p", "div") or _has_structure(el):
+        return None
+    text = _cell_text(el)
+    if not text or len(text) > 150 or _SENTENCE_END.search(text) or text.endswith(":"):
+        return None
+    if not (_HEADING_CLASS.search(el.get("class") or "") or _all_bold(el)):
+        return None
+    if vocab.exact_label(text) or vocab.line_label(text, text):
+        return None
+    return _heading_text(el)
 
 
 class _Walker:
@@ -430,14 +484,15 @@ class _Walker:
             elif self.vocab.exact_label(text):
                 self._add(stack, _Block("lines", child, [(text, text)]))
             else:
-                level = _HEADINGS[tag]
-                while len(stack) > floor and stack[-1].level >= level:
-                    stack.pop()
-                parent = stack[-1]
-                node = _Node(text, level, parent, anchor=child.get("id"))
-                parent.children.append(node)
-                parent.order.append(node)
-                stack.append(node)
+                self._open(text, _HEADINGS[tag], child, stack, floor)
+        elif tag in ("p", "div") and (title := _pseudo_heading(child, self.vocab)):
+            status = bool(_STATUS_HEADING.match(title.rstrip(":")))
+            earlier = [n for n in stack[floor:] if n.pseudo and _STATUS_HEADING.match(n.title.rstrip(":"))]
+            if status and earlier:  # "Stängda utlysningar" after "Kommande utlysningar": its sibling
+                level = earlier[0].level
+            else:
+                level = next(node.level for node in reversed(stack) if not node.pseudo) + (0.25 if status else 0.5)
+            self._open(title, level, child, stack, floor, pseudo=True)
         elif tag == "table":
             self._add(stack, _Block("table", child))
         elif tag == "dl":
@@ -454,6 +509,17 @@ class _Walker:
         else:
             self.walk(child, stack, floor, in_content or tag in ("main", "article") or child.get("role") == "main")
         self._tail(child, stack)
+
+    @staticmethod
+    def _open(title, level, el, stack, floor, pseudo=False) -> None:
+        while len(stack) > floor and (stack[-1].level >= level or (
+                not pseudo and stack[-1].pseudo and not _STATUS_HEADING.match(stack[-1].title.rstrip(":")))):
+            stack.pop()  # a real heading ends a bold-paragraph call; a bold status heading stays above it
+        parent = stack[-1]
+        node = _Node(title, level, parent, anchor=el.get("id"), pseudo=pseudo)
+        parent.children.append(node)
+        parent.order.append(node)
+        stack.append(node)
 
     def _tail(self, child, stack) -> None:
         if child.tail and child.tail.strip():
@@ -516,6 +582,22 @@ def _links(block: _Block) -> list[tuple[str, str]]:
     return [(_cell_text(a), a.get("href")) for a in block.element.iter("a") if a.get("href")]
 
 
+_PERIOD = re.compile(r"^(?:från\s+)?(?P<start>.*?\d.*?)\s*(?:[–—]|\s-\s|\btill\b|\bt\.o\.m\.?)\s*(?P<end>.*\d.*)$", re.I)
+_YEAR = re.compile(r"\b(?:19|20)\d\d\b")
+
+
+def split_period(value: str) -> tuple[str, ...]:
+    """("21 mars 2017", "5 maj 2017") from "21 mars – 5 maj 2017"; () when it is not a range."""
+    match = _PERIOD.match(value.strip())
+    if not match:
+        return ()
+    start, end = match["start"].strip(), match["end"].strip()
+    year = _YEAR.search(end)
+    if year and not _YEAR.search(start):
+        start = f"{start} {year.group()}"
+    return start, end
+
+
 def read_sections(page, vocabulary: dict[str, tuple[str, ...]] = CALL_LABELS,
                   key_fields: tuple[str, ...] = KEY_FIELDS, *, calls_only: bool = False) -> list[CallSection]:
     """Every section of the page in document order (the part before the first heading first, when
@@ -549,13 +631,15 @@ def read_sections(page, vocabulary: dict[str, tuple[str, ...]] = CALL_LABELS,
                 and _GENERIC_FACT_HEADINGS.match(node.title.rstrip(":? "))):
             own_facts[id(parent)].extend(own_facts[id(node)])
             own_facts[id(node)] = []
-    is_call = {id(n): any(name in key_fields for name, _, _ in own_facts[id(n)]) for n in nodes}
+    # an application period ("21 mars – 5 maj 2017") states both dates
+    is_call = {id(n): any(name in key_fields or name == "period" for name, _, _ in own_facts[id(n)]) for n in nodes}
 
     def text_and_links(node) -> tuple[list[str], list]:
         lines, links = [], []
         for part in node.order:
             if isinstance(part, _Node):
-                if is_call[id(part)]:
+                # a FAQ, "Kontakta oss" or "Relaterade sidor" after a call, whatever its level, is the page's
+                if is_call[id(part)] or _TRAILING_HEADING.match(part.title.rstrip(":? ")):
                     continue
                 lines.append(part.title)
                 sub_lines, sub_links = text_and_links(part)
@@ -588,7 +672,26 @@ def read_sections(page, vocabulary: dict[str, tuple[str, ...]] = CALL_LABELS,
             text=normalise_text("\n".join(line for line in lines if line)), anchor=node.anchor, links=links,
             is_call=is_call[id(node)],
         ))
+    _disambiguate([s for s in out if s.is_call])
     return out
+
+
+def _disambiguate(calls: list[CallSection]) -> None:
+    """Keys for calls sharing a title, independent of their order: the one not closed keeps the bare
+    title (its id stays when a closed copy appears); the others add the section they sit under."""
+    by_title: dict[str, list[CallSection]] = {}
+    for call in calls:
+        call.key = call.title
+        by_title.setdefault(call.title.casefold(), []).append(call)
+    for same in by_title.values():
+        if len(same) < 2:
+            continue
+        current = [c for c in same if not c.closed]
+        for call in same:
+            if len(current) == 1 and call is current[0]:
+                continue
+            if call.context:
+                call.key = f"{call.title} ({call.context[-1]})"
 
 
 def read_calls(page, vocabulary: dict[str, tuple[str, ...]] = CALL_LABELS,

@@ -116,6 +116,74 @@ def test_a_second_call_added_keeps_the_first_calls_id(layout, where):
         assert by_id[summary(item)["id"]] == summary(item)
 
 
+@pytest.mark.parametrize("title_html", ["<h3>{}</h3>", "<p><strong>{}</strong></p>", '<p class="mv-h3">{}</p>'])
+def test_a_status_heading_set_as_a_bold_paragraph_gives_its_calls_their_status(title_html):
+    def call(title, facts):
+        return title_html.format(title) + "<p>Om utlysningen.</p>" + facts
+    html = page("<p><strong>Kommande utlysningar</strong></p>"
+                + call("Mål 5: Integration", "<p><strong>Öppnar:</strong> 3 mars 2031</p>")
+                + "<p><strong>Stängda utlysningar</strong></p>"
+                + call("Mål 6: Asyl", "<p><strong>Stänger:</strong> 1 mars 2030</p>")
+                + "<p><b>Avslutade utlysningar</b></p>"
+                + call("Mål 7: Återvändande", "<p><strong>Stänger:</strong> 2 mars 2030</p>"))
+    items, _ = items_of(html)
+    assert [(i.title, i.status) for i in items] == [
+        ("Mål 5: Integration", "upcoming"), ("Mål 6: Asyl", "closed"), ("Mål 7: Återvändande", "closed")]
+    assert "Stängda" not in items[0].text and "Avslutade" not in items[1].text
+
+
+def test_a_bold_sentence_or_label_inside_a_call_is_no_heading():
+    html = page("<h3>Mål 1: Integration</h3><p><strong>Utlysningen är konkurrerande.</strong></p>"
+                "<p><strong>Öppnar</strong></p><p>3 mars 2031</p><p><strong>Stänger 14 april 2031</strong></p>")
+    (call,) = read_calls(html)
+    assert call.title == "Mål 1: Integration" and call.competitive is True
+    assert call.facts == {"opens": "3 mars 2031", "deadline": "14 april 2031"}
+
+
+def test_the_same_title_twice_gets_ids_from_its_section_not_its_order():
+    planned = "<h2>Planerade utlysningar</h2><h3>Mål 1: Integration</h3><p>Öppnar: 3 mars 2032</p>"
+    closed = "<h2>Avslutade utlysningar</h2><h3>Mål 1: Integration</h3><p>Stänger: 1 mars 2030</p>"
+
+    def ids(html):
+        items, _ = items_of(page(html))
+        return {(i.status, i.opens or i.deadline): item_id(i.agency, i.kind, i.key) for i in items}
+
+    alone = ids(planned)
+    both, swapped = ids(planned + closed), ids(closed + planned)
+    assert both == swapped and len(set(both.values())) == 2
+    # the open copy keeps the id it had before the closed copy appeared
+    assert both[("unknown", dt.date(2032, 3, 3))] == alone[("unknown", dt.date(2032, 3, 3))] == \
+        item_id("migrationsverket", "funding_call", "Mål 1: Integration")
+    assert both[("closed", dt.date(2030, 3, 1))] == item_id(
+        "migrationsverket", "funding_call", "Mål 1: Integration (Avslutade utlysningar)")
+
+
+def test_values_written_as_agencies_write_them():
+    html = page('<h2><a href="/utlysning/mal-2">Specifikt mål 2: Integration</a></h2>'
+                "<ul><li><b>Tillgängliga medel:</b> drygt 93 miljoner kronor</li>"
+                "<li><b>Öppnar:</b> den 3 mars 2031 kl. 14.00</li><li><b>Stänger:</b> Ej bestämt</li>"
+                "<li>Tid kvar att ansöka: 40 dagar</li></ul>")
+    (item,), _ = items_of(html)
+    assert summary(item) == {
+        "id": item_id("migrationsverket", "funding_call", "Specifikt mål 2: Integration"),
+        "title": "Specifikt mål 2: Integration", "opens": "2031-03-03", "deadline": None, "deadline_text": "Ej bestämt",
+        "amount_text": "drygt 93 miljoner kronor", "amount_sek": 93_000_000, "competitive": None}
+    assert "Tid kvar" not in item.text
+
+
+@pytest.mark.parametrize("body, opens, deadline", [
+    ("<p><strong>Ansökningsperiod:</strong> 21 mars – 5 maj 2031</p>", "2031-03-21", "2031-05-05"),
+    ("<p>Ansökningstid: 3 mars–14 april 2031</p>", "2031-03-03", "2031-04-14"),
+    ("<dl><dt>Utlysningsperiod</dt><dd>den 3 mars 2031 kl. 14.00 till den 14 april 2031 kl. 14.00</dd></dl>",
+     "2031-03-03", "2031-04-14"),
+    ('<p><span class="date">Publicerad 2031-01-01</span></p><p><em>Sök senast</em>: 14 april 2031</p>', None,
+     "2031-04-14"),
+])
+def test_a_period_or_a_sok_senast_line_gives_the_dates(body, opens, deadline):
+    (item,), _ = items_of(page(f'<h2><a href="/utlysning/mal-3">Mål 3: Återvändande</a></h2>{body}'))
+    assert (summary(item)["opens"], summary(item)["deadline"]) == (opens, deadline)
+
+
 def test_a_section_heading_without_facts_is_not_a_call():
     html = page("<h2>Om utlysningarna</h2><p>Inga datum här.</p><h2>Konkurrerande utlysningar</h2>"
                 "<h3>Mål 1</h3><p>Öppnar: 3 mars 2031</p>")

@@ -9,7 +9,7 @@ import time_machine
 from scrapy.http import HtmlResponse, Request
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
-from variants.forms import VOLATILE_A, VOLATILE_B, variants, volatile_page
+from variants.forms import TRAILING, VOLATILE_A, VOLATILE_B, variants, volatile_page
 
 from fundwatch.items import item_id
 from fundwatch.spiders.arbetsformedlingen import _pdf_lines, _planned_entries
@@ -67,6 +67,21 @@ def test_migrationsverket_volatile_text_is_no_change(engine, layout):
     # a real edit is one update
     edited = volatile_page(variants()[layout], VOLATILE_B).replace("14 april 2031", "21 april 2031")
     assert store(engine, "migrationsverket", parse(MigrationsverketSpider, edited, PLANNED, "parse_calls")) == {"updated": 1}
+
+
+@pytest.mark.parametrize("layout", ["trailing_faq_and_contact", "accordion_each_trailing_faq"])
+def test_a_call_added_after_the_last_one_leaves_it_unchanged(engine, layout):
+    """Text after the last call (FAQ, "Kontakta oss", "Relaterade sidor") is none of its text, so a
+    new call between them is one new item and no update of the call above it."""
+    html = variants()[layout]
+    first = parse(MigrationsverketSpider, html, PLANNED, "parse_calls")
+    assert not any(word in first[-1].text for word in ("Hur söker jag", "010-485", "Relaterade", "AMIF"))
+    assert store(engine, "migrationsverket", first) == {"new": 3}
+    added = ('<h2 id="ny">Specifikt mål 4: Vidarebosättning</h2><p><strong>Öppnar:</strong> 2 februari 2032</p>'
+             '<p><strong>Stänger:</strong> 2 mars 2032</p>')
+    again = parse(MigrationsverketSpider, html.replace(TRAILING, added + TRAILING), PLANNED, "parse_calls")
+    assert [i.title for i in again][-1] == "Specifikt mål 4: Vidarebosättning"
+    assert store(engine, "migrationsverket", again) == {"new": 1}
 
 
 GRANT_PAGE = """<html><body><header><nav><a href="/">Start</a></nav></header><main>

@@ -112,13 +112,33 @@ def facts_h4_labels(facts):
     return "".join(f"<h4>{e(k)}</h4><p>{e(v)}</p>" for k, v in facts)
 
 
+def facts_plain_list(facts):
+    """EPiServer's rich text: "Label: value" items in a plain list, no bold."""
+    return "<ul>" + "".join(f"<li>{e(k)}: {e(v)}</li>" for k, v in facts) + "</ul>"
+
+
+def facts_em_label(facts):
+    return "".join(f"<p><em>{e(k)}:</em> {e(v)}</p>" for k, v in facts)
+
+
+def facts_countdown_inside(facts):
+    """Pairs in one paragraph with a countdown line under the deadline (Socialstyrelsen-like)."""
+    lines = []
+    for k, v in facts:
+        lines.append(f"<b>{e(k)}:</b> {e(v)}")
+        if k == "Stänger":
+            lines.append("Tid kvar att ansöka: 12 dagar")
+    return "<p>" + "<br>".join(lines) + "</p>"
+
+
 FACT_FORMS = {
     "table": facts_table, "table_td": facts_table_td, "table_header_row": facts_table_header_row,
     "dl": facts_dl, "bold_colon": facts_bold_colon, "bold_colon_outside": facts_bold_colon_outside,
     "bold_no_colon": facts_bold_no_colon, "one_paragraph": facts_one_paragraph,
     "one_paragraph_no_colon": facts_one_paragraph_no_colon, "separate_paragraphs": facts_separate_paragraphs,
     "plain_lines": facts_plain_lines, "plain_paragraphs": facts_plain_paragraphs, "list_items": facts_list_items,
-    "value_as_list": facts_value_as_list, "h4_labels": facts_h4_labels,
+    "value_as_list": facts_value_as_list, "h4_labels": facts_h4_labels, "plain_list": facts_plain_list,
+    "em_label": facts_em_label, "countdown_inside": facts_countdown_inside,
 }
 
 
@@ -147,6 +167,28 @@ def details_accordion(title, body, n):
 def layout_plain(calls, form, level=3):
     return "".join(f'<div class="sv-text-portlet"><div class="sv-text-portlet-content"><h{level} id="h-{n}">'
                    f'{e(c["title"])}</h{level}>{call_body(c, form)}</div></div>' for n, c in enumerate(calls))
+
+
+def layout_bold_titles(calls, form, title_html='<p><strong>{}</strong></p>'):
+    """Titles as a bold paragraph (or a paragraph with a heading class) instead of a heading."""
+    return '<div class="sv-text-portlet"><div class="sv-text-portlet-content">' + "".join(
+        title_html.format(e(c["title"])) + call_body(c, form) for c in calls) + "</div></div>"
+
+
+def layout_linked_h2(calls, form):
+    """Drupal's teaser: the title an `<a>` inside `<h2>`, in an article each."""
+    return "".join(f'<article class="node node--type-call"><h2 class="node__title"><a href="/utlysning/{n}" '
+                   f'rel="bookmark"><span>{e(c["title"])}</span></a></h2><div class="node__content">'
+                   f'{call_body(c, form)}</div></article>' for n, c in enumerate(calls))
+
+
+TRAILING = ('<h3>Vanliga frågor</h3>' + "".join(
+    f'<div class="sv-collapsible-content"><a class="env-collapse-header" href="#faq{n}" aria-expanded="false">{q}</a>'
+    f'<div class="env-collapse" id="faq{n}"><p>{a}</p></div></div>' for n, (q, a) in enumerate([
+        ("Hur söker jag?", "Ansökan görs i e-tjänsten. Öppnar: 08.00 varje vardag."),
+        ("Kan jag ändra min ansökan?", "Kontakta handläggaren.")]))
+    + '<h3>Kontakta oss</h3><p>Telefon 010-485 00 00</p><p><strong>Relaterade sidor</strong></p>'
+    '<ul><li><a href="/amif">AMIF</a></li></ul>')
 
 
 def layout_accordion_each(calls, form, accordion=sv_accordion):
@@ -216,6 +258,14 @@ def variants() -> dict[str, str]:
     out["old_sitevision_plain"] = page(layout_plain(CALLS, "bold_colon"), main=False)
     out["old_sitevision_accordion"] = page(SECTION_INTRO + layout_accordion_each(CALLS, "table"), main=False)
     out["old_sitevision_mixed"] = page(_mixed(CALLS, None), main=False)
+    out["bold_paragraph_titles"] = page(layout_bold_titles(CALLS, "bold_colon"))
+    out["bold_paragraph_titles_separate_paragraphs"] = page(layout_bold_titles(CALLS, "separate_paragraphs"))
+    out["class_h3_titles"] = page(layout_bold_titles(CALLS, "table", '<p class="mv-h3">{}</p>'))
+    out["bold_paragraph_titles_under_section"] = page(
+        "<p><strong>Planerade utlysningar 2031</strong></p>" + layout_bold_titles(CALLS, "dl"), main=False)
+    out["linked_h2_articles"] = page(layout_linked_h2(CALLS, "dl"))
+    out["trailing_faq_and_contact"] = page(layout_plain(CALLS, "bold_colon", level=2) + TRAILING)
+    out["accordion_each_trailing_faq"] = page(layout_accordion_each(CALLS, "table") + TRAILING)
     return out
 
 
