@@ -261,16 +261,18 @@ def _block_facts(block: _Block, vocab: _Vocabulary, found: list, pending: list) 
     (label and value in consecutive paragraphs, or a value given as a list)."""
     if block.kind == "table":
         rows = [[c for c in tr if isinstance(c.tag, str) and c.tag in ("th", "td")] for tr in block.element.iter("tr")]
+        # each cell's text and label once per table (the branches below ask again)
+        texts = [[_cell_text(c) for c in cells] for cells in rows]
+        names = [[vocab.exact_label(t) for t in row] for row in texts]
         for n, cells in enumerate(rows):
-            labels_in_row = sum(1 for c in cells if vocab.exact_label(_cell_text(c)))
+            labels_in_row = sum(1 for name in names[n] if name)
             if labels_in_row >= 2 and n + 1 < len(rows) and len(rows[n + 1]) == len(cells):
-                for head, value in zip(cells, rows[n + 1]):  # a header row of labels over a row of values
-                    name = vocab.exact_label(_cell_text(head))
+                for head, name, value in zip(texts[n], names[n], texts[n + 1]):  # a header row of labels over a row of values
                     if name:
-                        found.append((name, _cell_text(head).rstrip(":? "), _cell_text(value)))
-            elif len(cells) >= 2 and labels_in_row and vocab.exact_label(_cell_text(cells[0])):
-                value = " ".join(t for t in (_cell_text(c) for c in cells[1:]) if t)
-                found.append((vocab.exact_label(_cell_text(cells[0])), _cell_text(cells[0]).rstrip(":? "), value))
+                        found.append((name, head.rstrip(":? "), value))
+            elif len(cells) >= 2 and labels_in_row and names[n][0]:
+                value = " ".join(t for t in texts[n][1:] if t)
+                found.append((names[n][0], texts[n][0].rstrip(":? "), value))
             else:  # a layout table: a cell holds its own "Label: value" lines
                 for cell in cells:
                     _line_facts(_inline_lines(cell), vocab, found, [])
@@ -440,7 +442,8 @@ class _Walker:
             if tag in _SKIP_TAGS:
                 self._tail(child, stack)
                 continue
-            if is_chrome(child) and tag not in ("header", "summary") and not _accordion_class(child.get("class") or ""):
+            chrome = is_chrome(child)
+            if chrome and tag not in ("header", "summary") and not _accordion_class(child.get("class") or ""):
                 self._tail(child, stack)  # a share or menu toggle is chrome, not an accordion
                 continue
             accordion_header = child if _is_accordion_header(child) else None
@@ -469,12 +472,14 @@ class _Walker:
                     self._element(body, inner, len(inner), in_content)
                 self._tail(child, stack)
                 continue
-            self._element(child, stack, floor, in_content)
+            self._element(child, stack, floor, in_content, chrome)
 
-    def _element(self, child, stack, floor, in_content) -> None:
+    def _element(self, child, stack, floor, in_content, chrome: bool | None = None) -> None:
         tag = child.tag
+        if chrome is None:  # walk() has already asked for most elements: asked once, not twice
+            chrome = is_chrome(child)
         # chrome as the page watch sees it; a header inside main or an article holds its title
-        if tag in _SKIP_TAGS or (is_chrome(child) and not (tag == "header" and in_content)):
+        if tag in _SKIP_TAGS or (chrome and not (tag == "header" and in_content)):
             self._tail(child, stack)
             return
         if tag in _HEADINGS:
