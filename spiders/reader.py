@@ -139,6 +139,9 @@ class _Vocabulary:
         self.by_first_word: dict[str, list[str]] = {}
         for spelling in sorted(self.exact, key=len, reverse=True):
             self.by_first_word.setdefault(spelling.split(" ", 1)[0], []).append(spelling)
+        # one scan for "may a label start in this block?" instead of a substring test per first word
+        self.any_first_word = re.compile(
+            "|".join(re.escape(w) for w in sorted(self.by_first_word, key=len, reverse=True)) or "(?!)")  # (?!): none
         self.prefix_len = max((len(s) for s in self.exact), default=0) + 2
         spellings = "|".join(re.escape(s) for s in sorted(self.exact, key=len, reverse=True))
         self.later_label = re.compile(rf"(?:^|[\s/|;,•–-])(?P<label>(?:{spellings}))\s*:", re.I)
@@ -302,7 +305,7 @@ def _block_facts(block: _Block, vocab: _Vocabulary, found: list, pending: list) 
         pending.clear()
         return
     if block.lines is None:
-        if not pending and not any(word in block.folded for word in vocab.by_first_word):
+        if not pending and not vocab.any_first_word.search(block.folded):
             return  # no label can start anywhere in it: prose (most blocks)
         block.lines = _inline_lines(block.element)
     _line_facts(block.lines, vocab, found, pending)
