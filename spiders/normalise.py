@@ -59,7 +59,12 @@ def _volatile_hint(line: str) -> bool:
     low = line.casefold()
     if len(low) <= 12 and low[:1].isdigit():  # "2 (3)", "2/3": a page number
         return True
-    return low.startswith(_HINT_STARTS) or any(word in low for word in _HINT_WORDS)
+    if low.startswith(_HINT_STARTS):
+        return True
+    for word in _HINT_WORDS:  # a plain loop: any() over a generator costs twice as much per line
+        if word in low:
+            return True
+    return False
 
 
 def _clean_line(line: str) -> str:

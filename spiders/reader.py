@@ -139,6 +139,9 @@ class _Vocabulary:
         self.by_first_word: dict[str, list[str]] = {}
         for spelling in sorted(self.exact, key=len, reverse=True):
             self.by_first_word.setdefault(spelling.split(" ", 1)[0], []).append(spelling)
+        # one scan for "may a label start in this block?" instead of a substring test per first word
+        self.any_first_word = re.compile(
+            "|".join(re.escape(w) for w in sorted(self.by_first_word, key=len, reverse=True)) or "(?!)")  # (?!): none
         self.prefix_len = max((len(s) for s in self.exact), default=0) + 2
         spellings = "|".join(re.escape(s) for s in sorted(self.exact, key=len, reverse=True))
         self.later_label = re.compile(rf"(?:^|[\s/|;,•–-])(?P<label>(?:{spellings}))\s*:", re.I)
@@ -261,16 +264,18 @@ def _block_facts(block: _Block, vocab: _Vocabulary, found: list, pending: list) 
     (label and value in consecutive paragraphs, or a value given as a list)."""
     if block.kind == "table":
         rows = [[c for c in tr if isinstance(c.tag, str) and c.tag in ("th", "td")] for tr in block.element.iter("tr")]
+        # each cell's text and label once per table (the branches below ask again)
+        texts = [[_cell_text(c) for c in cells] for cells in rows]
+        names = [[vocab.exact_label(t) for t in row] for row in texts]
         for n, cells in enumerate(rows):
-            labels_in_row = sum(1 for c in cells if vocab.exact_label(_cell_text(c)))
+            labels_in_row = sum(1 for name in names[n] if name)
             if labels_in_row >= 2 and n + 1 < len(rows) and len(rows[n + 1]) == len(cells):
-                for head, value in zip(cells, rows[n + 1]):  # a header row of labels over a row of values
-                    name = vocab.exact_label(_cell_text(head))
+                for head, name, value in zip(texts[n], names[n], texts[n + 1]):  # a header row of labels over a row of values
                     if name:
-                        found.append((name, _cell_text(head).rstrip(":? "), _cell_text(value)))
-            elif len(cells) >= 2 and labels_in_row and vocab.exact_label(_cell_text(cells[0])):
-                value = " ".join(t for t in (_cell_text(c) for c in cells[1:]) if t)
-                found.append((vocab.exact_label(_cell_text(cells[0])), _cell_text(cells[0]).rstrip(":? "), value))
+                        found.append((name, head.rstrip(":? "), value))
+            elif len(cells) >= 2 and labels_in_row and names[n][0]:
+                value = " ".join(t for t in texts[n][1:] if t)
+                found.append((names[n][0], texts[n][0].rstrip(":? "), value))
             else:  # a layout table: a cell holds its own "Label: value" lines
                 for cell in cells:
                     _line_facts(_inline_lines(cell), vocab, found, [])
@@ -300,7 +305,7 @@ def _block_facts(block: _Block, vocab: _Vocabulary, found: list, pending: list) 
         pending.clear()
         return
     if block.lines is None:
-        if not pending and not any(word in block.folded for word in vocab.by_first_word):
+        if not pending and not vocab.any_first_word.search(block.folded):
             return  # no label can start anywhere in it: prose (most blocks)
         block.lines = _inline_lines(block.element)
     _line_facts(block.lines, vocab, found, pending)
@@ -440,7 +445,8 @@ class _Walker:
             if tag in _SKIP_TAGS:
                 self._tail(child, stack)
                 continue
-            if is_chrome(child) and tag not in ("header", "summary") and not _accordion_class(child.get("class") or ""):
+            chrome = is_chrome(child)
+            if chrome and tag not in ("header", "summary") and not _accordion_class(child.get("class") or ""):
                 self._tail(child, stack)  # a share or menu toggle is chrome, not an accordion
                 continue
             accordion_header = child if _is_accordion_header(child) else None
@@ -469,12 +475,14 @@ class _Walker:
                     self._element(body, inner, len(inner), in_content)
                 self._tail(child, stack)
                 continue
-            self._element(child, stack, floor, in_content)
+            self._element(child, stack, floor, in_content, chrome)
 
-    def _element(self, child, stack, floor, in_content) -> None:
+    def _element(self, child, stack, floor, in_content, chrome: bool | None = None) -> None:
         tag = child.tag
+        if chrome is None:  # walk() has already asked for most elements: asked once, not twice
+            chrome = is_chrome(child)
         # chrome as the page watch sees it; a header inside main or an article holds its title
-        if tag in _SKIP_TAGS or (is_chrome(child) and not (tag == "header" and in_content)):
+        if tag in _SKIP_TAGS or (chrome and not (tag == "header" and in_content)):
             self._tail(child, stack)
             return
         if tag in _HEADINGS:
