@@ -325,7 +325,7 @@ class WeekData:
         self._match_cache: dict[tuple, frozenset[str]] = {}
         self._coverage_cache: dict[tuple, Coverage] = {}
         self._digest_cache: dict[tuple, Digest] = {}
-        self._fold_cache: dict[tuple[int, int], dict[str, tuple[str, Any]]] = {}
+        self._net_cache: dict[tuple[int, int], dict[str, tuple[str, Any]]] = {}
         self._current = sorted((v for v in items.values() if v.status != "removed"), key=lambda v: v.sort_key)
 
     # -- loading --------------------------------------------------------------------------------
@@ -429,18 +429,18 @@ class WeekData:
             hit = self._digest_cache[key] = self._build(filters, after_id=after_id, upto_id=upto_id, first=first)
         return hit
 
-    def _fold(self, after_id: int, upto_id: int) -> dict[str, tuple[str, Any]]:
-        """{item id: (section, entry)} of the changes in (after_id, upto_id], folded per item in
+    def _net_changes(self, after_id: int, upto_id: int) -> dict[str, tuple[str, Any]]:
+        """{item id: (section, entry)} of the changes in (after_id, upto_id], merged per item in
         order: ("closed", Closed) | ("new", ItemView) | ("changed", Changed). The same for every
         digest of that range (most subscribers share one), so cached per range."""
-        hit = self._fold_cache.get((after_id, upto_id))
+        hit = self._net_cache.get((after_id, upto_id))
         if hit is not None:
             return hit
         per_item: dict[str, list[ChangeView]] = {}
         for change in self.changes:
             if after_id < change.id <= upto_id:
                 per_item.setdefault(change.item_id, []).append(change)
-        folded: dict[str, tuple[str, Any]] = {}
+        net: dict[str, tuple[str, Any]] = {}
         for item_id, changes in per_item.items():
             view = self.items.get(item_id)
             if view is None:
@@ -450,40 +450,40 @@ class WeekData:
                 continue
             kind, merged = net
             if kind == "removed":
-                folded[item_id] = ("closed", Closed(view, "borttagen från myndighetens webbplats"))
+                net[item_id] = ("closed", Closed(view, "borttagen från myndighetens webbplats"))
                 continue
             if changes[0].baseline:  # found by its source's first healthy run: counted on the source's line
-                folded[item_id] = ("baseline", changes[0].baseline)
+                net[item_id] = ("baseline", changes[0].baseline)
                 continue
             if kind == "new":
-                folded[item_id] = ("new", view)
+                net[item_id] = ("new", view)
                 continue
             if view.status == "closed":
-                folded[item_id] = ("closed", Closed(view, _closed_reason(view)))
+                net[item_id] = ("closed", Closed(view, _closed_reason(view)))
             else:
-                folded[item_id] = ("changed", Changed(view, field_changes(merged)))
+                net[item_id] = ("changed", Changed(view, field_changes(merged)))
         # each section in the order a digest shows it, so a digest's share of it is in order too
         rank = {"new": lambda v: (0, v.sort_key), "changed": lambda c: (1, c.item.sort_key),
                 "closed": lambda c: (2, c.item.agency_name, c.item.title), "baseline": lambda label: (3, label)}
-        folded = dict(sorted(folded.items(), key=lambda kv: rank[kv[1][0]](kv[1][1])))
-        self._fold_cache[(after_id, upto_id)] = folded
-        return folded
+        net = dict(sorted(net.items(), key=lambda kv: rank[kv[1][0]](kv[1][1])))
+        self._net_cache[(after_id, upto_id)] = net
+        return net
 
     def _build(self, filters: Filters, *, after_id: int, upto_id: int, first: bool) -> Digest:
         wanted = self.matching(filters)
-        folded, new_sources = {}, {}  # new_sources: a new source's label -> its open calls this subscriber wants
-        for i, e in self._fold(after_id, upto_id).items():
+        net, new_sources = {}, {}  # new_sources: a new source's label -> its open calls this subscriber wants
+        for i, e in self._net_changes(after_id, upto_id).items():
             if e[0] == "baseline":  # a first digest lists them with everything open; others get one line
                 if not first and (not filters.agencies or self.items[i].agency in filters.agencies):
                     new_sources[e[1]] = new_sources.get(e[1], 0) + (i in wanted and self.items[i].status == "open")
             elif i in wanted:
-                folded[i] = e
+                net[i] = e
         soon_until = self.today + dt.timedelta(days=filters.reminder_days)
         soon_ids = {v.id for v in self._current if v.id in wanted and v.is_call and v.status == "open"
                     and v.deadline and self.today <= v.deadline <= soon_until}
         new, changed, upcoming, closed, news = [], [], [], [], []
         new_ids: set[str] = set()
-        for item_id, (section, entry) in folded.items():
+        for item_id, (section, entry) in net.items():
             view = entry.item if isinstance(entry, (Changed, Closed)) else entry
             if not view.is_call:
                 if section != "closed" and not first:  # a first digest is the calls to apply for
@@ -502,14 +502,14 @@ class WeekData:
             else:
                 changed.append(entry)
         soon = []
-        listed = set(folded)
+        listed = set(net)
         since = self.today - dt.timedelta(days=7)
         open_all: list[ItemView] = []
         for view in self._current:
             if view.id not in wanted or not view.is_call:
                 continue
             if view.id in soon_ids:
-                entry = folded.get(view.id, (None, view))[1]
+                entry = net.get(view.id, (None, view))[1]
                 soon.append(entry if isinstance(entry, Changed) else view)
             elif first and view.status in ("open", "upcoming", "planned"):
                 open_all.append(view)
