@@ -440,34 +440,34 @@ class WeekData:
         for change in self.changes:
             if after_id < change.id <= upto_id:
                 per_item.setdefault(change.item_id, []).append(change)
-        net: dict[str, tuple[str, Any]] = {}
+        per_range: dict[str, tuple[str, Any]] = {}
         for item_id, changes in per_item.items():
             view = self.items.get(item_id)
             if view is None:
                 continue
-            net = net_change([(c.change, c.fields) for c in changes], view.status == "removed")
-            if net is None:
+            effect = net_change([(c.change, c.fields) for c in changes], view.status == "removed")
+            if effect is None:
                 continue
-            kind, merged = net
+            kind, merged = effect
             if kind == "removed":
-                net[item_id] = ("closed", Closed(view, "borttagen från myndighetens webbplats"))
+                per_range[item_id] = ("closed", Closed(view, "borttagen från myndighetens webbplats"))
                 continue
             if changes[0].baseline:  # found by its source's first healthy run: counted on the source's line
-                net[item_id] = ("baseline", changes[0].baseline)
+                per_range[item_id] = ("baseline", changes[0].baseline)
                 continue
             if kind == "new":
-                net[item_id] = ("new", view)
+                per_range[item_id] = ("new", view)
                 continue
             if view.status == "closed":
-                net[item_id] = ("closed", Closed(view, _closed_reason(view)))
+                per_range[item_id] = ("closed", Closed(view, _closed_reason(view)))
             else:
-                net[item_id] = ("changed", Changed(view, field_changes(merged)))
+                per_range[item_id] = ("changed", Changed(view, field_changes(merged)))
         # each section in the order a digest shows it, so a digest's share of it is in order too
         rank = {"new": lambda v: (0, v.sort_key), "changed": lambda c: (1, c.item.sort_key),
                 "closed": lambda c: (2, c.item.agency_name, c.item.title), "baseline": lambda label: (3, label)}
-        net = dict(sorted(net.items(), key=lambda kv: rank[kv[1][0]](kv[1][1])))
-        self._net_cache[(after_id, upto_id)] = net
-        return net
+        per_range = dict(sorted(per_range.items(), key=lambda kv: rank[kv[1][0]](kv[1][1])))
+        self._net_cache[(after_id, upto_id)] = per_range
+        return per_range
 
     def _build(self, filters: Filters, *, after_id: int, upto_id: int, first: bool) -> Digest:
         wanted = self.matching(filters)
