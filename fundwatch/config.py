@@ -114,6 +114,15 @@ def timezone(name: str | None = None) -> ZoneInfo:
                           "e.g. Europe/Stockholm)") from None
 
 
+def outbox() -> Path:
+    """The folder for .eml files; a path that is a file (or under one) is a one-line error when read."""
+    path = Path(env("FUNDWATCH_OUTBOX"))  # type: ignore[arg-type]
+    for part in (path, *path.parents):
+        if part.exists() and not part.is_dir():
+            raise ConfigError(f"FUNDWATCH_OUTBOX must be a folder, but {str(part)!r} is a file")
+    return path
+
+
 def cache_dir() -> Path:
     return Path(env("FUNDWATCH_CACHE_DIR")).absolute()  # type: ignore[arg-type]
 
@@ -135,7 +144,7 @@ class MailSettings:
             user=env("FUNDWATCH_SMTP_USER"),
             password=env("FUNDWATCH_SMTP_PASSWORD"),
             mail_from=env("FUNDWATCH_MAIL_FROM"),  # type: ignore[arg-type]
-            outbox=Path(env("FUNDWATCH_OUTBOX")),  # type: ignore[arg-type]
+            outbox=outbox(),
             public_url=public_url(),
             admin_email=env("FUNDWATCH_ADMIN_EMAIL"),
         )

@@ -81,6 +81,8 @@ ENVIRONMENT = [
     ({"FUNDWATCH_CACHE_DIR": "/etc/passwd/cache"}, ["crawl", "migrationsverket"], "FUNDWATCH_CACHE_DIR: cannot create /etc/passwd/cache"),
     ({"FUNDWATCH_SEND_EMPTY_DIGEST": "maybe"}, ["digest", "send", "--dry-run"], "FUNDWATCH_SEND_EMPTY_DIGEST must be 1 or 0"),
     ({"FUNDWATCH_PUBLIC_URL": "javascript:alert(1)"}, ["digest", "send", "--dry-run"], "FUNDWATCH_PUBLIC_URL must be an http(s) URL"),
+    ({"FUNDWATCH_OUTBOX": "/etc/passwd"}, ["digest", "send"], "FUNDWATCH_OUTBOX must be a folder, but '/etc/passwd' is a file"),
+    ({"FUNDWATCH_OUTBOX": "/etc/passwd/outbox"}, ["digest", "send"], "FUNDWATCH_OUTBOX must be a folder, but '/etc/passwd' is a file"),
 ]
 
 
