@@ -147,3 +147,15 @@ def test_swedish_case_folding_keeps_aao():
     assert "vald" not in fold_case("Våldsutsatta")
     assert fold_case("Ä") == "ä" and fold_case("Ö") == "ö"
     assert fold_case("A\u030a") == "å"  # a decomposed å is the same letter
+
+
+def test_the_subscribers_table_fits_80_columns(sqlite_url, digest_env, monkeypatch):
+    run("subscribe", "anna.andersson@example.org", "--org", "Föreningen för ett rikare föreningsliv i Norrbotten",
+        "--confirmed", "--agency", "brottsoffermyndigheten", "--agency", "migrationsverket", "--keyword", "våld",
+        "--keyword", "ensamkommande barn", "--include-noncompetitive")
+    monkeypatch.setenv("COLUMNS", "80")
+    lines = run("subscribers").output.splitlines()
+    assert lines[0].split() == ["EMAIL", "ORG", "STATUS", "CONFIRMED", "FILTERS"]
+    assert all(len(line) <= 80 for line in lines), lines
+    assert "anna.andersson@example.org" in lines[1] and "confirmed" in lines[1]  # the address is never cut
+    assert "agencies brotts" in lines[1]  # the filters, shortened with …

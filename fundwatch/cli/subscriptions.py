@@ -89,15 +89,14 @@ def subscribers(status_filter, fmt):
         query = select(Subscriber).order_by(Subscriber.id)
         if status_filter:
             query = query.where(Subscriber.status == status_filter)
-        rows = [subscriber_json(s) for s in session.scalars(query)]
-    if fmt == "table":
-        for row in rows:
-            for key in ("agencies", "kinds", "keywords", "forms", "regions"):
-                row[key] = ", ".join(row[key]) or "(all)"
-    emit(rows, fmt, ["email", "org", "status", "agencies", "kinds", "keywords", "forms", "regions", "reminder_days",
-                     "include_noncompetitive", "confirmed_at", "imported_by"],
-         widths={"org": 30, "keywords": 30, "agencies": 30},
-         shrink=["imported_by", "keywords", "forms", "regions", "agencies", "kinds", "org", "confirmed_at"])
+        subs = list(session.scalars(query))
+        rows = [subscriber_json(s) for s in subs]
+        if fmt == "table":  # one filters column, so the table fits 80 columns (org and filters shortened)
+            for row, sub in zip(rows, subs):
+                row["filters"] = filters_en(Filters.of(sub))
+                row["confirmed"] = (row["confirmed_at"] or "")[:10]
+    emit(rows, fmt, ["email", "org", "status", "confirmed", "filters"], widths={"org": 30},
+         shrink=["org", "filters"])
 
 
 def update_command(email, org, agencies, all_agencies, kinds, all_kinds, keywords, no_keywords, forms, any_form,
