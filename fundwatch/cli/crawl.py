@@ -1,14 +1,11 @@
-"""`fundwatch crawl` and `fundwatch run`: crawl sources, each in its own child process."""
+"""`fundwatch crawl` and `fundwatch run`: options and help; the bodies are in fundwatch.cli.crawling,
+imported when a command runs (see `implemented_in`)."""
 
 from __future__ import annotations
 
-import sys
-
 import click
 
-from fundwatch.cli.common import crawl_all, parse_overrides, result_row, send_digests
-from fundwatch.cli.output import emit, format_option, sources_option
-from fundwatch.sources import load_sources
+from fundwatch.cli.output import format_option, implemented_in, sources_option
 
 
 @click.command()
@@ -23,13 +20,8 @@ def crawl(source_ids, sources_file, timeout, overrides, fmt):
     Exits 0 when every source ran, even if a run failed (that is a recorded run);
     1 when a source could not be run (unknown id, already running, could not start, database
     unavailable). SIGTERM and SIGHUP stop it as Ctrl-C does: the crawl stopped, its run closed."""
-    sources = load_sources(sources_file)
-    chosen = [sources.get(s) for s in source_ids] if source_ids else list(sources)
-    settings = dict(parse_overrides(overrides))
-    results = crawl_all(chosen, sources.path, timeout, settings, echo=fmt == "table")
-    if fmt == "json":
-        emit([result_row(r) for r in results], "json", [])
-    sys.exit(0 if all(r.ran for r in results) else 1)
+    implemented_in("fundwatch.cli.crawling:crawl", source_ids=source_ids, sources_file=sources_file, timeout=timeout,
+                   overrides=overrides, fmt=fmt)
 
 
 @click.command("run")
@@ -37,7 +29,4 @@ def crawl(source_ids, sources_file, timeout, overrides, fmt):
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Scrapy setting for the crawls.")
 def run_command(sources_file, overrides):
     """The main job: crawl every source, then send the digests that are due."""
-    sources = load_sources(sources_file)
-    results = crawl_all(list(sources), sources.path, None, dict(parse_overrides(overrides)))
-    send_digests()
-    sys.exit(0 if all(r.ran for r in results) else 1)
+    implemented_in("fundwatch.cli.crawling:run_command", sources_file=sources_file, overrides=overrides)

@@ -1,11 +1,11 @@
-"""`fundwatch db upgrade`: database maintenance."""
+"""`fundwatch db upgrade`: database maintenance (options and help; the body imports SQLAlchemy and
+runs from fundwatch.cli.database when the command runs)."""
 
 from __future__ import annotations
 
 import click
 
-from fundwatch import config
-from fundwatch.storage.db import get_engine, schema_revision
+from fundwatch.cli.output import implemented_in
 
 
 @click.group()
@@ -16,5 +16,4 @@ def db():
 @db.command()
 def upgrade():
     """Apply the database migrations (also done automatically on first use)."""
-    engine = get_engine(migrate=True)
-    click.echo(f"{config.database_url()}: schema at revision {schema_revision(engine)}")
+    implemented_in("fundwatch.cli.database:upgrade")
