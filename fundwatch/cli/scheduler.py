@@ -1,21 +1,11 @@
-"""`fundwatch scheduler run | jobs | alerts`: unattended operation."""
+"""`fundwatch scheduler run | jobs | alerts`: unattended operation. Options and help here; the bodies
+are in fundwatch.cli.scheduling, imported when a command runs (see `implemented_in`)."""
 
 from __future__ import annotations
 
-import logging
-import signal
-import sys
-import threading
-
 import click
 
-from fundwatch.cli.common import parse_overrides
-from fundwatch.cli.output import emit, format_option
-from fundwatch.scheduler.alerts import AlertError, alert_states, evaluate_source
-from fundwatch.scheduler.core import SchedulerRunning, SchedulerService, desired_jobs, list_jobs, scheduler_holder
-from fundwatch.scheduler.schedule import ScheduleError, SchedulerSettings
-from fundwatch.sources import load_sources
-from fundwatch.storage.db import get_engine
+from fundwatch.cli.output import format_option, implemented_in
 
 
 def _schedule_options(func):
@@ -35,17 +25,6 @@ def _schedule_options(func):
     for option in reversed(options):
         func = option(func)
     return func
-
-
-def _specs(sources_file, tz, crawl_schedule, digest_schedule, jitter, timeout=None, crawl_settings=None):
-
-    try:
-        settings = SchedulerSettings.from_env(tz=tz, crawl_schedule=crawl_schedule, digest_schedule=digest_schedule,
-                                              jitter=jitter)
-        return settings, desired_jobs(load_sources(sources_file), settings, timeout=timeout,
-                                      crawl_settings=crawl_settings)
-    except ScheduleError as exc:
-        raise click.ClickException(str(exc)) from None
 
 
 @click.group()
@@ -69,29 +48,9 @@ def run(sources_file, tz, crawl_schedule, digest_schedule, jitter, timeout, over
     Jobs live in the database (table apscheduler_jobs): a run missed while the scheduler was down
     or the machine slept runs once when it is back. On SIGTERM/SIGINT no new run starts, crawls in
     progress close their runs, and the process exits 0."""
-
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("alembic").setLevel(logging.WARNING)
-    settings, specs = _specs(sources_file, tz, crawl_schedule, digest_schedule, jitter, timeout,
-                             dict(parse_overrides(overrides)))
-    stop = threading.Event()
-
-    def on_signal(signum, _frame):
-        logging.getLogger("fundwatch.scheduler").info("%s received: stopping", signal.Signals(signum).name)
-        stop.set()
-
-    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-        signal.signal(sig, on_signal)
-    service = SchedulerService(get_engine(), specs, settings.tz, workers=workers, stop_grace=stop_grace)
-    try:
-        service.start()
-    except SchedulerRunning as exc:
-        raise click.ClickException(str(exc)) from None
-    try:
-        service.wait(stop)
-    finally:
-        service.stop()
+    implemented_in("fundwatch.cli.scheduling:run", sources_file=sources_file, tz=tz, crawl_schedule=crawl_schedule,
+                   digest_schedule=digest_schedule, jitter=jitter, timeout=timeout, overrides=overrides,
+                   workers=workers, stop_grace=stop_grace)
 
 
 @scheduler.command()
@@ -103,15 +62,8 @@ def jobs(sources_file, tz, crawl_schedule, digest_schedule, jitter, fmt):
     Reads the scheduler's stored jobs without changing them; run it with the scheduler's
     environment. STATE: scheduled; due (missed: runs as soon as the scheduler runs); new or changed
     (the time it gets when the scheduler next starts); removed (no longer configured)."""
-
-    settings, specs = _specs(sources_file, tz, crawl_schedule, digest_schedule, jitter)
-    engine = get_engine()
-    rows = list_jobs(engine, specs, settings.tz)
-    emit(rows, fmt, ["id", "schedule", "next_run_time", "state"])
-    if fmt == "table":
-        held = scheduler_holder(engine)
-        click.echo(f"scheduler: running (pid {held['pid']} on {held['hostname']})" if held
-                   else "scheduler: not running (`fundwatch scheduler run` starts it)", err=True)
+    implemented_in("fundwatch.cli.scheduling:jobs", sources_file=sources_file, tz=tz, crawl_schedule=crawl_schedule,
+                   digest_schedule=digest_schedule, jitter=jitter, fmt=fmt)
 
 
 @scheduler.command()
@@ -122,13 +74,4 @@ def jobs(sources_file, tz, crawl_schedule, digest_schedule, jitter, fmt):
 @format_option(("table", "json"))
 def alerts(check, sources_file, fmt):
     """Each source's alert state: ok, failing (N failed runs in a row) or silent (no items for D days)."""
-
-    sources = load_sources(sources_file)
-    try:
-        if check:
-            for source in sources:
-                evaluate_source(source.id)
-        rows = alert_states([s.id for s in sources])
-    except AlertError as exc:
-        raise click.ClickException(str(exc)) from None
-    emit(rows, fmt, ["source", "state", "since", "detail"], shrink=["detail", "source"])
+    implemented_in("fundwatch.cli.scheduling:alerts", check=check, sources_file=sources_file, fmt=fmt)
