@@ -52,15 +52,23 @@ class Feeds:
         """Stable across runs and renders: derived from the site's address and the change id."""
         return uuid.uuid5(uuid.NAMESPACE_URL, f"{self.public_url}/andringar#andring-{change_id}").urn
 
+    def _opened(self, session, request: Request):
+        """(version, catalog, filters) of a feed request, or the answer that ends it: 304 when the
+        client's copy is current, 400 for a filter that cannot be read."""
+        version, catalog = self.pages.catalog(session)
+        if version.not_modified(request):
+            return Response(status_code=304, headers=version.headers())
+        try:
+            return version, catalog, PublicFilter.parse(request.query_params, self.pages.agency_names)
+        except BadFilter as exc:
+            return Response(str(exc), 400, media_type="text/plain; charset=utf-8")
+
     def atom(self, request: Request) -> Response:
         with session_scope() as session:
-            version, catalog = self.pages.catalog(session)
-            if version.not_modified(request):
-                return Response(status_code=304, headers=version.headers())
-            try:
-                filters = PublicFilter.parse(request.query_params, self.pages.agency_names)
-            except BadFilter as exc:
-                return Response(str(exc), 400, media_type="text/plain; charset=utf-8")
+            opened = self._opened(session, request)
+            if isinstance(opened, Response):
+                return opened
+            version, catalog, filters = opened
             entries = []
             for change, item in changes_page(session, filters, catalog, limit=FEED_ENTRIES):
                 view = self.pages.change_view(change, item)
@@ -90,13 +98,10 @@ class Feeds:
 
     def calendar(self, request: Request) -> Response:
         with session_scope() as session:
-            version, catalog = self.pages.catalog(session)
-            if version.not_modified(request):
-                return Response(status_code=304, headers=version.headers())
-        try:
-            filters = PublicFilter.parse(request.query_params, self.pages.agency_names)
-        except BadFilter as exc:
-            return Response(str(exc), 400, media_type="text/plain; charset=utf-8")
+            opened = self._opened(session, request)
+        if isinstance(opened, Response):
+            return opened
+        version, catalog, filters = opened
         key = (version, filters.feed_query())
         with self._calendar_lock:
             body = self._calendars.get(key)
