@@ -10,6 +10,7 @@ import html
 import json
 import os
 import re
+import sqlite3
 import subprocess
 import sys
 import urllib.parse
@@ -354,7 +355,7 @@ def test_scraped_script_is_escaped_in_html_atom_calendar_and_json(site):
     assert response.headers["Content-Type"] == "application/json" and json.loads(body)[0]["title"] == evil
 
 
-def test_demo_ends_with_the_list_url_and_serve_shows_its_calls(tmp_path, monkeypatch):
+def test_demo_ends_with_the_list_url_and_serve_shows_its_calls_and_the_view_its_deadlines(tmp_path, monkeypatch):
     for name in ("FUNDWATCH_DATABASE_URL", "FUNDWATCH_SOURCES", "FUNDWATCH_MIRROR", "FUNDWATCH_SMTP_URL"):
         monkeypatch.delenv(name, raising=False)
     demo = run_cli("demo", "--dir", str(tmp_path / "demo"), timeout=600)
@@ -365,6 +366,14 @@ def test_demo_ends_with_the_list_url_and_serve_shows_its_calls(tmp_path, monkeyp
     serve_line = next(line for line in lines if line.rstrip().endswith(" serve"))
     env = dict(pair.split("=", 1) for pair in export.split()[1:] + serve_line.split()[:-2])
     assert env["FUNDWATCH_DATABASE_URL"] == f"sqlite:///{tmp_path / 'demo' / 'fundwatch.db'}"
+    # the demo's standing grants read the same in `calls` and in the SQL view (README, Datasette)
+    listed = run_cli("calls", "--format", "json", env={"FUNDWATCH_DATABASE_URL": env["FUNDWATCH_DATABASE_URL"]})
+    assert listed.returncode == 0, listed.stderr
+    with sqlite3.connect(tmp_path / "demo" / "fundwatch.db") as conn:
+        view = dict(conn.execute("SELECT id, deadline FROM current_items WHERE deadline_rule IS NOT NULL").fetchall())
+    standing = {r["id"]: r["deadline"] for r in json.loads(listed.stdout) if r["id"] in view}
+    assert "brottsoffermyndigheten/funding_call/brottsofferinriktade-projekt" in view
+    assert all(view.values()) and view == standing
     port = free_port()
     server = subprocess.Popen([sys.executable, "-m", "fundwatch.cli", "serve", "--port", str(port)],
                               env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
