@@ -30,7 +30,7 @@ from fundwatch.items import KINDS
 from fundwatch.storage.db import session_scope
 from fundwatch.storage.models import Item
 from fundwatch.storage.queries import call_json, history_json, list_changes, list_runs, now_local, run_json
-from fundwatch.web.caching import Version, current_version
+from fundwatch.web.caching import Version, open_request
 from fundwatch.web.pages import PublicPages
 
 DEFAULT_LIMIT, MAX_LIMIT = 100, 1000
@@ -95,9 +95,10 @@ class Api:
         after = request.query_params.get("after")
         only_open, include_removed = flag(request, "open"), flag(request, "all")
         with session_scope() as session:
-            version, catalog = self.pages.catalog(session)
-            if version.not_modified(request):
-                return Response(status_code=304, headers=version.headers())
+            opened = open_request(session, request, catalogs=self.pages.catalogs)
+            if isinstance(opened, Response):
+                return opened
+            version, catalog = opened.version, opened.catalog
             start = bisect.bisect_right(catalog.by_id, after, key=lambda r: r.id) if after is not None else 0
             wanted = (r.id for r in itertools.islice(catalog.by_id, start, None)
                       if (not agency or r.agency == agency) and (not kind or r.kind == kind)
@@ -115,9 +116,10 @@ class Api:
 
     def call(self, request: Request) -> Response:
         with session_scope() as session:
-            version = current_version(session)
-            if version.not_modified(request):
-                return Response(status_code=304, headers=version.headers())
+            opened = open_request(session, request)
+            if isinstance(opened, Response):
+                return opened
+            version = opened.version
             item = session.get(Item, request.path_params["item_id"])
             if item is None:
                 return error(f"no item {request.path_params['item_id']!r}", 404)
@@ -132,9 +134,10 @@ class Api:
         limit = int_param(request, "limit", DEFAULT_LIMIT, MAX_LIMIT)
         after = int_param(request, "after")
         with session_scope() as session:
-            version = current_version(session)
-            if version.not_modified(request):
-                return Response(status_code=304, headers=version.headers())
+            opened = open_request(session, request)
+            if isinstance(opened, Response):
+                return opened
+            version = opened.version
             found = list_changes(session, since=since, agency=request.query_params.get("agency") or None,
                                  item_id=request.query_params.get("item") or None, after_id=after, limit=limit + 1)
             rows = [history_json(c, i) for c, i in found[:limit]]
@@ -145,9 +148,10 @@ class Api:
         limit = int_param(request, "limit", 50, MAX_LIMIT)
         before = int_param(request, "before")
         with session_scope() as session:
-            version = current_version(session)
-            if version.not_modified(request):
-                return Response(status_code=304, headers=version.headers())
+            opened = open_request(session, request)
+            if isinstance(opened, Response):
+                return opened
+            version = opened.version
             found = list_runs(session, source=request.query_params.get("source") or None, limit=limit + 1,
                               before_id=before)
             rows = [run_json(r, a) for r, a in found[:limit]]

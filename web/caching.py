@@ -12,6 +12,7 @@ import itertools
 import threading
 from dataclasses import dataclass, field
 from email.utils import format_datetime, parsedate_to_datetime
+from typing import Any, Callable
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -189,3 +190,36 @@ class CatalogCache:
             if catalog is None or catalog.version != version:
                 catalog = self._catalog = build_catalog(session, version, now)
         return catalog
+
+
+@dataclass(frozen=True)
+class Opened:
+    """A request that goes on to be answered: the data version, the catalog (when asked for) and
+    what the request's parser read from it (a filter, a page number)."""
+
+    version: Version
+    catalog: Catalog | None
+    parsed: Any = None
+
+
+def open_request(session: Session, request: Request, *, catalogs: CatalogCache | None = None,
+                 parse: Callable[[Request], Any] | None = None,
+                 refuse: Callable[[ValueError], Response] | None = None) -> Opened | Response:
+    """How every public page, feed and API answer starts: the data version, and a 304 when the
+    client's copy is current (before any catalog is built or anything parsed); else the catalog of
+    CATALOGS, and PARSE's reading of the request, whose ValueError (a bad filter) becomes REFUSE's
+    answer (a 400 in the module's own form: HTML, text or JSON). Returns an Opened, or the Response
+    that ends the request."""
+    now = now_local()
+    version = current_version(session, now)
+    if version.not_modified(request):
+        return Response(status_code=304, headers=version.headers())
+    catalog = catalogs.get(session, version, now) if catalogs is not None else None
+    if parse is None:
+        return Opened(version, catalog)
+    try:
+        return Opened(version, catalog, parse(request))
+    except ValueError as exc:
+        if refuse is None:
+            raise
+        return refuse(exc)

@@ -26,7 +26,7 @@ from fundwatch.storage.db import session_scope
 from fundwatch.storage.models import Change, Item, Run
 from fundwatch.storage.queries import call_json, change_fields_json, last_runs, list_changes, now_local, run_reason_sv
 from fundwatch.swedish import format_date_sv
-from fundwatch.web.caching import CallRow, Catalog, CatalogCache, Version, current_version
+from fundwatch.web.caching import CallRow, Catalog, CatalogCache, Version, open_request
 from fundwatch.web.templating import TEMPLATES
 
 PAGE_SIZE = 50
@@ -152,16 +152,11 @@ class PublicPages:
     def not_found(self, text: str = "Sidan finns inte. Den kan ha flyttats, eller så är adressen felstavad.") -> HTMLResponse:
         return self.render("not_found.html", 404, title="Sidan finns inte", text=text)
 
-    def bad_filter(self, exc: BadFilter) -> HTMLResponse:
+    def bad_filter(self, exc: ValueError) -> HTMLResponse:
         return self.render("not_found.html", 400, title="Felaktigt filter", text=str(exc))
 
     def agency_name(self, slug: str) -> str:
         return self.agency_names.get(slug, slug)
-
-    def catalog(self, session) -> tuple[Version, Catalog]:
-        now = now_local()
-        version = current_version(session, now)
-        return version, self.catalogs.get(session, version, now)
 
     def row_view(self, row: CallRow) -> dict[str, Any]:
         return {"id": row.id, "href": call_path(row.id), "title": row.title, "agency": self.agency_name(row.agency),
@@ -176,23 +171,34 @@ class PublicPages:
                 "fields": field_changes(change_fields_json(change)),
                 "diff": diff_lines(change.diff)}
 
+    def parse_list(self, request: Request) -> tuple[PublicFilter, int]:
+        """The list's filter (its defaults: calls and offers that are not closed) and page number."""
+        filters = PublicFilter.parse(request.query_params, self.agency_names, kinds=LIST_KINDS, statuses=ACTIVE_STATUSES)
+        try:
+            page = int(request.query_params.get("page", "1"))
+        except ValueError:
+            page = 0
+        if page < 1:
+            raise BadFilter("Sidnumret ska vara ett heltal från 1.")
+        return filters, page
+
+    def parse_changes(self, request: Request) -> tuple[PublicFilter, int | None]:
+        """The change log's filter and its cursor (the id the page starts below)."""
+        filters = PublicFilter.parse(request.query_params, self.agency_names)
+        before = request.query_params.get("before")
+        try:
+            return filters, int(before) if before is not None else None
+        except ValueError:
+            raise BadFilter("Ogiltig sida i ändringsloggen.") from None
+
     # -- pages --------------------------------------------------------------------------------------
     def calls(self, request: Request) -> Response:
         with session_scope() as session:
-            version, catalog = self.catalog(session)
-            if version.not_modified(request):
-                return Response(status_code=304, headers=version.headers())
-            try:
-                filters = PublicFilter.parse(request.query_params, self.agency_names, kinds=LIST_KINDS,
-                                             statuses=ACTIVE_STATUSES)
-                page = int(request.query_params.get("page", "1"))
-                if page < 1:
-                    raise ValueError
-            except BadFilter as exc:
-                return self.bad_filter(exc)
-            except ValueError:
-                return self.bad_filter(BadFilter("Sidnumret ska vara ett heltal från 1."))
-            rows = filters.rows(catalog)
+            opened = open_request(session, request, catalogs=self.catalogs, parse=self.parse_list, refuse=self.bad_filter)
+            if isinstance(opened, Response):
+                return opened
+            version, (filters, page) = opened.version, opened.parsed
+            rows = filters.rows(opened.catalog)
         pages = max(1, math.ceil(len(rows) / PAGE_SIZE))
         shown = rows[(page - 1) * PAGE_SIZE: page * PAGE_SIZE]
         return self.render(
@@ -206,9 +212,10 @@ class PublicPages:
     def call(self, request: Request) -> Response:
         item_id = request.path_params["item_id"]
         with session_scope() as session:
-            version = current_version(session)
-            if version.not_modified(request):
-                return Response(status_code=304, headers=version.headers())
+            opened = open_request(session, request)
+            if isinstance(opened, Response):
+                return opened
+            version = opened.version
             item = session.get(Item, item_id)
             if item is None:
                 return self.not_found("Det finns ingen utlysning med den adressen.")
@@ -230,17 +237,11 @@ class PublicPages:
 
     def changes(self, request: Request) -> Response:
         with session_scope() as session:
-            version, catalog = self.catalog(session)
-            if version.not_modified(request):
-                return Response(status_code=304, headers=version.headers())
-            try:
-                filters = PublicFilter.parse(request.query_params, self.agency_names)
-                before = request.query_params.get("before")
-                before_id = int(before) if before is not None else None
-            except BadFilter as exc:
-                return self.bad_filter(exc)
-            except ValueError:
-                return self.bad_filter(BadFilter("Ogiltig sida i ändringsloggen."))
+            opened = open_request(session, request, catalogs=self.catalogs, parse=self.parse_changes,
+                                  refuse=self.bad_filter)
+            if isinstance(opened, Response):
+                return opened
+            version, catalog, (filters, before_id) = opened.version, opened.catalog, opened.parsed
             found = changes_page(session, filters, catalog, before_id=before_id, limit=PAGE_SIZE + 1)
             rows = [self.change_view(c, i) for c, i in found[:PAGE_SIZE]]
             coverage = self.coverage(last_runs(session))
