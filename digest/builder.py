@@ -37,6 +37,7 @@ from fundwatch.storage.queries import (
     list_items,
     now_local,
     parse_rule,
+    reaches,
     run_reason_sv,
     shown_deadline,
 )
@@ -402,10 +403,8 @@ class WeekData:
         if filters.keywords:
             ids &= set().union(*(self._keyword(w) for w in filters.keywords))
         ids -= set(filters.muted)
-        if filters.forms:  # a call that does not say who may apply stays in
-            ids = {i for i in ids if not self.items[i].forms or set(self.items[i].forms) & set(filters.forms)}
-        if filters.regions:  # national calls (no region) reach everyone
-            ids = {i for i in ids if self.items[i].region is None or self.items[i].region in filters.regions}
+        if filters.forms or filters.regions:  # as the web list, the API and the CLI filter: one rule
+            ids = {i for i in ids if reaches(self.items[i].forms, self.items[i].region, filters.forms, filters.regions)}
         hit = self._match_cache[key] = frozenset(ids)
         return hit
 

@@ -1,7 +1,7 @@
 """JSON API, version 1: the shapes of `fundwatch calls|history|runs --format json` (README, "JSON
 output"), the same filters, cursor pagination, ETag/304 and read-only CORS.
 
-  GET /api/v1/calls[?agency=A&kind=K&open=1&all=1&after=ID&limit=N]   ordered by id
+  GET /api/v1/calls[?agency=A&kind=K&form=F&region=R&open=1&all=1&after=ID&limit=N]   ordered by id
   GET /api/v1/calls/{id}                                              one call (404 when unknown)
   GET /api/v1/changes[?since=YYYY-MM-DD&agency=A&item=ID&after=ID&limit=N]  oldest first
   GET /api/v1/runs[?source=S&before=ID&limit=N]                       newest first
@@ -26,10 +26,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Mount, Route
 
+from fundwatch.eligibility import clean_forms
 from fundwatch.items import KINDS
+from fundwatch.regions import clean_regions
 from fundwatch.storage.db import session_scope
 from fundwatch.storage.models import Item
-from fundwatch.storage.queries import call_json, history_json, list_changes, list_runs, now_local, run_json
+from fundwatch.storage.queries import call_json, history_json, list_changes, list_runs, now_local, reaches, run_json
 from fundwatch.web.caching import Version, open_request
 from fundwatch.web.pages import PublicPages
 
@@ -94,6 +96,11 @@ class Api:
         limit = int_param(request, "limit", DEFAULT_LIMIT, MAX_LIMIT)
         after = request.query_params.get("after")
         only_open, include_removed = flag(request, "open"), flag(request, "all")
+        try:  # the CLI's --form and --region, the web list's filters: storage.shown.reaches
+            forms = clean_forms(v for v in request.query_params.getlist("form") if v.strip())
+            regions = clean_regions(v for v in request.query_params.getlist("region") if v.strip())
+        except ValueError as exc:
+            raise ApiError(str(exc)) from None
         with session_scope() as session:
             opened = open_request(session, request, catalogs=self.pages.catalogs)
             if isinstance(opened, Response):
@@ -102,7 +109,8 @@ class Api:
             start = bisect.bisect_right(catalog.by_id, after, key=lambda r: r.id) if after is not None else 0
             wanted = (r.id for r in itertools.islice(catalog.by_id, start, None)
                       if (not agency or r.agency == agency) and (not kind or r.kind == kind)
-                      and (include_removed or r.status != "removed") and (not only_open or r.status == "open"))
+                      and (include_removed or r.status != "removed") and (not only_open or r.status == "open")
+                      and reaches(r.eligibility, r.region, forms, regions))
             ids = list(itertools.islice(wanted, limit + 1))  # one more: is there a next page
             page = ids[:limit]
             now = now_local()

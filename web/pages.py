@@ -20,7 +20,9 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
 from fundwatch.digest.builder import KIND_SV, STATUS_SV, amount_sv, field_changes, safe_url
+from fundwatch.eligibility import FORMS, clean_forms
 from fundwatch.items import KINDS
+from fundwatch.regions import REGIONS, clean_regions
 from fundwatch.sources import Sources, load_sources
 from fundwatch.storage.db import session_scope
 from fundwatch.storage.models import Change, Item, Run
@@ -44,13 +46,17 @@ class BadFilter(ValueError):
 
 @dataclass(frozen=True)
 class PublicFilter:
-    """Agencies, kinds, statuses and keywords (any of them, in title or text, Swedish case folding)."""
+    """Agencies, kinds, statuses and keywords (any of them, in title or text, Swedish case folding),
+    and who is asking: organisation forms and regions, with the subscribers' meaning (a call that
+    does not say who may apply, or a national call, is for everyone)."""
 
     agencies: tuple[str, ...] = ()
     kinds: tuple[str, ...] = ()
     statuses: tuple[str, ...] = ()
     keywords: tuple[str, ...] = ()
     defaults: dict[str, tuple[str, ...]] = field(default_factory=dict, compare=False)
+    forms: tuple[str, ...] = ()
+    regions: tuple[str, ...] = ()
 
     @classmethod
     def parse(cls, params: QueryParams, agencies_known: dict[str, str], *, kinds: tuple[str, ...] = (),
@@ -68,8 +74,10 @@ class PublicFilter:
             raise BadFilter(f"Okänd status: {unknown[0]}")
         if len(words) > MAX_KEYWORDS or sum(map(len, words)) > MAX_QUERY:
             raise BadFilter(f"Högst {MAX_KEYWORDS} sökord.")
+        forms = _chosen(params, "form", clean_forms, "organisationsform")
+        regions = _chosen(params, "region", clean_regions, "region")
         return cls(agencies, chosen_kinds or kinds, chosen_statuses or statuses, words,
-                   {"kind": kinds, "status": statuses})
+                   {"kind": kinds, "status": statuses}, forms, regions)
 
     def pairs(self) -> list[tuple[str, str]]:
         """The query string's pairs, leaving out what equals the page's default (shorter links)."""
@@ -80,7 +88,10 @@ class PublicFilter:
             out += [("status", s) for s in self.statuses]
         if self.keywords:
             out.append(("q", ", ".join(self.keywords)))
-        return out
+        return out + self._audience()
+
+    def _audience(self) -> list[tuple[str, str]]:
+        return [("form", f) for f in self.forms] + [("region", r) for r in self.regions]
 
     def query(self, **extra: Any) -> str:
         pairs = self.pairs() + [(k, str(v)) for k, v in extra.items() if v is not None]
@@ -90,22 +101,42 @@ class PublicFilter:
         """The same filter for the feeds, whose defaults are every kind and status."""
         pairs = [("agency", a) for a in self.agencies] + [("kind", k) for k in self.kinds]
         pairs += [("status", s) for s in self.statuses] + ([("q", ", ".join(self.keywords))] if self.keywords else [])
+        pairs += self._audience()
         return "?" + urllib.parse.urlencode(pairs) if pairs else ""
 
+    def _matching(self) -> dict[str, tuple[str, ...]]:
+        return {"agencies": self.agencies, "kinds": self.kinds, "statuses": self.statuses, "keywords": self.keywords,
+                "forms": self.forms, "regions": self.regions}
+
     def rows(self, catalog: Catalog) -> tuple[CallRow, ...]:
-        return catalog.matching(agencies=self.agencies, kinds=self.kinds, statuses=self.statuses, keywords=self.keywords)
+        return catalog.matching(**self._matching())
 
     def item_ids(self, catalog: Catalog) -> frozenset[str]:
-        return catalog.matching_ids(agencies=self.agencies, kinds=self.kinds, statuses=self.statuses, keywords=self.keywords)
+        return catalog.matching_ids(**self._matching())
 
     @property
     def narrows_items(self) -> bool:
-        return bool(self.agencies or self.kinds or self.statuses or self.keywords)
+        return bool(self.agencies or self.kinds or self.statuses or self.keywords or self.forms or self.regions)
+
+
+def _chosen(params: QueryParams, name: str, clean, what: str) -> tuple[str, ...]:
+    """The values of a repeated parameter as CLEAN spells them (an empty one, the form's "any",
+    left out); an unknown one is a BadFilter naming it."""
+    chosen: list[str] = []
+    for value in params.getlist(name):
+        if value.strip():
+            try:
+                chosen += clean([value])
+            except ValueError:
+                raise BadFilter(f"Okänd {what}: {value}") from None
+    return tuple(dict.fromkeys(chosen))
 
 
 def feed_query(filters) -> str:
-    """The feeds' query string for a subscriber's digest filters (agencies, kinds, keywords)."""
-    return PublicFilter(tuple(filters.agencies), tuple(filters.kinds), (), tuple(filters.keywords)).feed_query()
+    """The feeds' query string for a subscriber's digest filters (agencies, kinds, keywords, forms,
+    regions)."""
+    return PublicFilter(tuple(filters.agencies), tuple(filters.kinds), (), tuple(filters.keywords),
+                        forms=tuple(filters.forms), regions=tuple(filters.regions)).feed_query()
 
 
 def call_path(item_id: str) -> str:
@@ -146,6 +177,8 @@ class PublicPages:
         context.setdefault("agency_options", list(self.agency_names.items()))
         context.setdefault("kind_options", [(k, KIND_SV[k]) for k in KINDS])
         context.setdefault("status_options", [(s, STATUS_SV[s]) for s in STATUSES])
+        context.setdefault("form_options", list(FORMS))
+        context.setdefault("region_options", list(REGIONS))
         response = HTMLResponse(TEMPLATES.get_template(name).render(context), status_code=status)
         return version.stamp(response) if version else response
 
