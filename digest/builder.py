@@ -37,6 +37,7 @@ from fundwatch.storage.queries import (
     list_items,
     now_local,
     parse_rule,
+    reaches,
     run_reason_sv,
     shown_deadline,
 )
@@ -270,6 +271,7 @@ class Digest:
     open_more: int = 0  # open or upcoming calls a first digest leaves out of open_now
     reminder_days: int = SOON_DAYS
     new_calls: int = 0  # new calls anywhere in the digest (soon, new, upcoming)
+    new_ids: frozenset[str] = frozenset()  # those calls: marked "Ny" in the sections other than the new one
     new_sources: list[str] = field(default_factory=list)  # "Ny källa: MUCF — 6 öppna utlysningar"
 
     @property
@@ -401,10 +403,8 @@ class WeekData:
         if filters.keywords:
             ids &= set().union(*(self._keyword(w) for w in filters.keywords))
         ids -= set(filters.muted)
-        if filters.forms:  # a call that does not say who may apply stays in
-            ids = {i for i in ids if not self.items[i].forms or set(self.items[i].forms) & set(filters.forms)}
-        if filters.regions:  # national calls (no region) reach everyone
-            ids = {i for i in ids if self.items[i].region is None or self.items[i].region in filters.regions}
+        if filters.forms or filters.regions:  # as the web list, the API and the CLI filter: one rule
+            ids = {i for i in ids if reaches(self.items[i].forms, self.items[i].region, filters.forms, filters.regions)}
         hit = self._match_cache[key] = frozenset(ids)
         return hit
 
@@ -523,7 +523,7 @@ class WeekData:
         return Digest(self.week, first, after_id, upto_id, new, changed, soon, closed,
                       open_all[:FIRST_DIGEST_LIMIT], self.coverage(filters.agencies), upcoming=upcoming, news=news,
                       open_more=max(0, len(open_all) - FIRST_DIGEST_LIMIT), reminder_days=filters.reminder_days,
-                      new_calls=len(new_ids),
+                      new_calls=len(new_ids), new_ids=frozenset(new_ids),
                       new_sources=[new_source_line(label, n) for label, n in new_sources.items()])
 
 

@@ -102,25 +102,26 @@ class Fragments:
     def __init__(self):
         self._cache: dict[tuple, str] = {}
 
-    def __call__(self, macro, item, fields=(), reason=None, mute=""):
-        key = (macro.name, item.id, tuple(map(tuple, fields)) if fields else (), reason, mute)
+    def __call__(self, macro, item, fields=(), reason=None, mute="", new=False):
+        key = (macro.name, item.id, tuple(map(tuple, fields)) if fields else (), reason, mute, new)
         hit = self._cache.get(key)
         if hit is None:
-            hit = self._cache[key] = macro(item, fields, reason, mute)
+            hit = self._cache[key] = macro(item, fields, reason, mute, new)
         return hit
 
-    def join(self, macro, entries, mute: str = "") -> str:
+    def join(self, macro, entries, mute: str = "", new: frozenset[str] = frozenset()) -> str:
         """The blocks of ENTRIES (items, Changed or Closed) in one call from the template: a call
         per item from Jinja costs more than taking a block from the cache. MUTE is the base of the
-        subscriber's mute link (a marker when the digest is shared)."""
+        subscriber's mute link (a marker when the digest is shared); an item whose id is in NEW was
+        first seen in the digest's range and says "Ny"."""
         parts = []
         for entry in entries:
             if isinstance(entry, Changed):
-                parts.append(self(macro, entry.item, entry.fields, None, mute))
+                parts.append(self(macro, entry.item, entry.fields, None, mute, entry.item.id in new))
             elif isinstance(entry, Closed):
-                parts.append(self(macro, entry.item, (), entry.reason, mute))
+                parts.append(self(macro, entry.item, (), entry.reason, mute, entry.item.id in new))
             else:
-                parts.append(self(macro, entry, (), None, mute))
+                parts.append(self(macro, entry, (), None, mute, entry.id in new))
         joined = "".join(parts)
         return Markup(joined) if parts and isinstance(parts[0], Markup) else joined  # HTML stays unescaped
 

@@ -15,9 +15,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from fundwatch import config
 from fundwatch.errors import UserError
+from fundwatch.storage.schema import SCHEMA_HEAD
 
 BUSY_TIMEOUT_MS = 30_000
-SCHEMA_HEAD = "0013"  # the newest migration in storage/migrations/versions (a test holds them equal)
 _engines: dict[str, Engine] = {}
 _lock = threading.Lock()
 

@@ -10,80 +10,24 @@ from typing import Any, Iterable
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session, defer
 
-from fundwatch import config
 from fundwatch.storage.changes import text_value
 from fundwatch.storage.models import Change, ChangeField, Item, Run, SourceRow
 from fundwatch.storage.reasons import reason_en, reason_sv
-from fundwatch.swedish import closes_at, next_rule_date, parse_date
+from fundwatch.storage.shown import (  # noqa: F401 - re-exported: the read side's one module for callers
+    CALL_KEYS,
+    call_json,
+    day,
+    effective_status,
+    iso,
+    item_closes_at,
+    now_local,
+    parse_rule,
+    reaches,
+    shown_deadline,
+)
 
-CALL_KEYS = ("id", "agency", "kind", "title", "url", "opens", "deadline", "deadline_text", "published",
-             "amount_text", "amount_sek", "competitive", "status", "details", "first_seen", "last_seen",
-             "deadline_time", "eligibility", "region")
 HISTORY_KEYS = ("id", "detected_at", "run_id", "item_id", "agency", "kind", "title", "change", "fields", "diff")
 RUN_KEYS = ("id", "source", "agency", "started_at", "finished_at", "status", "pages", "items", "errors", "reason")
-
-
-def now_local() -> dt.datetime:
-    return dt.datetime.now(config.timezone())
-
-
-def iso(ts: dt.datetime | None) -> str | None:
-    """Timestamps in JSON: ISO 8601 in UTC."""
-    return ts.astimezone(dt.UTC).isoformat().replace("+00:00", "Z") if ts else None
-
-
-def day(d: dt.date | None) -> str | None:
-    return d.isoformat() if d else None
-
-
-def parse_rule(rule: str | None) -> list[tuple[int, int]]:
-    """"04-01,10-01" -> [(4, 1), (10, 1)]."""
-    if not rule:
-        return []
-    return [(int(m), int(d)) for m, d in (part.split("-") for part in rule.split(",") if part)]
-
-
-def shown_deadline(item: Item, today: dt.date) -> dt.date | None:
-    """The deadline as shown: a standing grant's next date by its rule, computed when read, so the
-    calendar passing a date is never a change."""
-    rule = parse_rule(item.deadline_rule)
-    return next_rule_date(rule, today) if rule else item.deadline
-
-
-def item_closes_at(item: Item, deadline: dt.date) -> dt.datetime:
-    """DEADLINE at the item's deadline time, else the time its deadline text gives, if any."""
-    if item.deadline_time:
-        return closes_at(deadline, dt.time.fromisoformat(item.deadline_time))
-    return closes_at(deadline, parse_date(item.deadline_text).time if item.deadline_text else None)
-
-
-def effective_status(item: Item, now: dt.datetime | None = None) -> str:
-    # "closed" stored means the source said so (a status word, an API's not-public mark): dates do not reopen it
-    if item.status in ("removed", "planned", "closed"):
-        return item.status
-    now = now or now_local()
-    today = now.date()
-    deadline = shown_deadline(item, today)
-    if deadline and item_closes_at(item, deadline) < now:
-        return "closed"
-    if item.opens and item.opens > today:
-        return "upcoming"
-    if deadline or item.opens or item.deadline_rule:
-        return "open"
-    return item.status
-
-
-def call_json(item: Item, now: dt.datetime | None = None) -> dict[str, Any]:
-    now = now or now_local()
-    return {
-        "id": item.id, "agency": item.agency, "kind": item.kind, "title": item.title, "url": item.url,
-        "opens": day(item.opens), "deadline": day(shown_deadline(item, now.date())),
-        "deadline_text": item.deadline_text, "published": day(item.published),
-        "amount_text": item.amount_text, "amount_sek": item.amount_sek, "competitive": item.competitive,
-        "status": effective_status(item, now), "details": dict(item.details or {}),
-        "first_seen": iso(item.first_seen), "last_seen": iso(item.last_seen),
-        "deadline_time": item.deadline_time, "eligibility": list(item.eligibility or []), "region": item.region,
-    }
 
 
 def list_items(session: Session, *, agency: str | None = None, kind: str | None = None,
@@ -101,7 +45,7 @@ def list_items(session: Session, *, agency: str | None = None, kind: str | None 
         query = query.where(Item.status != "removed")
     items = list(session.scalars(query))
     if form:  # a JSON list: filtered here the same way on SQLite and PostgreSQL
-        items = [i for i in items if not i.eligibility or form in i.eligibility]
+        items = [i for i in items if reaches(i.eligibility, i.region, [form])]
     return items
 
 

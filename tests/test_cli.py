@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import re
 import subprocess
 import sys
@@ -243,3 +244,62 @@ def test_news_ids_are_the_urls_last_segment():
     url = "https://www.migrationsverket.se/andra-aktorer/eu-fonder/nyheter-for-fonder/2026/2026-11-12-planerade-utlysningar/"
     assert item_id("migrationsverket", "news", url) == "migrationsverket/news/2026-11-12-planerade-utlysningar"
     assert item_id("migrationsverket", "funding_call", "Specifikt mål 1") == "migrationsverket/funding_call/specifikt-mål-1"
+
+
+def test_calls_on_sqlite_reads_without_sqlalchemy_and_lists_what_the_storage_layer_lists(sqlite_url):
+    """`calls` on SQLite takes storage.sqlite_read (no SQLAlchemy import, bench/cli_startup.py): for
+    every filter it lists the same items, in the same order and the same JSON, as the storage layer."""
+    from fundwatch.storage import sqlite_read
+    from fundwatch.storage.queries import call_json, list_items
+
+    engine = get_engine(sqlite_url)
+    with time_machine.travel(NOW, tick=False):
+        record(engine, [
+            call("Specifikt mål 1", opens=dt.date(2026, 11, 1), deadline=dt.date(2026, 12, 15), deadline_time="14:00",
+                 amount_sek=2_300_000, competitive=True, details={"Stöd": "75 %"}, eligibility=["ideell förening"]),
+            call("Brottsofferfonden", deadline_rule="04-01,10-01", deadline_text="senast den 1 april"),
+            call("TIA Skåne", deadline=dt.date(2027, 2, 1), region="Skåne län", eligibility=["kommun", "ideell förening"]),
+            call("TIA Kalmar", deadline=dt.date(2027, 2, 1), region="Kalmar län", competitive=False),
+            call("Stängd", status="closed", published=dt.date(2026, 1, 2)),
+        ])
+        record(engine, [call("Specifikt mål 1", opens=dt.date(2026, 11, 1), deadline=dt.date(2026, 12, 15))])
+        now = dt.datetime.now(dt.UTC)
+        for chosen in ({}, {"include_removed": True}, {"region": "Skåne län"}, {"form": "kommun"},
+                       {"agency": "migrationsverket", "kind": "funding_call", "form": "stiftelse"}, {"kind": "news"}):
+            quick = sqlite_read.list_items(sqlite_url, **chosen)
+            assert quick is not None, chosen
+            with session_scope(engine) as s:
+                usual = [call_json(i, now) for i in list_items(s, **chosen)]
+            assert [call_json(r, now) for r in quick[0]] == usual, chosen
+        assert [r.title for r in sqlite_read.list_items(sqlite_url, region="Skåne län")[0]] == [
+            "Brottsofferfonden", "Specifikt mål 1", "Stängd", "TIA Skåne"]
+        result = invoke("calls", "--region", "Kalmar län", "--format", "json")
+    titles = [r["title"] for r in json.loads(result.output)]
+    assert "TIA Kalmar" in titles and "TIA Skåne" not in titles
+    out = subprocess.run([sys.executable, "-X", "importtime", "-m", "fundwatch.cli", "calls"], capture_output=True,
+                         text=True, timeout=120, env=dict(os.environ))
+    assert out.returncode == 0 and "Brottsofferfonden" in out.stdout
+    assert " sqlalchemy" not in out.stderr  # no module of it imported
+
+
+def test_calls_on_a_database_behind_the_newest_migration_migrates_it_first(tmp_path, monkeypatch):
+    """The quick path reads only a database at the newest migration; an older one takes the usual
+    path, which migrates it, and lists its calls."""
+    from alembic import command
+
+    from fundwatch.storage import sqlite_read
+    from fundwatch.storage.db import SCHEMA_HEAD, alembic_config, dispose_engines, make_engine, schema_revision
+
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    monkeypatch.setenv("FUNDWATCH_DATABASE_URL", url)
+    engine = make_engine(url)
+    command.upgrade(alembic_config(engine), "0007")
+    assert sqlite_read.list_items(url) is None
+    try:
+        result = invoke("calls", "--format", "json")
+        assert result.exit_code == 0 and json.loads(result.output) == []
+        assert schema_revision(engine) == SCHEMA_HEAD
+        assert sqlite_read.list_items(url) == ([], [])
+    finally:
+        engine.dispose()
+        dispose_engines()

@@ -319,7 +319,7 @@ def test_status_order_and_sections_of_a_returning_digest(week49):
     assert "Redan stängd" not in s["NYA UTLYSNINGAR OCH ERBJUDANDEN"] + s["SISTA DAG INOM 14 DAGAR"]
     assert "* Redan stängd\n  Utlysning · Källa: Migrationsverket\n  Stängd · Sista ansökningsdag: 4 december 2027\n" in (
         s["STÄNGDA ELLER BORTTAGNA"])
-    assert "  Öppnar 1 februari 2028 · Sista ansökningsdag: 1 mars 2028\n" in s["KOMMANDE"]
+    assert "  Ny · Öppnar 1 februari 2028 · Sista ansökningsdag: 1 mars 2028\n" in s["KOMMANDE"]
     assert "Öppnar i februari" not in s["NYA UTLYSNINGAR OCH ERBJUDANDEN"]
     assert "  Sista ansökningsdag flyttad: 3 mars 2028 → 17 mars 2028\n" in s["ÄNDRADE"]
     # news apart from the calls, a line each
@@ -329,7 +329,31 @@ def test_status_order_and_sections_of_a_returning_digest(week49):
     assert msg["Subject"] == "fundwatch vecka 49: 3 nya utlysningar · sista dag 14 dec: Snart slut"
     html = html_part(msg)
     assert re.search(r'<p class="status" style="[^"]+">Stängd · Sista ansökningsdag: 4 december 2027</p>', html)
-    assert re.search(r'<p class="status" style="[^"]+">Öppnar 1 februari 2028 · Sista ansökningsdag', html)
+    assert re.search(r'<p class="status" style="[^"]+"><span class="new" style="[^"]+">Ny</span> · '
+                     r'Öppnar 1 februari 2028 · Sista ansökningsdag', html)
+
+
+def test_a_new_call_says_ny_in_the_reminder_and_upcoming_sections(week49):
+    """A call first seen this week that lands among those closing soon or those opening later (not
+    under "Nya utlysningar") still says it is new, in both parts; a changed call does not."""
+    engine, outbox = week49
+    with time_machine.travel(W49, tick=False):
+        send()
+    msg = read_outbox(outbox)["alla@example.org"]
+    s = sections(text_part(msg))
+    assert "* Snart slut\n  Utlysning · Källa: Migrationsverket\n  Ny · Öppen · Sista ansökningsdag: 14 december 2027\n" in (
+        s["SISTA DAG INOM 14 DAGAR"])
+    assert "* Öppnar i februari\n  Utlysning · Källa: Migrationsverket\n  Ny · Öppnar 1 februari 2028" in s["KOMMANDE"]
+    assert "Ny ·" not in s["ÄNDRADE"] + s["STÄNGDA ELLER BORTTAGNA"]  # Flyttad was seen before; Redan stängd never new
+    assert "  Öppen · Sista ansökningsdag: 30 december 2027\n" in s["NYA UTLYSNINGAR OCH ERBJUDANDEN"]  # the heading says it
+    html = html_part(msg)
+    new_mark = r'<p class="status" style="[^"]+"><span class="new" style="[^"]+">Ny</span> · '
+    assert re.search(new_mark + "Öppen · Sista ansökningsdag: 14 december 2027</p>", html)
+    assert re.search(new_mark + "Öppnar 1 februari 2028 · ", html)
+    assert len(re.findall('<span class="new"', html)) == 2
+    # a subscriber whose reminder reaches "Lite senare" (30 days) gets it marked there too
+    soon = sections(text_part(read_outbox(outbox)["snart@example.org"]))["SISTA DAG INOM 30 DAGAR"]
+    assert "* Lite senare\n  Utlysning · Källa: Migrationsverket\n  Ny · Öppen · Sista ansökningsdag: 30 december 2027" in soon
 
 
 def test_reminder_lead_time_is_the_subscribers(week49):

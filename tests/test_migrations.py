@@ -4,6 +4,7 @@ be undone."""
 from __future__ import annotations
 
 import importlib.util
+import json
 from pathlib import Path
 
 import pytest
@@ -140,3 +141,58 @@ def test_news_ids_are_shortened_with_their_history(db_url):
         assert s.scalar(select(func.count()).select_from(Change)) == changes_before  # nothing removed, nothing new
         assert s.scalar(select(func.count()).select_from(Item)) == 2
     dispose_engines()
+
+
+@pytest.mark.slow
+def test_current_items_shows_deadlines_and_statuses_as_calls_does(db_url):
+    """The view people query with SQL (README, Datasette) says what `fundwatch calls` says: a
+    standing grant's next deadline by its rule (29 February only in a leap year), a status the
+    source gave as closed, planned and upcoming calls, a passed deadline; and the new fields."""
+    import datetime as dt
+    from zoneinfo import ZoneInfo
+
+    from sqlalchemy import text
+    from sqlalchemy.orm import Session
+
+    from fundwatch.storage.queries import call_json
+
+    engine = get_engine(db_url)
+    with engine.connect() as conn:
+        today = conn.scalar(text("SELECT CURRENT_DATE"))
+    today = dt.date.fromisoformat(str(today))
+    noon = dt.datetime.combine(today, dt.time(12), ZoneInfo("Europe/Stockholm"))  # the view's "today", mid-day
+    days = lambda n: today + dt.timedelta(days=n)  # noqa: E731
+    crawl(engine, "brottsoffermyndigheten", [
+        make_item("brottsoffermyndigheten", "Brottsofferfonden", status="unknown", deadline_rule="04-01,10-01",
+                  deadline_text="senast den 1 april eller senast den 1 oktober"),
+        make_item("brottsoffermyndigheten", "Skottdag", status="unknown", deadline_rule="02-29"),
+        make_item("brottsoffermyndigheten", "I dag och i morgon", status="unknown",
+                  deadline_rule=",".join(f"{d:%m-%d}" for d in (days(1), today))),
+        make_item("brottsoffermyndigheten", "Regel och datum", status="unknown", deadline_rule=f"{days(-3):%m-%d}",
+                  deadline=days(30)),
+    ])
+    crawl(engine, "migrationsverket", [
+        make_item("migrationsverket", "Stängd av myndigheten", status="closed", deadline=days(20)),
+        make_item("migrationsverket", "Passerad", status="open", deadline=days(-1), deadline_time="14:00",
+                  eligibility=["ideell förening", "stiftelse"], region="Skåne län"),
+        make_item("migrationsverket", "Öppnar senare", status="unknown", opens=days(10), deadline=days(40)),
+        make_item("migrationsverket", "Planerad", status="planned", opens=days(-10)),
+        make_item("migrationsverket", "Utan datum", status="unknown"),
+        make_item("migrationsverket", "Öppen", status="unknown", opens=days(-5), deadline=days(5)),
+    ])
+    with Session(engine) as s:
+        expected = {row["id"]: (row["deadline"], row["status"], row["deadline_time"], row["region"], row["eligibility"])
+                    for row in (call_json(i, noon) for i in s.scalars(select(Item)))}
+    with engine.connect() as conn:
+        rows = conn.execute(text("SELECT id, deadline, status, deadline_time, region, eligibility FROM current_items"))
+        shown = {r.id: (str(r.deadline) if r.deadline else None, r.status, r.deadline_time, r.region,
+                        json.loads(r.eligibility) if isinstance(r.eligibility, str) else r.eligibility or [])
+                 for r in rows}
+    assert shown == expected
+    fund = shown["brottsoffermyndigheten/funding_call/brottsofferfonden"]
+    assert fund[0] == min(d for y in (today.year, today.year + 1) for d in (dt.date(y, 4, 1), dt.date(y, 10, 1))
+                          if d >= today).isoformat() and fund[1] == "open"
+    leap = shown["brottsoffermyndigheten/funding_call/skottdag"][0]
+    assert leap[5:] == "02-29" and dt.date.fromisoformat(leap) >= today
+    assert shown["brottsoffermyndigheten/funding_call/i-dag-och-i-morgon"][0] == today.isoformat()
+    assert shown["migrationsverket/funding_call/stängd-av-myndigheten"][1] == "closed"

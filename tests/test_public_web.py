@@ -10,6 +10,7 @@ import html
 import json
 import os
 import re
+import sqlite3
 import subprocess
 import sys
 import urllib.parse
@@ -354,7 +355,59 @@ def test_scraped_script_is_escaped_in_html_atom_calendar_and_json(site):
     assert response.headers["Content-Type"] == "application/json" and json.loads(body)[0]["title"] == evil
 
 
-def test_demo_ends_with_the_list_url_and_serve_shows_its_calls(tmp_path, monkeypatch):
+def test_list_api_and_feeds_filter_on_region_and_who_may_apply(site):
+    """The list, the change log, the API and both feeds take `region` and `form` with the
+    subscribers' meaning: a national call, or one that does not say who may apply, is for everyone;
+    the API answers as `fundwatch calls --region --form`; a value it does not know is a 400."""
+    client, engine = site
+    crawl(engine, "migrationsverket", [
+        make_item("migrationsverket", "TIA Skåne", deadline=days(20), region="Skåne län", eligibility=["ideell förening"]),
+        make_item("migrationsverket", "TIA Kalmar", deadline=days(25), region="Kalmar län"),
+        make_item("migrationsverket", "För kommuner", deadline=days(30), eligibility=["kommun"]),
+        make_item("migrationsverket", "Säger inte vem", deadline=days(40)),
+    ])
+    slug = "migrationsverket/funding_call/"
+    skane = urllib.parse.quote("Skåne län")
+    _, page = client.get(f"/utlysningar?region={skane}")
+    assert call_links(page) == [slug + "tia-skåne", slug + "för-kommuner", slug + "säger-inte-vem"]
+    assert '<option value="Skåne län" selected>' in page  # the form shows the filter the URL holds
+    assert re.search(r'href="/kalender\.ics\?[^"]*region=Sk%C3%A5ne\+l%C3%A4n"', html.unescape(page))  # its feeds
+    _, page = client.get("/utlysningar?form=ideell+f%C3%B6rening")
+    assert call_links(page) == [slug + "tia-skåne", slug + "tia-kalmar", slug + "säger-inte-vem"]
+    assert 'value="ideell förening" checked' in page
+    _, page = client.get("/utlysningar?form=ideell+f%C3%B6rening&form=kommun&region=Kalmar+l%C3%A4n")
+    assert call_links(page) == [slug + "tia-kalmar", slug + "för-kommuner", slug + "säger-inte-vem"]
+    _, page = client.get("/utlysningar?region=")  # the form's "Hela Sverige"
+    assert len(call_links(page)) == 4
+    _, page = client.get("/andringar?region=Kalmar+l%C3%A4n")
+    assert "TIA Kalmar" in page and "TIA Skåne" not in page
+
+    # the API: the same rows as the CLI's --region/--form, in the API's order (by id)
+    response, body = client.get(f"/api/v1/calls?region={skane}&form=kommun")
+    assert response.status == 200
+    cli = CliRunner().invoke(main, ["calls", "--region", "Skåne län", "--form", "kommun", "--format", "json"])
+    assert json.loads(body) == sorted(json.loads(cli.output), key=lambda r: r["id"])
+    assert [r["title"] for r in json.loads(body)] == ["För kommuner", "Säger inte vem"]
+
+    # the feeds take the same filter
+    atom = feedparser.parse(client.get("/flode.atom?region=Kalmar+l%C3%A4n")[1])
+    assert sorted(e.title for e in atom.entries) == ["Ny: För kommuner", "Ny: Säger inte vem", "Ny: TIA Kalmar"]
+    cal = icalendar.Calendar.from_ical(client.get("/kalender.ics?form=kommun")[1])
+    assert sorted(str(e["UID"]) for e in cal.walk("VEVENT")) == [
+        f"{slug}för-kommuner@fundwatch", f"{slug}säger-inte-vem@fundwatch", f"{slug}tia-kalmar@fundwatch"]
+
+    # unknown values: a clear 400 in each answer's own form, the value escaped
+    response, page = client.get("/utlysningar?region=%3Cscript%3Ealert(1)%3C/script%3E")
+    assert response.status == 400 and "Okänd region: &lt;script&gt;alert(1)&lt;/script&gt;" in page and "<script>" not in page
+    response, page = client.get("/utlysningar?form=aktiebolag")
+    assert response.status == 400 and "Okänd organisationsform: aktiebolag" in page
+    response, body = client.get("/api/v1/calls?region=Narnia")
+    assert response.status == 400 and "unknown region 'Narnia'" in json.loads(body)["error"]
+    response, body = client.get("/kalender.ics?form=x")
+    assert response.status == 400 and body == "Okänd organisationsform: x"
+
+
+def test_demo_ends_with_the_list_url_and_serve_shows_its_calls_and_the_view_its_deadlines(tmp_path, monkeypatch):
     for name in ("FUNDWATCH_DATABASE_URL", "FUNDWATCH_SOURCES", "FUNDWATCH_MIRROR", "FUNDWATCH_SMTP_URL"):
         monkeypatch.delenv(name, raising=False)
     demo = run_cli("demo", "--dir", str(tmp_path / "demo"), timeout=600)
@@ -365,6 +418,14 @@ def test_demo_ends_with_the_list_url_and_serve_shows_its_calls(tmp_path, monkeyp
     serve_line = next(line for line in lines if line.rstrip().endswith(" serve"))
     env = dict(pair.split("=", 1) for pair in export.split()[1:] + serve_line.split()[:-2])
     assert env["FUNDWATCH_DATABASE_URL"] == f"sqlite:///{tmp_path / 'demo' / 'fundwatch.db'}"
+    # the demo's standing grants read the same in `calls` and in the SQL view (README, Datasette)
+    listed = run_cli("calls", "--format", "json", env={"FUNDWATCH_DATABASE_URL": env["FUNDWATCH_DATABASE_URL"]})
+    assert listed.returncode == 0, listed.stderr
+    with sqlite3.connect(tmp_path / "demo" / "fundwatch.db") as conn:
+        view = dict(conn.execute("SELECT id, deadline FROM current_items WHERE deadline_rule IS NOT NULL").fetchall())
+    standing = {r["id"]: r["deadline"] for r in json.loads(listed.stdout) if r["id"] in view}
+    assert "brottsoffermyndigheten/funding_call/brottsofferinriktade-projekt" in view
+    assert all(view.values()) and view == standing
     port = free_port()
     server = subprocess.Popen([sys.executable, "-m", "fundwatch.cli", "serve", "--port", str(port)],
                               env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)

@@ -161,6 +161,22 @@ def test_list_unsubscribe_header_of_a_digest_works(web, digest_env, sqlite_url):
     assert response.status == 200 and "Ändra vad du får" in html
 
 
+def test_a_subscribers_feed_links_carry_its_form_and_region(web, digest_env, sqlite_url):
+    """The settings page links to the feeds of the subscriber's own filter, organisation form and
+    region included, and those feeds hold only what reaches that subscriber."""
+    crawl(get_engine(sqlite_url), "migrationsverket", [
+        make_item("migrationsverket", "TIA Skåne", deadline=dt.date.today() + dt.timedelta(days=9), region="Skåne län"),
+        make_item("migrationsverket", "TIA Kalmar", deadline=dt.date.today() + dt.timedelta(days=9), region="Kalmar län"),
+        make_item("migrationsverket", "För företag", deadline=dt.date.today() + dt.timedelta(days=9), eligibility=["företag"]),
+    ])
+    add_subscriber("anna@example.org", forms=["ideell förening"], regions=["Kalmar län"])
+    response, html = web.get(links_for("anna@example.org")["manage"])
+    feed = re.search(r'href="(/kalender\.ics[^"]*)"', html).group(1).replace("&amp;", "&")
+    assert feed == "/kalender.ics?form=ideell+f%C3%B6rening&region=Kalmar+l%C3%A4n"
+    response, body = web.get(feed)
+    assert response.status == 200 and "TIA Kalmar" in body and "TIA Skåne" not in body and "För företag" not in body
+
+
 def test_manage_filters_and_delete(web, digest_env):
     add_subscriber("anna@example.org", agencies=["migrationsverket"])
     path = links_for("anna@example.org")["manage"]

@@ -1,7 +1,7 @@
 """JSON API, version 1: the shapes of `fundwatch calls|history|runs --format json` (README, "JSON
 output"), the same filters, cursor pagination, ETag/304 and read-only CORS.
 
-  GET /api/v1/calls[?agency=A&kind=K&open=1&all=1&after=ID&limit=N]   ordered by id
+  GET /api/v1/calls[?agency=A&kind=K&form=F&region=R&open=1&all=1&after=ID&limit=N]   ordered by id
   GET /api/v1/calls/{id}                                              one call (404 when unknown)
   GET /api/v1/changes[?since=YYYY-MM-DD&agency=A&item=ID&after=ID&limit=N]  oldest first
   GET /api/v1/runs[?source=S&before=ID&limit=N]                       newest first
@@ -26,11 +26,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Mount, Route
 
+from fundwatch.eligibility import clean_forms
 from fundwatch.items import KINDS
+from fundwatch.regions import clean_regions
 from fundwatch.storage.db import session_scope
 from fundwatch.storage.models import Item
-from fundwatch.storage.queries import call_json, history_json, list_changes, list_runs, now_local, run_json
-from fundwatch.web.caching import Version, current_version
+from fundwatch.storage.queries import call_json, history_json, list_changes, list_runs, now_local, reaches, run_json
+from fundwatch.web.caching import Version, open_request
 from fundwatch.web.pages import PublicPages
 
 DEFAULT_LIMIT, MAX_LIMIT = 100, 1000
@@ -94,14 +96,21 @@ class Api:
         limit = int_param(request, "limit", DEFAULT_LIMIT, MAX_LIMIT)
         after = request.query_params.get("after")
         only_open, include_removed = flag(request, "open"), flag(request, "all")
+        try:  # the CLI's --form and --region, the web list's filters: storage.shown.reaches
+            forms = clean_forms(v for v in request.query_params.getlist("form") if v.strip())
+            regions = clean_regions(v for v in request.query_params.getlist("region") if v.strip())
+        except ValueError as exc:
+            raise ApiError(str(exc)) from None
         with session_scope() as session:
-            version, catalog = self.pages.catalog(session)
-            if version.not_modified(request):
-                return Response(status_code=304, headers=version.headers())
+            opened = open_request(session, request, catalogs=self.pages.catalogs)
+            if isinstance(opened, Response):
+                return opened
+            version, catalog = opened.version, opened.catalog
             start = bisect.bisect_right(catalog.by_id, after, key=lambda r: r.id) if after is not None else 0
             wanted = (r.id for r in itertools.islice(catalog.by_id, start, None)
                       if (not agency or r.agency == agency) and (not kind or r.kind == kind)
-                      and (include_removed or r.status != "removed") and (not only_open or r.status == "open"))
+                      and (include_removed or r.status != "removed") and (not only_open or r.status == "open")
+                      and reaches(r.eligibility, r.region, forms, regions))
             ids = list(itertools.islice(wanted, limit + 1))  # one more: is there a next page
             page = ids[:limit]
             now = now_local()
@@ -115,9 +124,10 @@ class Api:
 
     def call(self, request: Request) -> Response:
         with session_scope() as session:
-            version = current_version(session)
-            if version.not_modified(request):
-                return Response(status_code=304, headers=version.headers())
+            opened = open_request(session, request)
+            if isinstance(opened, Response):
+                return opened
+            version = opened.version
             item = session.get(Item, request.path_params["item_id"])
             if item is None:
                 return error(f"no item {request.path_params['item_id']!r}", 404)
@@ -132,9 +142,10 @@ class Api:
         limit = int_param(request, "limit", DEFAULT_LIMIT, MAX_LIMIT)
         after = int_param(request, "after")
         with session_scope() as session:
-            version = current_version(session)
-            if version.not_modified(request):
-                return Response(status_code=304, headers=version.headers())
+            opened = open_request(session, request)
+            if isinstance(opened, Response):
+                return opened
+            version = opened.version
             found = list_changes(session, since=since, agency=request.query_params.get("agency") or None,
                                  item_id=request.query_params.get("item") or None, after_id=after, limit=limit + 1)
             rows = [history_json(c, i) for c, i in found[:limit]]
@@ -145,9 +156,10 @@ class Api:
         limit = int_param(request, "limit", 50, MAX_LIMIT)
         before = int_param(request, "before")
         with session_scope() as session:
-            version = current_version(session)
-            if version.not_modified(request):
-                return Response(status_code=304, headers=version.headers())
+            opened = open_request(session, request)
+            if isinstance(opened, Response):
+                return opened
+            version = opened.version
             found = list_runs(session, source=request.query_params.get("source") or None, limit=limit + 1,
                               before_id=before)
             rows = [run_json(r, a) for r, a in found[:limit]]

@@ -12,6 +12,7 @@ import itertools
 import threading
 from dataclasses import dataclass, field
 from email.utils import format_datetime, parsedate_to_datetime
+from typing import Any, Callable
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -27,6 +28,7 @@ from fundwatch.storage.queries import (
     effective_status,
     item_closes_at,
     now_local,
+    reaches,
     shown_deadline,
 )
 from fundwatch.swedish import fold_case
@@ -35,7 +37,7 @@ MATCHES_KEPT = 256
 # Columns the list needs; the full rows (every field, versions) are read only for one call's page.
 _COLUMNS = (Item.id, Item.agency, Item.kind, Item.title, Item.status, Item.opens, Item.deadline, Item.deadline_text,
             Item.deadline_rule, Item.amount_text, Item.amount_sek, Item.competitive, Item.text, Item.removed_at,
-            Item.last_seen, Item.deadline_time)
+            Item.last_seen, Item.deadline_time, Item.eligibility, Item.region)
 
 
 @dataclass(frozen=True)
@@ -103,6 +105,8 @@ class CallRow:
     haystack: str  # title and text, Swedish case folded: the digest filters' keyword matching
     deadline_moves: int
     stamp: dt.datetime  # when the item was last seen or removed (the calendar's LAST-MODIFIED)
+    eligibility: tuple[str, ...] = ()  # organisation forms that may apply; empty: the page does not say
+    region: str | None = None  # a county's or ESF+ region's call; None: national
 
     def sort_key(self) -> tuple:
         return (self.deadline is None, self.deadline or dt.date.min, fold_case(self.title), self.id)
@@ -133,15 +137,19 @@ class Catalog:
                     break
         return out
 
-    def matching(self, *, agencies=(), kinds=(), statuses=(), keywords=()) -> tuple[CallRow, ...]:
+    def matching(self, *, agencies=(), kinds=(), statuses=(), keywords=(), forms=(), regions=()) -> tuple[CallRow, ...]:
+        """Rows of any of these agencies, kinds and statuses, with any of the keywords, for an
+        organisation of one of FORMS in one of REGIONS (storage.shown.reaches, as the CLI, the API
+        and subscribers' filters); an empty choice is no condition."""
         words = tuple(sorted({fold_case(w) for w in keywords}))
-        key = (frozenset(agencies), frozenset(kinds), frozenset(statuses), words)
+        key = (frozenset(agencies), frozenset(kinds), frozenset(statuses), words, frozenset(forms), frozenset(regions))
         hit = self._matches.get(key)
         if hit is None:
-            agencies, kinds, statuses = key[:3]
+            agencies, kinds, statuses, _, forms, regions = key
             hit = tuple(r for r in self.rows
                         if (not agencies or r.agency in agencies) and (not kinds or r.kind in kinds)
-                        and (not statuses or r.status in statuses) and (not words or any(w in r.haystack for w in words)))
+                        and (not statuses or r.status in statuses) and (not words or any(w in r.haystack for w in words))
+                        and reaches(r.eligibility, r.region, forms, regions))
             if len(self._matches) >= MATCHES_KEPT:
                 self._matches.clear()
             self._matches[key] = hit
@@ -166,7 +174,7 @@ def build_catalog(session: Session, version: Version, now: dt.datetime) -> Catal
             closes_at=item_closes_at(item, deadline) if deadline else None, deadline_text=item.deadline_text,
             amount_text=item.amount_text, amount_sek=item.amount_sek, competitive=item.competitive,
             haystack=fold_case(f"{item.title}\n{item.text}"), deadline_moves=moves.get(item.id, 0),
-            stamp=item.removed_at or item.last_seen,
+            stamp=item.removed_at or item.last_seen, eligibility=tuple(item.eligibility or ()), region=item.region,
         ))
     rows.sort(key=CallRow.sort_key)
     return Catalog(version, tuple(rows), tuple(change_index(session)), tuple(sorted(rows, key=lambda r: r.id)))
@@ -189,3 +197,36 @@ class CatalogCache:
             if catalog is None or catalog.version != version:
                 catalog = self._catalog = build_catalog(session, version, now)
         return catalog
+
+
+@dataclass(frozen=True)
+class Opened:
+    """A request that goes on to be answered: the data version, the catalog (when asked for) and
+    what the request's parser read from it (a filter, a page number)."""
+
+    version: Version
+    catalog: Catalog | None
+    parsed: Any = None
+
+
+def open_request(session: Session, request: Request, *, catalogs: CatalogCache | None = None,
+                 parse: Callable[[Request], Any] | None = None,
+                 refuse: Callable[[ValueError], Response] | None = None) -> Opened | Response:
+    """How every public page, feed and API answer starts: the data version, and a 304 when the
+    client's copy is current (before any catalog is built or anything parsed); else the catalog of
+    CATALOGS, and PARSE's reading of the request, whose ValueError (a bad filter) becomes REFUSE's
+    answer (a 400 in the module's own form: HTML, text or JSON). Returns an Opened, or the Response
+    that ends the request."""
+    now = now_local()
+    version = current_version(session, now)
+    if version.not_modified(request):
+        return Response(status_code=304, headers=version.headers())
+    catalog = catalogs.get(session, version, now) if catalogs is not None else None
+    if parse is None:
+        return Opened(version, catalog)
+    try:
+        return Opened(version, catalog, parse(request))
+    except ValueError as exc:
+        if refuse is None:
+            raise
+        return refuse(exc)

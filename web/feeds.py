@@ -23,8 +23,8 @@ from fundwatch.digest.builder import STATUS_SV, amount_sv
 from fundwatch.storage.db import session_scope
 from fundwatch.storage.queries import iso
 from fundwatch.swedish import format_date_sv
-from fundwatch.web.caching import CallRow, Version
-from fundwatch.web.pages import BadFilter, PublicFilter, PublicPages, call_path, changes_page
+from fundwatch.web.caching import CallRow, Version, open_request
+from fundwatch.web.pages import PublicFilter, PublicPages, call_path, changes_page
 from fundwatch.web.templating import TEMPLATES
 
 FEED_ENTRIES = 50
@@ -32,6 +32,11 @@ CALENDARS_KEPT = 32
 RECENT = dt.timedelta(days=90)  # how long a closed or removed item's event stays in the calendar
 CALENDAR_STATUSES = ("open", "upcoming", "closed", "removed")
 _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+
+
+def bad_filter_text(exc: ValueError) -> Response:
+    """A feed reader shows a plain line best."""
+    return Response(str(exc), 400, media_type="text/plain; charset=utf-8")
 
 
 def xml_text(value: str | None) -> str:
@@ -52,23 +57,15 @@ class Feeds:
         """Stable across runs and renders: derived from the site's address and the change id."""
         return uuid.uuid5(uuid.NAMESPACE_URL, f"{self.public_url}/andringar#andring-{change_id}").urn
 
-    def _opened(self, session, request: Request):
-        """(version, catalog, filters) of a feed request, or the answer that ends it: 304 when the
-        client's copy is current, 400 for a filter that cannot be read."""
-        version, catalog = self.pages.catalog(session)
-        if version.not_modified(request):
-            return Response(status_code=304, headers=version.headers())
-        try:
-            return version, catalog, PublicFilter.parse(request.query_params, self.pages.agency_names)
-        except BadFilter as exc:
-            return Response(str(exc), 400, media_type="text/plain; charset=utf-8")
+    def parse(self, request: Request) -> PublicFilter:
+        return PublicFilter.parse(request.query_params, self.pages.agency_names)
 
     def atom(self, request: Request) -> Response:
         with session_scope() as session:
-            opened = self._opened(session, request)
+            opened = open_request(session, request, catalogs=self.pages.catalogs, parse=self.parse, refuse=bad_filter_text)
             if isinstance(opened, Response):
                 return opened
-            version, catalog, filters = opened
+            version, catalog, filters = opened.version, opened.catalog, opened.parsed
             entries = []
             for change, item in changes_page(session, filters, catalog, limit=FEED_ENTRIES):
                 view = self.pages.change_view(change, item)
@@ -98,17 +95,17 @@ class Feeds:
 
     def calendar(self, request: Request) -> Response:
         with session_scope() as session:
-            opened = self._opened(session, request)
+            opened = open_request(session, request, catalogs=self.pages.catalogs, parse=self.parse, refuse=bad_filter_text)
         if isinstance(opened, Response):
             return opened
-        version, catalog, filters = opened
+        version, catalog, filters = opened.version, opened.catalog, opened.parsed
         key = (version, filters.feed_query())
         with self._calendar_lock:
             body = self._calendars.get(key)
             if body is None:
                 wanted = set(filters.statuses or CALENDAR_STATUSES) & set(CALENDAR_STATUSES) | {"removed"}
                 rows = catalog.matching(agencies=filters.agencies, kinds=filters.kinds, keywords=filters.keywords,
-                                        statuses=wanted)
+                                        statuses=wanted, forms=filters.forms, regions=filters.regions)
                 body = self._calendars[key] = self.ics(rows, version)
                 while len(self._calendars) > CALENDARS_KEPT:
                     self._calendars.popitem(last=False)

@@ -20,13 +20,15 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
 from fundwatch.digest.builder import KIND_SV, STATUS_SV, amount_sv, field_changes, safe_url
+from fundwatch.eligibility import FORMS, clean_forms
 from fundwatch.items import KINDS
+from fundwatch.regions import REGIONS, clean_regions
 from fundwatch.sources import Sources, load_sources
 from fundwatch.storage.db import session_scope
 from fundwatch.storage.models import Change, Item, Run
 from fundwatch.storage.queries import call_json, change_fields_json, last_runs, list_changes, now_local, run_reason_sv
 from fundwatch.swedish import format_date_sv
-from fundwatch.web.caching import CallRow, Catalog, CatalogCache, Version, current_version
+from fundwatch.web.caching import CallRow, Catalog, CatalogCache, Version, open_request
 from fundwatch.web.templating import TEMPLATES
 
 PAGE_SIZE = 50
@@ -44,13 +46,17 @@ class BadFilter(ValueError):
 
 @dataclass(frozen=True)
 class PublicFilter:
-    """Agencies, kinds, statuses and keywords (any of them, in title or text, Swedish case folding)."""
+    """Agencies, kinds, statuses and keywords (any of them, in title or text, Swedish case folding),
+    and who is asking: organisation forms and regions, with the subscribers' meaning (a call that
+    does not say who may apply, or a national call, is for everyone)."""
 
     agencies: tuple[str, ...] = ()
     kinds: tuple[str, ...] = ()
     statuses: tuple[str, ...] = ()
     keywords: tuple[str, ...] = ()
     defaults: dict[str, tuple[str, ...]] = field(default_factory=dict, compare=False)
+    forms: tuple[str, ...] = ()
+    regions: tuple[str, ...] = ()
 
     @classmethod
     def parse(cls, params: QueryParams, agencies_known: dict[str, str], *, kinds: tuple[str, ...] = (),
@@ -68,8 +74,10 @@ class PublicFilter:
             raise BadFilter(f"Okänd status: {unknown[0]}")
         if len(words) > MAX_KEYWORDS or sum(map(len, words)) > MAX_QUERY:
             raise BadFilter(f"Högst {MAX_KEYWORDS} sökord.")
+        forms = _chosen(params, "form", clean_forms, "organisationsform")
+        regions = _chosen(params, "region", clean_regions, "region")
         return cls(agencies, chosen_kinds or kinds, chosen_statuses or statuses, words,
-                   {"kind": kinds, "status": statuses})
+                   {"kind": kinds, "status": statuses}, forms, regions)
 
     def pairs(self) -> list[tuple[str, str]]:
         """The query string's pairs, leaving out what equals the page's default (shorter links)."""
@@ -80,7 +88,10 @@ class PublicFilter:
             out += [("status", s) for s in self.statuses]
         if self.keywords:
             out.append(("q", ", ".join(self.keywords)))
-        return out
+        return out + self._audience()
+
+    def _audience(self) -> list[tuple[str, str]]:
+        return [("form", f) for f in self.forms] + [("region", r) for r in self.regions]
 
     def query(self, **extra: Any) -> str:
         pairs = self.pairs() + [(k, str(v)) for k, v in extra.items() if v is not None]
@@ -90,22 +101,42 @@ class PublicFilter:
         """The same filter for the feeds, whose defaults are every kind and status."""
         pairs = [("agency", a) for a in self.agencies] + [("kind", k) for k in self.kinds]
         pairs += [("status", s) for s in self.statuses] + ([("q", ", ".join(self.keywords))] if self.keywords else [])
+        pairs += self._audience()
         return "?" + urllib.parse.urlencode(pairs) if pairs else ""
 
+    def _matching(self) -> dict[str, tuple[str, ...]]:
+        return {"agencies": self.agencies, "kinds": self.kinds, "statuses": self.statuses, "keywords": self.keywords,
+                "forms": self.forms, "regions": self.regions}
+
     def rows(self, catalog: Catalog) -> tuple[CallRow, ...]:
-        return catalog.matching(agencies=self.agencies, kinds=self.kinds, statuses=self.statuses, keywords=self.keywords)
+        return catalog.matching(**self._matching())
 
     def item_ids(self, catalog: Catalog) -> frozenset[str]:
-        return catalog.matching_ids(agencies=self.agencies, kinds=self.kinds, statuses=self.statuses, keywords=self.keywords)
+        return catalog.matching_ids(**self._matching())
 
     @property
     def narrows_items(self) -> bool:
-        return bool(self.agencies or self.kinds or self.statuses or self.keywords)
+        return bool(self.agencies or self.kinds or self.statuses or self.keywords or self.forms or self.regions)
+
+
+def _chosen(params: QueryParams, name: str, clean, what: str) -> tuple[str, ...]:
+    """The values of a repeated parameter as CLEAN spells them (an empty one, the form's "any",
+    left out); an unknown one is a BadFilter naming it."""
+    chosen: list[str] = []
+    for value in params.getlist(name):
+        if value.strip():
+            try:
+                chosen += clean([value])
+            except ValueError:
+                raise BadFilter(f"Okänd {what}: {value}") from None
+    return tuple(dict.fromkeys(chosen))
 
 
 def feed_query(filters) -> str:
-    """The feeds' query string for a subscriber's digest filters (agencies, kinds, keywords)."""
-    return PublicFilter(tuple(filters.agencies), tuple(filters.kinds), (), tuple(filters.keywords)).feed_query()
+    """The feeds' query string for a subscriber's digest filters (agencies, kinds, keywords, forms,
+    regions)."""
+    return PublicFilter(tuple(filters.agencies), tuple(filters.kinds), (), tuple(filters.keywords),
+                        forms=tuple(filters.forms), regions=tuple(filters.regions)).feed_query()
 
 
 def call_path(item_id: str) -> str:
@@ -146,22 +177,19 @@ class PublicPages:
         context.setdefault("agency_options", list(self.agency_names.items()))
         context.setdefault("kind_options", [(k, KIND_SV[k]) for k in KINDS])
         context.setdefault("status_options", [(s, STATUS_SV[s]) for s in STATUSES])
+        context.setdefault("form_options", list(FORMS))
+        context.setdefault("region_options", list(REGIONS))
         response = HTMLResponse(TEMPLATES.get_template(name).render(context), status_code=status)
         return version.stamp(response) if version else response
 
     def not_found(self, text: str = "Sidan finns inte. Den kan ha flyttats, eller så är adressen felstavad.") -> HTMLResponse:
         return self.render("not_found.html", 404, title="Sidan finns inte", text=text)
 
-    def bad_filter(self, exc: BadFilter) -> HTMLResponse:
+    def bad_filter(self, exc: ValueError) -> HTMLResponse:
         return self.render("not_found.html", 400, title="Felaktigt filter", text=str(exc))
 
     def agency_name(self, slug: str) -> str:
         return self.agency_names.get(slug, slug)
-
-    def catalog(self, session) -> tuple[Version, Catalog]:
-        now = now_local()
-        version = current_version(session, now)
-        return version, self.catalogs.get(session, version, now)
 
     def row_view(self, row: CallRow) -> dict[str, Any]:
         return {"id": row.id, "href": call_path(row.id), "title": row.title, "agency": self.agency_name(row.agency),
@@ -176,23 +204,34 @@ class PublicPages:
                 "fields": field_changes(change_fields_json(change)),
                 "diff": diff_lines(change.diff)}
 
+    def parse_list(self, request: Request) -> tuple[PublicFilter, int]:
+        """The list's filter (its defaults: calls and offers that are not closed) and page number."""
+        filters = PublicFilter.parse(request.query_params, self.agency_names, kinds=LIST_KINDS, statuses=ACTIVE_STATUSES)
+        try:
+            page = int(request.query_params.get("page", "1"))
+        except ValueError:
+            page = 0
+        if page < 1:
+            raise BadFilter("Sidnumret ska vara ett heltal från 1.")
+        return filters, page
+
+    def parse_changes(self, request: Request) -> tuple[PublicFilter, int | None]:
+        """The change log's filter and its cursor (the id the page starts below)."""
+        filters = PublicFilter.parse(request.query_params, self.agency_names)
+        before = request.query_params.get("before")
+        try:
+            return filters, int(before) if before is not None else None
+        except ValueError:
+            raise BadFilter("Ogiltig sida i ändringsloggen.") from None
+
     # -- pages --------------------------------------------------------------------------------------
     def calls(self, request: Request) -> Response:
         with session_scope() as session:
-            version, catalog = self.catalog(session)
-            if version.not_modified(request):
-                return Response(status_code=304, headers=version.headers())
-            try:
-                filters = PublicFilter.parse(request.query_params, self.agency_names, kinds=LIST_KINDS,
-                                             statuses=ACTIVE_STATUSES)
-                page = int(request.query_params.get("page", "1"))
-                if page < 1:
-                    raise ValueError
-            except BadFilter as exc:
-                return self.bad_filter(exc)
-            except ValueError:
-                return self.bad_filter(BadFilter("Sidnumret ska vara ett heltal från 1."))
-            rows = filters.rows(catalog)
+            opened = open_request(session, request, catalogs=self.catalogs, parse=self.parse_list, refuse=self.bad_filter)
+            if isinstance(opened, Response):
+                return opened
+            version, (filters, page) = opened.version, opened.parsed
+            rows = filters.rows(opened.catalog)
         pages = max(1, math.ceil(len(rows) / PAGE_SIZE))
         shown = rows[(page - 1) * PAGE_SIZE: page * PAGE_SIZE]
         return self.render(
@@ -206,9 +245,10 @@ class PublicPages:
     def call(self, request: Request) -> Response:
         item_id = request.path_params["item_id"]
         with session_scope() as session:
-            version = current_version(session)
-            if version.not_modified(request):
-                return Response(status_code=304, headers=version.headers())
+            opened = open_request(session, request)
+            if isinstance(opened, Response):
+                return opened
+            version = opened.version
             item = session.get(Item, item_id)
             if item is None:
                 return self.not_found("Det finns ingen utlysning med den adressen.")
@@ -230,17 +270,11 @@ class PublicPages:
 
     def changes(self, request: Request) -> Response:
         with session_scope() as session:
-            version, catalog = self.catalog(session)
-            if version.not_modified(request):
-                return Response(status_code=304, headers=version.headers())
-            try:
-                filters = PublicFilter.parse(request.query_params, self.agency_names)
-                before = request.query_params.get("before")
-                before_id = int(before) if before is not None else None
-            except BadFilter as exc:
-                return self.bad_filter(exc)
-            except ValueError:
-                return self.bad_filter(BadFilter("Ogiltig sida i ändringsloggen."))
+            opened = open_request(session, request, catalogs=self.catalogs, parse=self.parse_changes,
+                                  refuse=self.bad_filter)
+            if isinstance(opened, Response):
+                return opened
+            version, catalog, (filters, before_id) = opened.version, opened.catalog, opened.parsed
             found = changes_page(session, filters, catalog, before_id=before_id, limit=PAGE_SIZE + 1)
             rows = [self.change_view(c, i) for c, i in found[:PAGE_SIZE]]
             coverage = self.coverage(last_runs(session))

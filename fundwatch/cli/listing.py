@@ -1,6 +1,10 @@
 """What the read commands do (calls, history, runs, show, sources): query and print. Their
 options and help are declared in fundwatch.cli.read, which imports this module only when a
-command runs, so `COMMAND --help` needs neither SQLAlchemy nor the storage layer."""
+command runs, so `COMMAND --help` needs neither SQLAlchemy nor the storage layer.
+
+`calls` on SQLite reads through storage.sqlite_read without SQLAlchemy (its import is most of the
+command's start-up: bench/README.md, "CLI start-up"); so this module imports SQLAlchemy and the
+models inside the commands that use them, not at the top."""
 
 from __future__ import annotations
 
@@ -10,8 +14,8 @@ import json
 import os
 
 import click
-from sqlalchemy import select
 
+from fundwatch import config
 from fundwatch.cli.output import emit, plain, shorten
 from fundwatch.config import timezone
 from fundwatch.digest.filters import known_agencies
@@ -19,24 +23,8 @@ from fundwatch.eligibility import clean_forms
 from fundwatch.errors import UserError
 from fundwatch.regions import clean_regions
 from fundwatch.sources import load_sources
-from fundwatch.storage import drift
-from fundwatch.storage.db import session_scope
-from fundwatch.storage.models import Item
-from fundwatch.storage.queries import (
-    CALL_KEYS,
-    HISTORY_KEYS,
-    RUN_KEYS,
-    call_json,
-    history_json,
-    iso,
-    last_runs,
-    list_changes,
-    list_items,
-    list_runs,
-    now_local,
-    run_json,
-)
-from fundwatch.storage.reasons import reason_en
+from fundwatch.storage import sqlite_read
+from fundwatch.storage.shown import CALL_KEYS, call_json, iso, now_local
 
 ID_WIDTH, ID_MAX = 20, 28  # printed ids: a unique prefix of the slug, at least ID_WIDTH long; past ID_MAX a tag
 
@@ -62,8 +50,12 @@ def short_ids(ids: list[str]) -> dict[str, str]:
     return out
 
 
-def resolve_item(session, given: str) -> Item:
+def resolve_item(session, given: str):
     """The item GIVEN names: a full id, a slug, or a unique prefix of either, as `calls` prints it."""
+    from sqlalchemy import select
+
+    from fundwatch.storage.models import Item
+
     item = session.get(Item, given)
     if item is not None:
         return item
@@ -105,10 +97,22 @@ def calls(agency, kind, region, form, only_open, include_removed, fmt):
     except ValueError as exc:
         raise UserError(str(exc)) from None
     now = now_local()
-    with session_scope() as session:
-        rows = [call_json(i, now) for i in list_items(session, agency=agency, kind=kind, include_removed=include_removed,
-                                                      region=region, form=form)]
-        printed = short_ids(list(session.scalars(select(Item.id)))) if fmt == "table" else {}
+    chosen = dict(agency=agency, kind=kind, include_removed=include_removed, region=region, form=form)
+    quick = sqlite_read.list_items(config.database_url(), **chosen)
+    if quick is not None:
+        items, ids = quick
+        rows = [call_json(i, now) for i in items]
+    else:  # PostgreSQL, a database to migrate, or one the quick path cannot read: the usual path says why
+        from sqlalchemy import select
+
+        from fundwatch.storage.db import session_scope
+        from fundwatch.storage.models import Item
+        from fundwatch.storage.queries import list_items
+
+        with session_scope() as session:
+            rows = [call_json(i, now) for i in list_items(session, **chosen)]
+            ids = list(session.scalars(select(Item.id))) if fmt == "table" else []
+    printed = short_ids(ids) if fmt == "table" else {}
     if only_open:
         rows = [r for r in rows if r["status"] == "open"]
     if fmt == "table":
@@ -119,6 +123,9 @@ def calls(agency, kind, region, form, only_open, include_removed, fmt):
 
 def history(since, agency, item_id, fmt):
     """The change history: new, updated (field by field), removed, reappeared."""
+    from fundwatch.storage.db import session_scope
+    from fundwatch.storage.queries import HISTORY_KEYS, history_json, list_changes
+
     since_at = since.replace(tzinfo=timezone()) if since else None
     agency = agency_slug(agency)
     with session_scope() as session:
@@ -142,6 +149,10 @@ def _local(stamp: str | None) -> str | None:
 
 def runs(source, limit, fmt):
     """Crawl runs with their status and, when not ok, the reason."""
+    from fundwatch.storage.db import session_scope
+    from fundwatch.storage.queries import RUN_KEYS, list_runs, run_json
+    from fundwatch.storage.reasons import reason_en
+
     with session_scope() as session:
         found = list_runs(session, source=source, limit=limit)
         if source and not found:
@@ -161,6 +172,9 @@ def runs(source, limit, fmt):
 
 
 def accept_shape(source):
+    from fundwatch.storage import drift
+    from fundwatch.storage.db import session_scope
+
     load_sources().get(source)  # an unknown source id is a clear error
     with session_scope() as session:
         run = drift.accept(session, source)
@@ -169,6 +183,9 @@ def accept_shape(source):
 
 def show(item_id, fmt):
     """One item: its current state, text, every version and the diffs between them."""
+    from fundwatch.storage.db import session_scope
+    from fundwatch.storage.queries import history_json, list_changes
+
     with session_scope() as session:
         item = resolve_item(session, item_id)
         item_id = item.id
@@ -198,6 +215,10 @@ def show(item_id, fmt):
 
 def sources(sources_file, fmt):
     """Configured sources with their last run's status."""
+    from fundwatch.storage.db import session_scope
+    from fundwatch.storage.queries import last_runs
+    from fundwatch.storage.reasons import reason_en
+
     configured = load_sources(sources_file)
     with session_scope() as session:
         latest = last_runs(session)
