@@ -201,3 +201,9 @@ def last_healthy_start(session: Session, source_id: str) -> dt.datetime | None:
 
 def run_reason_sv(run: Run) -> str:
     return reason_sv(run.reason_code, run.reason_params)
+
+
+def stored_content(session: Session, item_id: str) -> tuple[str, str] | None:
+    """The title and text an item had when last seen (a removed one's too), or None for a new one."""
+    row = session.execute(select(Item.title, Item.text).where(Item.id == item_id)).first()
+    return (row[0] or "", row[1] or "") if row else None
