@@ -5,7 +5,6 @@ fault-injecting mirror on 127.0.0.1, and the checks themselves on built response
 from __future__ import annotations
 
 import json
-import re
 import shutil
 import socket
 import struct
