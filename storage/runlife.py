@@ -270,7 +270,7 @@ def recover_interrupted(session: Session) -> list[int]:
     go once this transaction is committed (forget_run_files)."""
     host = this_host()
     recovered = []
-    for run in session.scalars(select(Run).where(Run.status == "running")):
+    for run in session.scalars(select(Run).where(Run.status == "running")).all():
         if run.hostname == host and not process_alive(run.pid):
             close_left_run(session, run.id, run.pid)
             recovered.append(run.id)
@@ -315,7 +315,8 @@ def begin_run(sessions, source_id: str, agency: str, spider: str, *, retry_for: 
 
 
 def _begin_once(sessions, source_id: str, agency: str, spider: str) -> int:
-    recover_left_runs(sessions)
+    for line in recover_left_runs(sessions):  # `fundwatch crawl` has said these already; the scheduler says them here
+        logger.warning("%s", line)
     acquire_lock(sessions, source_id)
     try:
         with sessions() as session, session.begin():
