@@ -366,8 +366,8 @@ def apply_run(sessions, run_id: int, source_id: str, outcome: RunOutcome, items:
         return retrying(f"applying run {run_id} of {source_id}", attempt, retry_for)
     except Exception as exc:  # noqa: BLE001 - recorded on the run, not lost
         error = describe_error(exc)
-        if transient(exc) and isinstance(items, str):
-            await_apply(PendingApply(run_id, source_id, items, reported, remove_after))
+        if transient(exc) and isinstance(items, str) and _keep(PendingApply(run_id, source_id, items, reported,
+                                                                            remove_after)):
             with _held_guard:  # its lock row stays: a leftover that the next crawl takes over, applying this run
                 _held.discard(source_id)
             logger.error("run %s of %s is kept until the database answers: %s", run_id, source_id, error)
@@ -378,6 +378,15 @@ def apply_run(sessions, run_id: int, source_id: str, outcome: RunOutcome, items:
         params = {"error": error}
         abandon_run(sessions, run_id, source_id, "storage_error", params)
         return {"run_id": run_id, "status": "failed", "reason": reason_en("storage_error", params)}
+
+
+def _keep(pending: PendingApply) -> bool:
+    try:
+        await_apply(pending)
+    except OSError as exc:  # a full disk too: then the run fails as it did before it could be kept
+        logger.error("run %s of %s cannot be kept for later: %s", pending.run_id, pending.source_id, exc)
+        return False
+    return True
 
 
 def _apply_in(session: Session, run_id: int, source_id: str, outcome: RunOutcome,
