@@ -14,6 +14,7 @@ from fundwatch import config
 from fundwatch.storage.changes import text_value
 from fundwatch.storage.models import Change, ChangeField, Item, Run, SourceRow
 from fundwatch.storage.reasons import reason_en, reason_sv
+from fundwatch.storage.spool import pending_apply
 from fundwatch.swedish import closes_at, next_rule_date, parse_date
 
 CALL_KEYS = ("id", "agency", "kind", "title", "url", "opens", "deadline", "deadline_text", "published",
@@ -21,6 +22,8 @@ CALL_KEYS = ("id", "agency", "kind", "title", "url", "opens", "deadline", "deadl
              "deadline_time", "eligibility", "region")
 HISTORY_KEYS = ("id", "detected_at", "run_id", "item_id", "agency", "kind", "title", "change", "fields", "diff")
 RUN_KEYS = ("id", "source", "agency", "started_at", "finished_at", "status", "pages", "items", "errors", "reason")
+
+AWAITS_APPLY = "the crawl finished while the database did not answer; it is applied by the next crawl"
 
 
 def now_local() -> dt.datetime:
@@ -145,10 +148,13 @@ def list_changes(session: Session, *, since: dt.datetime | None = None, agency: 
 
 
 def run_json(run: Run, agency: str) -> dict[str, Any]:
+    reason = reason_en(run.reason_code, run.reason_params) or None
+    if run.status == "running" and pending_apply(run.id) is not None:  # its crawl ended; the database was away
+        reason = AWAITS_APPLY
     return {
         "id": run.id, "source": run.source_id, "agency": agency, "started_at": iso(run.started_at),
         "finished_at": iso(run.finished_at), "status": run.status, "pages": run.pages, "items": run.items,
-        "errors": run.errors, "reason": reason_en(run.reason_code, run.reason_params) or None,
+        "errors": run.errors, "reason": reason,
     }
 
 

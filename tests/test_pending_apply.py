@@ -14,6 +14,7 @@ from fundwatch.items import FundItem, item_id
 from fundwatch.storage.db import make_engine, session_factory, session_scope
 from fundwatch.storage.models import Change, Run, SourceLock
 from fundwatch.storage.outcome import RunOutcome
+from fundwatch.storage.queries import AWAITS_APPLY, run_json
 from fundwatch.storage.runlife import apply_pending, apply_run, begin_run
 from fundwatch.storage.spool import Spool, discard_run_files, run_files
 
@@ -59,8 +60,9 @@ def test_a_crawl_kept_for_the_database_is_applied_once_and_before_the_next_run(e
     assert summary["status"] == "pending" and "unable to open database file" in summary["reason"]
     discard_run_files(kept)  # what the crawl does when it ends: a kept crawl's files stay
     assert Path(spool).exists()
-    with session_scope(engine) as session:
-        assert session.get(Run, kept).status == "running"
+    with session_scope(engine) as session:  # `fundwatch runs` and the API say why it is still open
+        assert run_json(session.get(Run, kept), AGENCY)["status"] == "running"
+        assert run_json(session.get(Run, kept), AGENCY)["reason"] == AWAITS_APPLY
 
     later = begin_run(sessions, SOURCE, AGENCY, "page")  # applies the kept run first, then begins
     with session_scope(engine) as session:
@@ -68,6 +70,8 @@ def test_a_crawl_kept_for_the_database_is_applied_once_and_before_the_next_run(e
         assert (run.status, run.items) == ("ok", 1)
         assert session.get(SourceLock, SOURCE).run_id == later
     assert not Path(spool).exists()
+    with session_scope(engine) as session:
+        assert run_json(session.get(Run, kept), AGENCY)["reason"] is None
     done = apply_run(sessions, later, SOURCE, healthy(), [call("a")], remove_after=2)
     assert done["removed"] == 1  # b's second miss: counted after the kept run's first, never before it
     assert history(engine) == [(first, "a", "new"), (first, "b", "new"), (later, "b", "removed")]
