@@ -362,14 +362,22 @@ def apply_run(sessions, run_id: int, source_id: str, outcome: RunOutcome, items:
             release_lock(session, source_id)
             return summary
 
+    def keep() -> bool:
+        if not (isinstance(items, str) and _keep(PendingApply(run_id, source_id, items, reported, remove_after))):
+            return False
+        with _held_guard:  # its lock row stays: a leftover that the next crawl takes over, applying this run
+            _held.discard(source_id)
+        return True
+
     try:
         return retrying(f"applying run {run_id} of {source_id}", attempt, retry_for)
+    except KeyboardInterrupt:  # stopped (Ctrl-C, SIGTERM) while it waited for the database: keep the crawl
+        if keep():  # (an attempt cut short rolled back; one that committed is found closed and not redone)
+            logger.error("run %s of %s is kept for the next crawl to apply", run_id, source_id)
+        raise
     except Exception as exc:  # noqa: BLE001 - recorded on the run, not lost
         error = describe_error(exc)
-        if transient(exc) and isinstance(items, str) and _keep(PendingApply(run_id, source_id, items, reported,
-                                                                            remove_after)):
-            with _held_guard:  # its lock row stays: a leftover that the next crawl takes over, applying this run
-                _held.discard(source_id)
+        if transient(exc) and keep():
             logger.error("run %s of %s is kept until the database answers: %s", run_id, source_id, error)
             return {"run_id": run_id, "status": "pending",
                     "reason": f"run {run_id} is kept and will be applied when the database answers again "

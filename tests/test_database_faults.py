@@ -5,6 +5,7 @@ PostgreSQL reached through a TcpProxy that the test cuts (the shared server is n
 
 from __future__ import annotations
 
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -159,6 +160,40 @@ def test_postgresql_down_longer_than_the_retries_keeps_the_finished_crawl_and_ap
     third = start_crawl(sources)  # nothing is applied twice
     third.communicate(timeout=120)
     assert [status for _, status, _, _ in runs(look)] == ["ok"] * 3
+    assert {run_id for run_id, _ in changes(look)} == {1}
+
+
+@pytest.mark.slow
+def test_a_crawl_stopped_while_it_waits_for_the_database_is_kept_for_the_next_crawl(postgres_proxy, mirror, crawl_env):
+    """SIGTERM (a service manager stopping fundwatch while PostgreSQL restarts) during the apply's
+    wait: the finished crawl is kept, not thrown away, and the next crawl applies it."""
+    proxy, direct = postgres_proxy
+    look = get_engine(direct)  # migrated
+    sources = write_page_sources(crawl_env, [{"id": MUCF}])
+    stderr = crawl_env / "stderr.txt"
+    with open(stderr, "w", encoding="utf-8") as err_file:
+        crawl = subprocess.Popen([sys.executable, "-m", "fundwatch.cli", *crawl_args(MUCF, sources=sources)],
+                                 env=env_with(FUNDWATCH_STORAGE_RETRY="120"), stdout=subprocess.DEVNULL,
+                                 stderr=err_file, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+        try:
+            cut_once_running(proxy, direct, crawl_env)
+            wait_for(lambda: "trying again" in stderr.read_text("utf-8"), timeout=60, what="the apply to wait")
+            crawl.send_signal(signal.SIGTERM)
+            crawl.wait(timeout=60)
+        finally:
+            if crawl.poll() is None:
+                crawl.kill()
+    assert crawl.returncode == 1
+    no_dump(stderr.read_text("utf-8"))
+    assert "run 1 of mucf-statsbidrag is kept for the next crawl to apply" in stderr.read_text("utf-8")
+    assert (crawl_env / "cache" / "spool" / "run-1.pending.json").exists()
+
+    proxy.restore()
+    again = start_crawl(sources)
+    out, err = again.communicate(timeout=120)
+    assert again.returncode == 0, err
+    assert f"run 1 of {MUCF}, kept while the database did not answer, is applied now: ok" in err
+    assert [status for _, status, _, _ in runs(look)] == ["ok", "ok"]
     assert {run_id for run_id, _ in changes(look)} == {1}
 
 
