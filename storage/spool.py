@@ -68,8 +68,12 @@ def await_apply(pending: PendingApply) -> None:
     (a reader never sees half a mark)."""
     path = _pending_file(pending.run_id)
     tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(asdict(pending)), "utf-8")
-    os.replace(tmp, path)
+    try:
+        tmp.write_text(json.dumps(asdict(pending)), "utf-8")
+        os.replace(tmp, path)
+    except OSError:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def pending_applies() -> list[PendingApply]:
