@@ -21,7 +21,7 @@ VARIABLES: dict[str, tuple[str | None, str]] = {
     "FUNDWATCH_MIRROR": (None, "base URL of a mirror of the agency sites (tests, demo)"),
     "FUNDWATCH_CACHE_DIR": (".fundwatch/httpcache", "HTTP cache used to revalidate pages"),
     "FUNDWATCH_CRAWL_TIMEOUT": ("1800", "seconds before a crawl child process is killed"),
-    "FUNDWATCH_STORAGE_RETRY": ("120", "seconds a crawl's apply is retried while the database does not answer"),
+    "FUNDWATCH_STORAGE_RETRY": ("120", "seconds a run's begin and apply are retried while the database does not answer"),
     "FUNDWATCH_REMOVE_AFTER_MISSES": ("2", "healthy runs an item must be missing from before it is removed"),
     "FUNDWATCH_SMTP_URL": (None, "smtp://host:587 (STARTTLS) or smtps://host:465; unset: write .eml files"),
     "FUNDWATCH_SMTP_USER": (None, "SMTP user name"),

@@ -1,10 +1,41 @@
 """Generic page watch: one `page` item per URL holding the page's main text. Watching one more
-page of any site is one [[source]] with spider = "page" in the sources file."""
+page of any site is one [[source]] with spider = "page" in the sources file.
+
+The item keeps the identity of the configured URL. When that URL redirects to another page, the
+target stands for it only if it carries the watched page: its title, or most of its words, as last
+stored (a moved page). A target that does not (a maintenance page) is a layout change of the
+watched page, so the run's health says `redirected` and nothing of the target is stored, as for
+the structured spiders; a temporary redirect elsewhere is that already (spiders/health.py)."""
 
 from __future__ import annotations
 
+import logging
+import re
+from collections import Counter
+
+from sqlalchemy.exc import SQLAlchemyError
+
+from fundwatch.errors import UserError
+from fundwatch.items import item_id
 from fundwatch.spiders.base import FundSpider
 from fundwatch.spiders.extract import main_text, title_of
+from fundwatch.spiders.health import same_page
+from fundwatch.spiders.normalise import normalise_text
+from fundwatch.storage.db import get_engine, session_factory
+from fundwatch.storage.queries import stored_content
+
+logger = logging.getLogger(__name__)
+SHARED_WORDS_MIN = 0.5  # of the longer text's words: a moved page keeps most of them, a maintenance page few
+_WORD = re.compile(r"\w+")
+
+
+def carries(before: tuple[str, str], title: str, text: str) -> bool:
+    """Whether a page with TITLE and TEXT is the page last stored as BEFORE (title, text)."""
+    if " ".join(title.split()).casefold() == " ".join(before[0].split()).casefold():
+        return True
+    old, new = (Counter(_WORD.findall(t.casefold())) for t in (before[1], text))
+    longer = max(sum(old.values()), sum(new.values()))
+    return longer > 0 and sum((old & new).values()) / longer >= SHARED_WORDS_MIN
 
 
 class PageSpider(FundSpider):
@@ -18,7 +49,21 @@ class PageSpider(FundSpider):
         if not text:
             self.layout_changed(response, "any main-content text")
             return
-        yield self.make_item(
-            response, kind="page", key=self.page_url(response), title=title_of(response.body, response.encoding) or response.url,
-            text=text,
-        )
+        watched = self.page_url(response)
+        title = title_of(response.body, response.encoding) or response.url
+        if not same_page(watched, response.url) and not self._stands_for(watched, title, normalise_text(text)):
+            self.layout_changed(response, "the watched page's title and text")
+            return
+        yield self.make_item(response, kind="page", key=watched, title=title, text=text)
+
+    def _stands_for(self, watched: str, title: str, text: str) -> bool:
+        """A redirect target stands for the watched page when it carries what was last stored of it;
+        a page never stored yet has nothing to compare with. A database that cannot be read makes
+        it not stand for it: a false `redirected` is safe, a maintenance page stored is not."""
+        try:
+            with session_factory(get_engine(migrate=False))() as session:
+                before = stored_content(session, item_id(self.agency, "page", watched))
+        except (SQLAlchemyError, UserError) as exc:
+            logger.error("cannot compare %s with the page last stored: %s", watched, str(exc).splitlines()[0])
+            return False
+        return before is None or carries(before, title, text)

@@ -25,9 +25,12 @@ from fundwatch.storage.shown import (  # noqa: F401 - re-exported: the read side
     reaches,
     shown_deadline,
 )
+from fundwatch.storage.spool import pending_apply
 
 HISTORY_KEYS = ("id", "detected_at", "run_id", "item_id", "agency", "kind", "title", "change", "fields", "diff")
 RUN_KEYS = ("id", "source", "agency", "started_at", "finished_at", "status", "pages", "items", "errors", "reason")
+
+AWAITS_APPLY = "the crawl finished while the database did not answer; it is applied by the next crawl"
 
 
 def list_items(session: Session, *, agency: str | None = None, kind: str | None = None,
@@ -89,10 +92,13 @@ def list_changes(session: Session, *, since: dt.datetime | None = None, agency: 
 
 
 def run_json(run: Run, agency: str) -> dict[str, Any]:
+    reason = reason_en(run.reason_code, run.reason_params) or None
+    if run.status == "running" and pending_apply(run.id) is not None:  # its crawl ended; the database was away
+        reason = AWAITS_APPLY
     return {
         "id": run.id, "source": run.source_id, "agency": agency, "started_at": iso(run.started_at),
         "finished_at": iso(run.finished_at), "status": run.status, "pages": run.pages, "items": run.items,
-        "errors": run.errors, "reason": reason_en(run.reason_code, run.reason_params) or None,
+        "errors": run.errors, "reason": reason,
     }
 
 
@@ -145,3 +151,9 @@ def last_healthy_start(session: Session, source_id: str) -> dt.datetime | None:
 
 def run_reason_sv(run: Run) -> str:
     return reason_sv(run.reason_code, run.reason_params)
+
+
+def stored_content(session: Session, item_id: str) -> tuple[str, str] | None:
+    """The title and text an item had when last seen (a removed one's too), or None for a new one."""
+    row = session.execute(select(Item.title, Item.text).where(Item.id == item_id)).first()
+    return (row[0] or "", row[1] or "") if row else None

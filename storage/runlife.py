@@ -13,7 +13,12 @@ storage/changes.py.
 The lock is a row in source_locks held by the process that records the run. It is stale, and taken
 over, when its holder is gone: on this host, its process has ended (fundwatch/liveness.py); on
 another host, its heartbeat is older than LOCK_STALE (the host may no longer exist). The taker ends
-the dead crawl's process group first (the lock records it) and closes its run as interrupted."""
+the dead crawl's process group first (the lock records it) and closes its run as interrupted.
+
+A database that does not answer (locked by another writer, restarting) is waited for: the begin and
+the apply are tried again with backoff for $FUNDWATCH_STORAGE_RETRY seconds. A finished crawl whose
+apply still found no database awaits it on disk (storage/spool.py await_apply) and is applied, in
+run order and once, before the next run of any source begins (apply_pending)."""
 
 from __future__ import annotations
 
@@ -23,7 +28,7 @@ import os
 import signal
 import threading
 import time
-from typing import Any, Iterable, Sequence
+from typing import Any, Callable, Iterable, Sequence, TypeVar
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
@@ -39,13 +44,24 @@ from fundwatch.storage.db import describe_error, transient
 from fundwatch.storage.models import Run, SourceLock, SourceRow, utcnow
 from fundwatch.storage.outcome import RunOutcome
 from fundwatch.storage.reasons import reason_en
-from fundwatch.storage.spool import discard_run_files, leave_reason, read_spool, take_reason
+from fundwatch.storage.spool import (
+    PendingApply,
+    await_apply,
+    discard_run_files,
+    forget_run_files,
+    leave_reason,
+    pending_applies,
+    pending_apply,
+    read_spool,
+    take_reason,
+)
 
 logger = logging.getLogger(__name__)
 
 LOCK_STALE = dt.timedelta(minutes=5)  # a lock of another host not refreshed for this long is stale
 HEARTBEAT_EVERY = 30.0  # seconds between refreshes of a held lock: well inside LOCK_STALE
-RETRY_FIRST, RETRY_MAX = 1.0, 30.0  # seconds: the backoff of an apply the database refused
+RETRY_FIRST, RETRY_MAX = 1.0, 30.0  # seconds: the backoff of a begin or apply the database refused
+T = TypeVar("T")
 
 
 class SourceLocked(UserError, RuntimeError):
@@ -108,7 +124,7 @@ def acquire_lock(sessions, source_id: str) -> None:
                     if held.hostname == host:
                         end_process_group(held.pgid)
                     if held.run_id:
-                        fail_run(session, held.run_id, *(take_reason(held.run_id) or ("interrupted", {"pid": held.pid})))
+                        close_left_run(session, held.run_id, held.pid)
                 try:
                     session.add(SourceLock(source_id=source_id, pid=me, hostname=host, heartbeat_at=utcnow()))
                     session.flush()
@@ -124,7 +140,7 @@ def acquire_lock(sessions, source_id: str) -> None:
                     _held.discard(source_id)
             raise
         if held is not None and held.run_id and held.hostname == host:
-            discard_run_files(held.run_id)
+            forget_run_files(held.run_id)  # closed above, and committed: applied or failed
         return
     with sessions() as session:
         held_row = session.get(SourceLock, source_id)
@@ -238,23 +254,69 @@ def fail_run(session: Session, run_id: int, code: str, params: dict[str, Any] | 
     return run
 
 
+def close_left_run(session: Session, run_id: int, pid: int | None) -> None:
+    """Close a run its process left `running`: applied, when its crawl finished and only awaited
+    the database (apply_pending); else failed, with the reason its process left or `interrupted`."""
+    pending = pending_apply(run_id)
+    if pending is not None:
+        _apply_pending_in(session, pending)
+    else:
+        fail_run(session, run_id, *(take_reason(run_id) or ("interrupted", {"pid": pid})))
+
+
 def recover_interrupted(session: Session) -> list[int]:
-    """`running` rows of this host whose process is gone become failed/interrupted (their spool
-    and result files go too). Returns their ids."""
+    """`running` rows of this host whose process is gone are closed (close_left_run: failed as
+    interrupted, or applied when they awaited the database). Returns their ids: their files may
+    go once this transaction is committed (forget_run_files)."""
     host = this_host()
     recovered = []
-    for run in session.scalars(select(Run).where(Run.status == "running")):
+    for run in session.scalars(select(Run).where(Run.status == "running")).all():
         if run.hostname == host and not process_alive(run.pid):
-            fail_run(session, run.id, *(take_reason(run.id) or ("interrupted", {"pid": run.pid})))
-            discard_run_files(run.id)
+            close_left_run(session, run.id, run.pid)
             recovered.append(run.id)
     return recovered
 
 
-def begin_run(sessions, source_id: str, agency: str, spider: str) -> int:
-    """The new run's id. Raises SourceLocked while another crawl of the source runs."""
+def recover_left_runs(sessions) -> list[str]:
+    """Before a crawl: apply the finished crawls that awaited the database, then close the runs
+    left `running` by processes that are gone. One line for the operator per run."""
+    lines = [f"run {summary['run_id']} of {summary['source']}, kept while the database did not answer, is "
+             f"applied now: {summary['status']}" for summary in apply_pending(sessions)]
     with sessions() as session, session.begin():
-        recover_interrupted(session)
+        interrupted = recover_interrupted(session)
+    for run_id in interrupted:
+        forget_run_files(run_id)
+    return lines + [f"run {run_id} was left running by a process that is gone: recorded as interrupted"
+                    for run_id in interrupted]
+
+
+def retrying(what: str, attempt: Callable[[], T], retry_for: float) -> T:
+    """ATTEMPT(), tried again with backoff (RETRY_FIRST, doubling up to RETRY_MAX seconds) while
+    the database does not answer, for RETRY_FOR seconds; then its error is raised."""
+    give_up, delay = time.monotonic() + retry_for, RETRY_FIRST
+    while True:
+        try:
+            return attempt()
+        except Exception as exc:
+            if not (transient(exc) and time.monotonic() + delay < give_up):
+                raise
+            logger.warning("%s: %s; trying again in %.0f s", what, describe_error(exc), delay)
+            time.sleep(delay)
+            delay = min(delay * 2, RETRY_MAX)
+
+
+def begin_run(sessions, source_id: str, agency: str, spider: str, *, retry_for: float | None = None) -> int:
+    """The new run's id, after the runs left behind are closed (recover_left_runs). Raises
+    SourceLocked while another crawl of the source runs. A database that does not answer is
+    waited for, as an apply is (RETRY_FOR, default $FUNDWATCH_STORAGE_RETRY)."""
+    retry_for = storage_retry_seconds() if retry_for is None else retry_for
+    return retrying(f"beginning a run of {source_id}", lambda: _begin_once(sessions, source_id, agency, spider),
+                    retry_for)
+
+
+def _begin_once(sessions, source_id: str, agency: str, spider: str) -> int:
+    for line in recover_left_runs(sessions):  # `fundwatch crawl` has said these already; the scheduler says them here
+        logger.warning("%s", line)
     acquire_lock(sessions, source_id)
     try:
         with sessions() as session, session.begin():
@@ -262,8 +324,12 @@ def begin_run(sessions, source_id: str, agency: str, spider: str) -> int:
             session.get(SourceLock, source_id).run_id = run.id
             return run.id
     except BaseException:
-        with sessions() as session, session.begin():
-            release_lock(session, source_id)
+        try:
+            with sessions() as session, session.begin():
+                release_lock(session, source_id)
+        finally:  # if even that failed, the lock row is a leftover the next attempt takes over
+            with _held_guard:
+                _held.discard(source_id)
         raise
 
 
@@ -284,33 +350,104 @@ def apply_run(sessions, run_id: int, source_id: str, outcome: RunOutcome, items:
     """Apply ITEMS (a spool file, or a list) with the change rules, close the run, release the
     lock, in one transaction. Returns the run's summary. A database that does not answer (locked,
     restarting) is tried again with backoff for RETRY_FOR seconds (default
-    $FUNDWATCH_STORAGE_RETRY), so a finished crawl is not thrown away; after that, or at once for
-    any other storage error, the run fails `storage_error` with nothing applied."""
+    $FUNDWATCH_STORAGE_RETRY); if it still does not, a spooled run awaits the database on disk
+    (status `pending`: the next crawl applies it), a list of items fails `storage_error`. Any other
+    storage error fails the run `storage_error` at once, with nothing applied."""
     retry_for = storage_retry_seconds() if retry_for is None else retry_for
-    give_up, delay = time.monotonic() + retry_for, RETRY_FIRST
-    while True:
+    reported = outcome.to_json()  # as the crawl reported it, before this process judged it
+
+    def attempt() -> dict[str, Any]:
+        with sessions() as session, session.begin():
+            summary = _apply_in(session, run_id, source_id, outcome, items, remove_after)
+            release_lock(session, source_id)
+            return summary
+
+    def keep() -> bool:
+        if not (isinstance(items, str) and _keep(PendingApply(run_id, source_id, items, reported, remove_after))):
+            return False
+        with _held_guard:  # its lock row stays: a leftover that the next crawl takes over, applying this run
+            _held.discard(source_id)
+        return True
+
+    try:
+        return retrying(f"applying run {run_id} of {source_id}", attempt, retry_for)
+    except KeyboardInterrupt:  # stopped (Ctrl-C, SIGTERM) while it waited for the database: keep the crawl
+        if keep():  # (an attempt cut short rolled back; one that committed is found closed and not redone)
+            logger.error("run %s of %s is kept for the next crawl to apply", run_id, source_id)
+        raise
+    except Exception as exc:  # noqa: BLE001 - recorded on the run, not lost
+        error = describe_error(exc)
+        if transient(exc) and keep():
+            logger.error("run %s of %s is kept until the database answers: %s", run_id, source_id, error)
+            return {"run_id": run_id, "status": "pending",
+                    "reason": f"run {run_id} is kept and will be applied when the database answers again "
+                              f"(the next crawl): {error}"}
+        logger.error("applying run %s of %s failed: %s", run_id, source_id, error)
+        params = {"error": error}
+        abandon_run(sessions, run_id, source_id, "storage_error", params)
+        return {"run_id": run_id, "status": "failed", "reason": reason_en("storage_error", params)}
+
+
+def _keep(pending: PendingApply) -> bool:
+    try:
+        await_apply(pending)
+    except OSError as exc:  # a full disk too: then the run fails as it did before it could be kept
+        logger.error("run %s of %s cannot be kept for later: %s", pending.run_id, pending.source_id, exc)
+        return False
+    return True
+
+
+def _apply_in(session: Session, run_id: int, source_id: str, outcome: RunOutcome,
+              items: str | Sequence[FundItem], remove_after: int) -> dict[str, Any]:
+    drift.guard(session, source_id, outcome)
+    run = finish_run(session, run_id, outcome, read_spool(items) if isinstance(items, str) else items,
+                     remove_after=remove_after)
+    return {
+        "run_id": run.id, "status": run.status, "pages": run.pages, "items": run.items,
+        "new": run.new, "updated": run.updated, "removed": run.removed,
+        "reappeared": run.reappeared, "reason": reason_en(run.reason_code, run.reason_params),
+    }
+
+
+def _apply_pending_in(session: Session, pending: PendingApply) -> dict[str, Any] | None:
+    """Apply a run that awaited the database, in SESSION's transaction, and release its lock. None
+    when it is no longer `running` (applied or closed by someone else meanwhile): never twice."""
+    run = session.get(Run, pending.run_id, with_for_update=True)
+    if run is None or run.status != "running":
+        return None
+    summary = _apply_in(session, pending.run_id, pending.source_id, RunOutcome.from_json(pending.outcome),
+                        pending.spool, pending.remove_after)
+    session.execute(delete(SourceLock).where(SourceLock.source_id == pending.source_id,
+                                             SourceLock.run_id == pending.run_id))
+    return {**summary, "source": pending.source_id}
+
+
+def apply_pending(sessions) -> list[dict[str, Any]]:
+    """Apply, oldest first and each in its own transaction, the finished crawls of this host that
+    awaited the database; their files go once applied. Returns their summaries. A database that
+    still does not answer raises (nothing is lost: they wait for the next try); any other error
+    fails that run `storage_error`, as a failed apply does."""
+    done = []
+    for pending in pending_applies():
         try:
             with sessions() as session, session.begin():
-                drift.guard(session, source_id, outcome)
-                run = finish_run(session, run_id, outcome, read_spool(items) if isinstance(items, str) else items,
-                                 remove_after=remove_after)
-                release_lock(session, source_id)
-                return {
-                    "run_id": run.id, "status": run.status, "pages": run.pages, "items": run.items,
-                    "new": run.new, "updated": run.updated, "removed": run.removed,
-                    "reappeared": run.reappeared, "reason": reason_en(run.reason_code, run.reason_params),
-                }
-        except Exception as exc:  # noqa: BLE001 - recorded on the run, not lost
-            error = describe_error(exc)
-            if transient(exc) and time.monotonic() + delay < give_up:
-                logger.warning("applying run %s of %s: %s; trying again in %.0f s", run_id, source_id, error, delay)
-                time.sleep(delay)
-                delay = min(delay * 2, RETRY_MAX)
-                continue
-            logger.error("applying run %s of %s failed: %s", run_id, source_id, error)
-            params = {"error": error}
-            abandon_run(sessions, run_id, source_id, "storage_error", params)
-            return {"run_id": run_id, "status": "failed", "reason": reason_en("storage_error", params)}
+                summary = _apply_pending_in(session, pending)
+        except Exception as exc:
+            if transient(exc):
+                raise
+            params = {"error": describe_error(exc)}
+            logger.error("applying run %s of %s, kept for the database, failed: %s", pending.run_id,
+                         pending.source_id, params["error"])
+            with sessions() as session, session.begin():
+                fail_run(session, pending.run_id, "storage_error", params)
+                session.execute(delete(SourceLock).where(SourceLock.source_id == pending.source_id,
+                                                         SourceLock.run_id == pending.run_id))
+            summary = {"run_id": pending.run_id, "source": pending.source_id, "status": "failed",
+                       "reason": reason_en("storage_error", params)}
+        forget_run_files(pending.run_id)
+        if summary is not None:
+            done.append(summary)
+    return done
 
 
 def abandon_run(sessions, run_id: int, source_id: str, code: str, params: dict[str, Any]) -> None:

@@ -1,11 +1,18 @@
 """A crawl's items on their way to storage: one JSON line per item in a file, written by the
 crawl as items come and read back in order when the run is applied. A file, not a table: the
 crawl child writes no database rows, and a killed crawl leaves nothing in the database to clean
-up: its spool is simply not applied, and removed by whoever closes its run."""
+up: its spool is simply not applied, and removed by whoever closes its run.
+
+A finished crawl whose apply the database refused for longer than the retries (a PostgreSQL
+restart) is not thrown away: its run is marked on disk as awaiting its apply (`run-N.pending.json`:
+the source, the outcome, the change rule's removal count), and its files are kept until the next
+crawl applies it (storage/runlife.py apply_pending)."""
 
 from __future__ import annotations
 
 import json
+import os
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -27,9 +34,65 @@ def run_files(run_id: int) -> tuple[str, str]:
 
 
 def discard_run_files(run_id: int) -> None:
+    """Remove the run's spool and result files, unless the run awaits its apply (await_apply):
+    then they stay for apply_pending, which removes them with forget_run_files."""
+    if _pending_file(run_id).exists():
+        return
+    forget_run_files(run_id)
+
+
+def forget_run_files(run_id: int) -> None:
+    """Remove every file of the run, its mark as awaiting its apply included."""
     for path in run_files(run_id):
         Path(path).unlink(missing_ok=True)
         Path(f"{path}.tmp").unlink(missing_ok=True)
+    _pending_file(run_id).unlink(missing_ok=True)
+
+
+# -- a finished crawl that waits for the database ----------------------------------------------------
+@dataclass
+class PendingApply:
+    run_id: int
+    source_id: str
+    spool: str
+    outcome: dict[str, Any]  # RunOutcome.to_json()
+    remove_after: int
+
+
+def _pending_file(run_id: int) -> Path:
+    return spool_folder() / f"run-{run_id}.pending.json"
+
+
+def await_apply(pending: PendingApply) -> None:
+    """Mark the run as awaiting its apply; its spool stays where it is. Written whole or not at all
+    (a reader never sees half a mark)."""
+    path = _pending_file(pending.run_id)
+    tmp = path.with_suffix(".tmp")
+    try:
+        tmp.write_text(json.dumps(asdict(pending)), "utf-8")
+        os.replace(tmp, path)
+    except OSError:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def pending_applies() -> list[PendingApply]:
+    """The runs of this host that await their apply, oldest run first (the order they must be
+    applied in: a later run of a source is compared with what the earlier one found)."""
+    found = []
+    for path in spool_folder().glob("run-*.pending.json"):
+        try:
+            found.append(PendingApply(**json.loads(path.read_text("utf-8"))))
+        except (OSError, ValueError, TypeError):
+            continue  # removed meanwhile by whoever applied it
+    return sorted(found, key=lambda p: p.run_id)
+
+
+def pending_apply(run_id: int) -> PendingApply | None:
+    try:
+        return PendingApply(**json.loads(_pending_file(run_id).read_text("utf-8")))
+    except (OSError, ValueError, TypeError):
+        return None
 
 
 def _reason_file(run_id: int) -> Path:

@@ -5,6 +5,7 @@ PostgreSQL reached through a TcpProxy that the test cuts (the shared server is n
 
 from __future__ import annotations
 
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -13,12 +14,14 @@ import time
 
 import pytest
 from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
 
-from fundwatch.storage.db import get_engine, session_scope
-from fundwatch.storage.models import Run, SourceLock
+from fundwatch.storage.db import get_engine, make_engine, session_factory, session_scope
+from fundwatch.storage.models import Change, Run, SourceLock
+from fundwatch.storage.runlife import begin_run
 from helpers import MUCF, crawl_args, env_with, run_cli, wait_for, write_page_sources
 
-OTHER = "mucf-bidrag"
+OTHER, OTHER_URL = "mucf-bidrag", "https://www.mucf.se/bidrag"  # another page of the same host
 
 
 def runs(engine) -> list[tuple[str, str, str | None, int]]:
@@ -31,32 +34,41 @@ def no_dump(stderr: str) -> None:
 
 
 @pytest.mark.slow
-def test_sqlite_locked_by_another_writer_fails_its_sources_in_one_line_each_and_tries_them_all(
+def test_sqlite_locked_by_another_writer_for_a_while_waits_for_it_and_crawls_every_source(
         sqlite_url, mirror, crawl_env):
-    """Sources of one host start together (the polite cycle): each one that meets the locked
-    database says so in one line, none is skipped, and once the writer lets go they crawl again."""
+    """Another writer holds the database for 40 s before the crawl (sources of one host start
+    together: the polite cycle): each run's begin waits for it with backoff, and once the writer
+    lets go every source is crawled; the operator reads why it waited, no traceback."""
     engine = get_engine(sqlite_url)  # migrated before the other writer takes the database
-    sources = write_page_sources(crawl_env, [{"id": MUCF}, {"id": OTHER, "agency": "mucf"}])
+    sources = write_page_sources(crawl_env, [{"id": MUCF}, {"id": OTHER, "agency": "mucf", "url": OTHER_URL}])
     writer = sqlite3.connect(sqlite_url.removeprefix("sqlite:///"), isolation_level=None, check_same_thread=False)
     writer.execute("BEGIN IMMEDIATE")  # another writer holds the database for 40 s
     release = threading.Timer(40, writer.rollback)
     release.start()
     try:
-        done = run_cli(*crawl_args(MUCF, OTHER, sources=sources), timeout=180)
+        done = run_cli(*crawl_args(MUCF, OTHER, sources=sources), timeout=240)
     finally:
         release.cancel()
         writer.close()
-    assert done.returncode == 1, done.stderr
-    locked = [f"{s}: error: the run could not be begun: database unavailable: database is locked ({sqlite_url})"
-              for s in (MUCF, OTHER)]
-    reported = done.stderr.splitlines() + done.stdout.splitlines()
-    for source, line in zip((MUCF, OTHER), locked):  # every source was tried and said what happened
-        assert line in reported or any(r.startswith(f"{source}: ok") for r in reported), done.stderr
-    assert any(line in reported for line in locked)
+    assert done.returncode == 0, done.stderr
+    assert sorted(line.split(" (run")[0] for line in done.stdout.splitlines()) == [f"{OTHER}: ok", f"{MUCF}: ok"], (
+        done.stdout, done.stderr)
+    assert "database unavailable: database is locked; trying again in" in done.stderr
     no_dump(done.stderr)
-    again = run_cli(*crawl_args(MUCF, OTHER, sources=sources), timeout=180)
-    assert again.returncode == 0, again.stderr
-    assert {source for source, status, _, _ in runs(engine) if status == "ok"} == {MUCF, OTHER}
+    assert sorted((source, status) for source, status, _, _ in runs(engine)) == [(OTHER, "ok"), (MUCF, "ok")]
+
+
+def test_a_begin_the_database_refuses_past_the_retries_raises_its_error_after_backing_off(tmp_path, caplog):
+    """The begin is tried again with the apply's backoff (1 s, 2 s, …) for RETRY_FOR seconds, then
+    its error goes up (fundwatch crawl makes it the source's one `error` line)."""
+    unreachable = session_factory(make_engine(f"sqlite:///{tmp_path}/no-such-folder/fundwatch.db"))
+    started = time.monotonic()
+    with pytest.raises(OperationalError, match="unable to open database file"):
+        begin_run(unreachable, MUCF, "mucf", "page", retry_for=2.5)
+    assert 1.0 <= time.monotonic() - started < 10
+    waits = [r.getMessage() for r in caplog.records if "trying again" in r.getMessage()]
+    assert waits == [f"beginning a run of {MUCF}: database unavailable: unable to open database file; "
+                     "trying again in 1 s"]
 
 
 def start_crawl(sources: str, **env: str) -> subprocess.Popen:
@@ -103,10 +115,19 @@ def test_a_postgresql_restart_during_a_crawl_does_not_throw_the_finished_crawl_a
     assert status == "ok" and items > 0
 
 
+def changes(engine) -> list[tuple[int, str]]:
+    with session_scope(engine) as session:
+        return [(c.run_id, c.change) for c in session.scalars(select(Change).order_by(Change.id))]
+
+
 @pytest.mark.slow
-def test_postgresql_down_at_apply_fails_the_run_storage_error_in_one_line(postgres_proxy, mirror, crawl_env):
+def test_postgresql_down_longer_than_the_retries_keeps_the_finished_crawl_and_applies_it_once_back(
+        postgres_proxy, mirror, crawl_env):
+    """The database stays away past FUNDWATCH_STORAGE_RETRY: the finished crawl is kept (one line
+    says so), its run stays open, and the next crawl applies it first — once, before its own run,
+    so that run finds nothing new and nothing removed."""
     proxy, direct = postgres_proxy
-    get_engine(direct)  # migrated
+    look = get_engine(direct)  # migrated
     sources = write_page_sources(crawl_env, [{"id": MUCF}])
     crawl = start_crawl(sources, FUNDWATCH_STORAGE_RETRY="4")
     try:
@@ -116,14 +137,64 @@ def test_postgresql_down_at_apply_fails_the_run_storage_error_in_one_line(postgr
         if crawl.poll() is None:
             crawl.kill()
     no_dump(err)
-    [line] = out.splitlines()
-    assert line.startswith(f"{MUCF}: failed (run 1)") and "the run could not be stored: database unavailable" in line
-    proxy.restore()  # back: the next crawl records why the first one failed, and crawls
+    assert crawl.returncode == 1 and out == "", (out, err)
+    [line] = [line for line in err.splitlines() if line.startswith(f"{MUCF}:")]
+    assert line.startswith(f"{MUCF}: pending: run 1 is kept and will be applied when the database answers again"), err
+    assert "database unavailable" in line
+    spool = crawl_env / "cache" / "spool"
+    assert (spool / "run-1.jsonl").stat().st_size > 0 and (spool / "run-1.pending.json").exists()
+    assert runs(look) == [(MUCF, "running", None, 0)]  # nothing applied, nothing lost
+
+    proxy.restore()
     again = start_crawl(sources)
     out, err = again.communicate(timeout=120)
     assert again.returncode == 0, err
-    assert [(status, reason) for _, status, reason, _ in runs(get_engine(direct))] == [
-        ("failed", "storage_error"), ("ok", None)]
+    assert f"run 1 of {MUCF}, kept while the database did not answer, is applied now: ok" in err
+    assert out.startswith(f"{MUCF}: ok (run 2)") and "0 new, 0 updated, 0 removed" in out, out
+    applied = runs(look)
+    assert [(status, reason) for _, status, reason, _ in applied] == [("ok", None), ("ok", None)]
+    assert applied[0][3] > 0 and applied[0][3] == applied[1][3]
+    assert {run_id for run_id, _ in changes(look)} == {1}  # the first crawl's items, found by run 1
+    assert sorted(p.name for p in spool.iterdir()) == []
+
+    third = start_crawl(sources)  # nothing is applied twice
+    third.communicate(timeout=120)
+    assert [status for _, status, _, _ in runs(look)] == ["ok"] * 3
+    assert {run_id for run_id, _ in changes(look)} == {1}
+
+
+@pytest.mark.slow
+def test_a_crawl_stopped_while_it_waits_for_the_database_is_kept_for_the_next_crawl(postgres_proxy, mirror, crawl_env):
+    """SIGTERM (a service manager stopping fundwatch while PostgreSQL restarts) during the apply's
+    wait: the finished crawl is kept, not thrown away, and the next crawl applies it."""
+    proxy, direct = postgres_proxy
+    look = get_engine(direct)  # migrated
+    sources = write_page_sources(crawl_env, [{"id": MUCF}])
+    stderr = crawl_env / "stderr.txt"
+    with open(stderr, "w", encoding="utf-8") as err_file:
+        crawl = subprocess.Popen([sys.executable, "-m", "fundwatch.cli", *crawl_args(MUCF, sources=sources)],
+                                 env=env_with(FUNDWATCH_STORAGE_RETRY="120"), stdout=subprocess.DEVNULL,
+                                 stderr=err_file, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+        try:
+            cut_once_running(proxy, direct, crawl_env)
+            wait_for(lambda: "trying again" in stderr.read_text("utf-8"), timeout=60, what="the apply to wait")
+            crawl.send_signal(signal.SIGTERM)
+            crawl.wait(timeout=60)
+        finally:
+            if crawl.poll() is None:
+                crawl.kill()
+    assert crawl.returncode == 1
+    no_dump(stderr.read_text("utf-8"))
+    assert "run 1 of mucf-statsbidrag is kept for the next crawl to apply" in stderr.read_text("utf-8")
+    assert (crawl_env / "cache" / "spool" / "run-1.pending.json").exists()
+
+    proxy.restore()
+    again = start_crawl(sources)
+    out, err = again.communicate(timeout=120)
+    assert again.returncode == 0, err
+    assert f"run 1 of {MUCF}, kept while the database did not answer, is applied now: ok" in err
+    assert [status for _, status, _, _ in runs(look)] == ["ok", "ok"]
+    assert {run_id for run_id, _ in changes(look)} == {1}
 
 
 @pytest.mark.slow

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import resource
 import signal
 import subprocess
 import sys
@@ -18,7 +19,7 @@ from sqlalchemy import select
 
 from fundwatch.cli import main
 from fundwatch.digest.models import Delivery, Subscriber, Suppression
-from fundwatch.storage.db import get_engine, session_scope
+from fundwatch.storage.db import dispose_engines, get_engine, session_scope
 from helpers import add_subscriber, crawl, make_item, wait_for
 
 SOON = dt.date.today() + dt.timedelta(days=5)
@@ -187,31 +188,63 @@ def test_delete_anonymises_deliveries(db_url, digest_env, smtp):
         assert s.scalars(select(Subscriber)).all() == []
 
 
-def _full_disk_child(outbox) -> list[str]:
-    """argv prefix: the command runs with OUTBOX on a 4 KiB tmpfs of its own (a mount namespace)."""
+# An outbox that cannot take the digest, two ways: a 4 KiB tmpfs of the child's own (a mount
+# namespace), where this machine lets an unprivileged user mount; else, and always for the second
+# case, a file-size limit on the child (RLIMIT_FSIZE): the kernel refuses a write past it (EFBIG)
+# as it refuses one on a full disk (ENOSPC). The limit sits above every offset the sender writes
+# its SQLite write-ahead log at (a few pages) and below the digest's size (60 calls).
+FILE_SIZE_LIMIT = 64 * 1024
+FULL_DISK_ERRORS = {"tmpfs": "No space left on device", "file-size limit": "File too large"}
+
+
+def _mounting_allowed(folder) -> bool:
+    try:
+        probe = subprocess.run(["unshare", "--map-root-user", "--mount", "sh", "-c",
+                                f'mount -t tmpfs -o size=4k tmpfs "{folder}"'], capture_output=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired):  # no unshare at all
+        return False
+    return probe.returncode == 0
+
+
+def _limit_file_size() -> None:
+    """The child's preexec: SIGXFSZ ignored, so a write past the limit fails with EFBIG (an OSError)
+    instead of killing the process."""
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (FILE_SIZE_LIMIT, FILE_SIZE_LIMIT))
+
+
+def full_outbox_send(outbox, how: str) -> tuple[subprocess.CompletedProcess, str]:
+    """`fundwatch digest send` with OUTBOX unable to take the digest; and the way it was done."""
     outbox.mkdir(parents=True, exist_ok=True)
-    return ["unshare", "--map-root-user", "--mount", "sh", "-c",
-            f'mount -t tmpfs -o size=4k tmpfs "{outbox}" && exec "$0" "$@"']
+    command = [sys.executable, "-m", "fundwatch.cli", "digest", "send"]
+    if how == "tmpfs" and _mounting_allowed(outbox):
+        command = ["unshare", "--map-root-user", "--mount", "sh", "-c",
+                   f'mount -t tmpfs -o size=4k tmpfs "{outbox}" && exec "$0" "$@"', *command]
+        return subprocess.run(command, env=dict(os.environ), capture_output=True, text=True, timeout=120), how
+    return subprocess.run(command, env=dict(os.environ), capture_output=True, text=True, timeout=120,
+                          preexec_fn=_limit_file_size), "file-size limit"
 
 
 @pytest.mark.slow
-def test_an_outbox_on_a_full_disk_defers_the_digest_and_sends_it_later(sqlite_url, digest_env):
-    """A message the outbox cannot write (disk full) was not delivered: deferred and tried again,
-    never `unknown`; the operator reads one line, no traceback."""
+@pytest.mark.parametrize("how", ["tmpfs", "file-size limit"])
+def test_an_outbox_on_a_full_disk_defers_the_digest_and_sends_it_later(sqlite_url, digest_env, how):
+    """A message the outbox cannot write (disk full, file too large) was not delivered: deferred
+    and tried again, never `unknown`; the operator reads one line, no traceback."""
     crawl(get_engine(sqlite_url), "brottsoffermyndigheten",
-          [make_item("brottsoffermyndigheten", f"Projektmedel {n}", deadline=SOON) for n in range(20)])
+          [make_item("brottsoffermyndigheten", f"Projektmedel {n}", deadline=SOON) for n in range(60)])
     add_subscriber("anna@example.org")
-    child = subprocess.run(_full_disk_child(digest_env) + [sys.executable, "-m", "fundwatch.cli", "digest", "send"],
-                           env=dict(os.environ), capture_output=True, text=True, timeout=120)
+    dispose_engines()  # the child starts with the whole database in its file, not in this process's log
+    child, how = full_outbox_send(digest_env, how)
     assert child.returncode == 0, child.stderr
     assert "Traceback" not in child.stdout + child.stderr
     assert "1 deferred" in child.stdout and "0 unknown" in child.stdout
     d = deliveries()["anna@example.org"]
     assert d.status == "deferred" and d.next_attempt_at is not None
-    assert "cannot write the outbox" in d.error and "No space left on device" in d.error
+    assert "cannot write the outbox" in d.error and FULL_DISK_ERRORS[how] in d.error
     assert "\n" not in d.error
-    assert list(digest_env.iterdir()) == []  # the tmpfs was the child's own; nothing half-written here
+    assert list(digest_env.iterdir()) == []  # nothing half-written is left
     with time_machine.travel(dt.datetime.now(dt.UTC) + dt.timedelta(minutes=6), tick=False):
         assert send().sent == 1  # the disk has room again: retried after its backoff
     assert deliveries()["anna@example.org"].status == "sent"
     assert len(list(digest_env.glob("*.eml"))) == 1
+    assert len(next(digest_env.glob("*.eml")).read_bytes()) > FILE_SIZE_LIMIT  # the limit did stop this digest

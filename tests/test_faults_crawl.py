@@ -18,6 +18,7 @@ from scrapy.http import HtmlResponse, Request
 from fundwatch.mirror_server import MirrorServer
 from fundwatch.spiders.health import RunHealth, same_page
 from fundwatch.spiders.middlewares import CharsetCheckMiddleware, TruncationCheckMiddleware
+from fundwatch.spiders.page import carries
 from fundwatch.storage.reasons import reason_en, reason_sv
 from helpers import MIRROR, crawl_args, run_cli, write_sources
 
@@ -76,18 +77,22 @@ def read(*args: str):
 
 # -- redirects ------------------------------------------------------------------------------------
 @pytest.mark.slow
-def test_a_page_redirected_to_a_maintenance_page_is_never_removed_nor_replaced(sqlite_url, faulty, sources):
+@pytest.mark.parametrize("status", [301, 302, 303, 307, 308])
+def test_a_page_redirected_to_a_maintenance_page_is_never_removed_nor_replaced(sqlite_url, faulty, sources, status):
+    """Whatever the redirect says (a move, or for now), a target that does not carry the watched page
+    fails the run `redirected`: never an update of the item, never a miss."""
     crawl(sources)
     [before] = read("calls")
-    answer(faulty, "www.mucf.se/bidrag/statsbidrag", status=302, location="/www.mucf.se/underhall")
+    answer(faulty, "www.mucf.se/bidrag/statsbidrag", status=status, location="/www.mucf.se/underhall")
     for _ in range(3):
         crawl(sources)
     latest = read("runs")[0]
     assert latest["status"] == "failed"
     assert latest["reason"] == f"{PAGE} redirected to {MAINTENANCE}, which does not carry its items"
     [after] = read("calls", "--all")
-    assert (after["id"], after["title"], after["status"]) == (before["id"], before["title"], before["status"])
-    assert [c["change"] for c in read("history")] == ["new"]  # no removal, no maintenance page as an item
+    assert (after["id"], after["title"], after["status"], after["url"]) == (
+        before["id"], before["title"], before["status"], PAGE)
+    assert [c["change"] for c in read("history")] == ["new"]  # no removal, no update, no maintenance page item
 
     restore(faulty)  # the page is back
     crawl(sources)
@@ -109,6 +114,31 @@ def test_a_moved_page_keeps_its_item_and_the_run_healthy(sqlite_url, faulty, sou
     assert after["id"] == before["id"] and after["status"] != "removed"
     assert after["url"] == "https://www.mucf.se/bidrag/statsbidrag-2027"
     assert [c["change"] for c in read("history")] == ["new"]  # the same item, never a second one
+
+
+@pytest.mark.slow
+def test_a_moved_page_with_a_new_title_is_still_the_watched_page_by_its_text(sqlite_url, faulty, sources):
+    crawl(sources)
+    [before] = read("calls")
+    moved = faulty.root / "www.mucf.se" / "bidrag" / "statsbidrag-2027"
+    shutil.copytree(faulty.root / "www.mucf.se" / "bidrag" / "statsbidrag", moved)
+    page = moved / "index.html"
+    html = page.read_text("utf-8")
+    page.write_text(html.replace("<h1>Statsbidrag</h1>", "<h1>Statsbidrag 2027</h1>"), "utf-8")
+    answer(faulty, "www.mucf.se/bidrag/statsbidrag", status=308, location="/www.mucf.se/bidrag/statsbidrag-2027")
+    crawl(sources)
+    assert read("runs")[0]["status"] == "ok"
+    [after] = read("calls", "--all")
+    assert after["id"] == before["id"] and after["title"] == "Statsbidrag 2027"
+    assert [c["change"] for c in read("history")] == ["new", "updated"]  # its title changed; the same item
+
+
+def test_a_page_carries_the_watched_page_by_its_title_or_most_of_its_words():
+    before = ("Statsbidrag | MUCF", "Här kan du söka statsbidrag för organisationer.\nSista dag 1 mars.")
+    assert carries(before, " statsbidrag |  mucf", "helt annan text")  # the same title
+    assert carries(before, "Statsbidrag 2027", "Här kan du söka statsbidrag för ideella organisationer. Sista dag 1 mars.")
+    assert not carries(before, "Underhåll", "Webbplatsen är tillfälligt stängd för underhåll.")
+    assert not carries(before, "Underhåll", "statsbidrag")  # a few shared words of a long page are not it
 
 
 def test_a_redirect_is_the_same_page_across_https_www_and_a_trailing_slash():

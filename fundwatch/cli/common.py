@@ -18,8 +18,8 @@ from fundwatch.cli.output import plural
 from fundwatch.crawl import crawl_source
 from fundwatch.digest.sending import send_due
 from fundwatch.hosts import host_groups
-from fundwatch.storage.db import describe_error, get_engine, session_scope
-from fundwatch.storage.runlife import recover_interrupted
+from fundwatch.storage.db import describe_error, get_engine, session_factory
+from fundwatch.storage.runlife import recover_left_runs
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
@@ -63,11 +63,9 @@ def crawl_all(chosen, sources_path, timeout, settings, echo=True):
     (their start-ups overlap; the host still gets one request at a time at its pace:
     spiders/pacing.py). A line per source as it ends; the results in CHOSEN's order."""
     stop_crawls_on_signals()
-    try:
-        with session_scope(get_engine()) as session:  # migrate once here, not racing in every child
-            for run_id in recover_interrupted(session):
-                click.echo(f"run {run_id} was left running by a process that is gone: recorded as interrupted",
-                           err=True)
+    try:  # migrate once here, not racing in every child; then apply what awaited the database
+        for line in recover_left_runs(session_factory(get_engine())):
+            click.echo(line, err=True)
     except DBAPIError as exc:  # each source says it again, or gets through when the database is back
         click.echo(f"fundwatch: {describe_error(exc)}", err=True)
     chosen = list(chosen)
