@@ -11,7 +11,9 @@ update of the same call:
 - a recurring deadline ("senast den 1 december varje år") becomes `deadline_rule` when no dated
   deadline is given;
 - `amount_text`/`amount_sek`; status words ("Stängt för ansökan", "Kommande") set the status;
-- `details`: who may apply, the decision, co-funding, region and any label the source adds;
+- `details`: who may apply, the decision, co-funding, region and any label the source adds; the
+  decision meetings ("Sammanträden: 17 februari, … och 8 december 2027") as ISO dates
+  (`fundwatch.items.MEETINGS`), or as written when a date in them has no year;
 - `eligibility` (the organisation forms of "Vem kan söka"), `region` (from `region_from_url` and
   `[source.regions]`, or a plan's Region cell) and `deadline_time` (a clock time written with the
   deadline).
@@ -25,12 +27,20 @@ from __future__ import annotations
 import re
 
 from fundwatch.eligibility import organisation_forms
+from fundwatch.items import MEETINGS
 from fundwatch.labels import clean
 from fundwatch.regions import clean_regions, region_of
 from fundwatch.spiders import sitevision
 from fundwatch.spiders.base import FundSpider
 from fundwatch.spiders.callpage import ITEM_FIELDS, WHO, CallPage, detail_name, read_call_page, read_rows
-from fundwatch.swedish import deadline_time, find_dates, parse_amount, parse_date, parse_deadline_rule
+from fundwatch.swedish import (
+    deadline_time,
+    find_dates,
+    parse_amount,
+    parse_date,
+    parse_date_list,
+    parse_deadline_rule,
+)
 
 CALL_PAGE = "call-page"
 YEAR = re.compile(r"\b(20[0-9]{2})\b")
@@ -210,6 +220,10 @@ class ListingSpider(FundSpider):
         config = self.source.listing
         details = {detail_name(name): value for name, value in page.facts.items() if name not in ITEM_FIELDS}
         details.update(page.sections)
+        if "meeting" in page.facts:
+            meetings = parse_date_list(page.facts["meeting"], default_year=self._year(page, "meeting"))
+            if meetings:
+                details[MEETINGS] = ", ".join(day.isoformat() for day in meetings)
         if config.region_from_url is not None:
             match = config.region_from_url.search(url)
             if match:
