@@ -88,6 +88,13 @@ DATE_FIELDS = ("opens", "deadline", "published")
 # ISO, in order, ", "-separated; which one is next is worked out when read, so a meeting passing is
 # never a change of the item.
 MEETINGS = "Sammanträden"
+# The `details` entry of an opening the page gives only in part (swedish.PartialDate): "maj 2027 (prel.)".
+OPENS_FORECAST = "Öppnar"
+
+
+def forecast_sv(partial) -> str:
+    """A partial opening as the item says it: 'maj 2027 (prel.)', never a day."""
+    return f"{partial.sv} (prel.)"
 
 
 def meeting_dates(details: dict[str, str] | None) -> list[dt.date]:

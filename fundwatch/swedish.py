@@ -201,7 +201,8 @@ _PARTIAL_WHOLE_RE = re.compile(
 # A forecast in running text (Jämställdhetsmyndigheten: "Den här sidan kommer att uppdateras inför
 # nästa utlysning 2026." / "… inför hösten 2025.").
 _FORECAST_RE = re.compile(
-    r"\b(?:inför(?:\snästa\s(?:utlysning(?:en)?|ansökningsomgång(?:en)?|ansökningsperiod(?:en)?|omgång(?:en)?))?"
+    r"\b(?:inför\snästa\s(?:utlysning(?:en)?|ansökningsomgång(?:en)?|ansökningsperiod(?:en)?|omgång(?:en)?)"
+    r"|uppdateras\sinför"
     r"|nästa\s(?:utlysning|ansökningsomgång|ansökningsperiod)\s(?:öppnar|planeras|beräknas)(?:\satt\söppna)?"
     r"|(?:planerar|planeras|beräknas)\satt\söppna|planeras\söppna|beräknas\söppna)"
     rf"\s(?:(?:i|under)\s)?{_PARTIAL}(?![0-9])",

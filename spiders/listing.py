@@ -10,6 +10,8 @@ update of the same call:
   year the page's title (or the heading above the date) states, else stays text only;
 - a recurring deadline ("senast den 1 december varje år") becomes `deadline_rule` when no dated
   deadline is given;
+- an opening given only in part ("Öppnar: Maj 2027", "… inför nästa utlysning 2027") is never made a
+  day: `details["Öppnar"]` says "maj 2027 (prel.)", and a call with nothing more dated is `planned`;
 - `amount_text`/`amount_sek`; status words ("Stängt för ansökan", "Kommande") set the status;
 - `details`: who may apply, the decision, co-funding, region and any label the source adds; the
   decision meetings ("Sammanträden: 17 februari, … och 8 december 2027") as ISO dates
@@ -27,15 +29,17 @@ from __future__ import annotations
 import re
 
 from fundwatch.eligibility import organisation_forms
-from fundwatch.items import MEETINGS
+from fundwatch.items import MEETINGS, OPENS_FORECAST, forecast_sv
 from fundwatch.labels import clean
 from fundwatch.regions import clean_regions, region_of
 from fundwatch.spiders import sitevision
 from fundwatch.spiders.base import FundSpider
 from fundwatch.spiders.callpage import ITEM_FIELDS, WHO, CallPage, detail_name, read_call_page, read_rows
 from fundwatch.swedish import (
+    PartialDate,
     deadline_time,
     find_dates,
+    find_forecast,
     parse_amount,
     parse_date,
     parse_date_list,
@@ -126,12 +130,18 @@ class ListingSpider(FundSpider):
             rule, rule_text = None, None
         amount = page.facts.get("amount")
         details = self._parse_details(url, page)
+        status = self._parse_status(page)
+        forecast = None if fields.get("opens") else self._forecast(page)
+        if forecast:
+            details[OPENS_FORECAST] = forecast_sv(forecast)
+            if status == "unknown" and not (fields.get("deadline") or rule):
+                status = "planned"  # only a forecast: a plan, as Vinnova's forecast rounds
         return self.make_item(
             response, kind=self.source.listing.kind, key=key, title=page.title, url=url,
             opens=fields.get("opens"), deadline=fields.get("deadline"), published=fields.get("published"),
             deadline_text=fields.get("deadline_text") or rule_text, deadline_rule=rule,
             amount_text=amount, amount_sek=parse_amount(amount) if amount else None,
-            status=self._parse_status(page), text=page.text, details=details,
+            status=status, text=page.text, details=details,
             deadline_time=fields.get("deadline_time"), region=self._region(details, page.title),
             # the shared reader already took the "Vem kan söka" section out: its forms, as eligibility_of reads them
             eligibility=organisation_forms(page.sections.get(WHO, "")),
@@ -176,6 +186,21 @@ class ListingSpider(FundSpider):
         if "published" in page.facts:
             out["published"] = parse_date(page.facts["published"]).date
         return out
+
+    @staticmethod
+    def _forecast(page: CallPage) -> PartialDate | None:
+        """An opening the page gives only in part: the opening (or period) label's value ("Öppnar:
+        Maj 2027"), else a forecast sentence ("… uppdateras inför nästa utlysning 2027.")."""
+        for name in ("opens", "period"):
+            if name in page.facts:
+                partial = parse_date(page.facts[name]).partial
+                if partial:
+                    return partial
+        for line in page.lines:
+            partial = find_forecast(line)
+            if partial:
+                return partial
+        return None
 
     @staticmethod
     def _prose_dates(page: CallPage) -> dict:
