@@ -35,12 +35,12 @@ AGENCY = {"socialstyrelsen-statsbidrag": "socialstyrelsen", "mucf-bidrag": "mucf
           "sst": "sst", "folkbildningsradet": "folkbildningsradet"}
 
 
-def parse_source(source_id: str, state: str):
+def parse_source(source_id: str, state: str, now: str = NOW):
     """The spider's items from the mirror's saved pages in STATE, following its requests as a crawl
     would (a page the mirror lacks is skipped, as a failed download is)."""
     spider = make_spider(ListingSpider, source=source_id)
     todo, items, requested = list(spider.source.urls), [], []
-    with time_machine.travel(NOW, tick=False):
+    with time_machine.travel(now, tick=False):
         while todo:
             url = todo.pop(0)
             try:
