@@ -97,6 +97,8 @@ def read_call_page(response, labels: dict[str, tuple[str, ...]] | None = None,
     root = sitevision.content_root(response)
     page = CallPage(title=clean(" ".join(root.xpath("(.//h1)[1]//text()").getall())), text="")
     for section in read_sections(response, vocab):
+        if section.faq:  # "Kan vi söka om …?": a question's answer is no fact of the call
+            continue
         for name, value in section.facts.items():
             if name not in page.facts and value and not any(p.search(value) for p in noise):
                 page.facts[name] = value

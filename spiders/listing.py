@@ -35,10 +35,10 @@ from fundwatch.regions import clean_regions, region_of
 from fundwatch.spiders import sitevision
 from fundwatch.spiders.base import FundSpider
 from fundwatch.spiders.callpage import ITEM_FIELDS, WHO, CallPage, detail_name, read_call_page, read_rows
+from fundwatch.spiders.reader import dated_sentences
 from fundwatch.swedish import (
     PartialDate,
     deadline_time,
-    find_dates,
     find_forecast,
     parse_amount,
     parse_date,
@@ -206,15 +206,11 @@ class ListingSpider(FundSpider):
     def _prose_dates(page: CallPage) -> dict:
         """No labelled date: a dated sentence about applying ("Ansökan ska vara SST tillhanda senast
         31 mars 2027", "Nästa ansökningsomgång är mellan den 20 augusti - 10 september 2027")."""
-        for line in page.lines:
-            for sentence in SENTENCE_END.split(line):
-                if not APPLY.search(sentence):
-                    continue
-                for role, parsed in find_dates(sentence):
-                    if parsed.date and parsed.end:
-                        return {"opens": parsed.date, "deadline": parsed.end, "deadline_text": sentence}
-                    if parsed.date and role == "deadline":
-                        return {"deadline": parsed.date, "deadline_text": sentence}
+        for sentence, role, parsed in dated_sentences(page.lines):  # the reader's own, for its calls
+            if parsed.date and parsed.end:
+                return {"opens": parsed.date, "deadline": parsed.end, "deadline_text": sentence}
+            if parsed.date and role == "deadline":
+                return {"deadline": parsed.date, "deadline_text": sentence}
         return {}
 
     @staticmethod
