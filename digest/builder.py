@@ -172,7 +172,8 @@ class ItemView:
 
     @property
     def status_sv(self) -> str:
-        """Öppen / Öppnar 1 februari 2027 / Planerad / Stängd, as a call card and line show it."""
+        """Öppen / Öppnar 1 februari 2027 / Planerad / Planerad, öppnar maj 2027 (prel.) / Stängd, as a call
+        card and line show it."""
         if self.status == "upcoming":
             return f"Öppnar {self.opens_sv}" if self.opens_sv else "Öppnar senare"
         if self.opens_forecast_sv and self.status in ("planned", "unknown"):
