@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 
 from fundwatch.digest.filters import Filters
 from fundwatch.eligibility import CIVIL_SOCIETY_DETAIL
+from fundwatch.items import OPENS_FORECAST, next_meeting
 from fundwatch.sources import load_sources
 from fundwatch.storage.changes import net_change
 from fundwatch.storage.models import Change, Item, Run
@@ -163,6 +164,8 @@ class ItemView:
     forms: tuple[str, ...] = ()  # organisation forms that may apply (eligibility.py)
     region: str | None = None
     civil_society: bool = True  # False: a source marked it as not naming civil society (opt-in, like non-competitive)
+    opens_forecast_sv: str | None = None  # an opening the page gives only in part: "maj 2027 (prel.)"
+    next_meeting_sv: str | None = None  # the next decision meeting the page lists (Arvsfonden), as of today
 
     @property
     def is_call(self) -> bool:
@@ -170,9 +173,12 @@ class ItemView:
 
     @property
     def status_sv(self) -> str:
-        """Öppen / Öppnar 1 februari 2027 / Planerad / Stängd, as a call card and line show it."""
+        """Öppen / Öppnar 1 februari 2027 / Planerad / Planerad, öppnar maj 2027 (prel.) / Stängd, as a call
+        card and line show it."""
         if self.status == "upcoming":
             return f"Öppnar {self.opens_sv}" if self.opens_sv else "Öppnar senare"
+        if self.opens_forecast_sv and self.status in ("planned", "unknown"):
+            return f"{'Planerad, öppnar' if self.status == 'planned' else 'Öppnar'} {self.opens_forecast_sv}"
         return {"open": "Öppen", "planned": "Planerad", "closed": "Stängd", "removed": "Borttagen"}.get(
             self.status, "Status okänd")
 
@@ -585,6 +591,8 @@ def _item_view(item: Item, now: dt.datetime, agency_name: str) -> ItemView:
         haystack=fold_case(f"{item.title}\n{item.text}"),
         forms=tuple(item.eligibility or ()), region=item.region,
         civil_society=(item.details or {}).get(CIVIL_SOCIETY_DETAIL) != "nej",
+        opens_forecast_sv=None if item.opens else (item.details or {}).get(OPENS_FORECAST),
+        next_meeting_sv=format_date_sv(meeting) if (meeting := next_meeting(item.details, now.date())) else None,
     )
 
 

@@ -84,6 +84,33 @@ CONTENT_FIELDS = (
 # while empty, so that items stored before them do not all read as updated.
 OPTIONAL_FIELDS = ("deadline_time", "eligibility", "region")
 DATE_FIELDS = ("opens", "deadline", "published")
+# The `details` entry of decision meeting dates (Arvsfonden's delegation): every date the page lists,
+# ISO, in order, ", "-separated; which one is next is worked out when read, so a meeting passing is
+# never a change of the item.
+MEETINGS = "Sammanträden"
+# The `details` entry of an opening the page gives only in part (swedish.PartialDate): "maj 2027 (prel.)".
+OPENS_FORECAST = "Öppnar"
+
+
+def forecast_sv(partial) -> str:
+    """A partial opening as the item says it: 'maj 2027 (prel.)', never a day."""
+    return f"{partial.sv} (prel.)"
+
+
+def meeting_dates(details: dict[str, str] | None) -> list[dt.date]:
+    """The decision meeting dates an item's details list (none when they are kept as written)."""
+    out = []
+    for part in (details or {}).get(MEETINGS, "").split(","):
+        try:
+            out.append(dt.date.fromisoformat(part.strip()))
+        except ValueError:
+            return []
+    return out
+
+
+def next_meeting(details: dict[str, str] | None, today: dt.date) -> dt.date | None:
+    """The first listed meeting on or after TODAY; None when every listed one has passed."""
+    return next((day for day in meeting_dates(details) if day >= today), None)
 
 
 def item_to_dict(item: FundItem, names: tuple[str, ...] = ITEM_FIELDS) -> dict:

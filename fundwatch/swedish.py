@@ -17,6 +17,11 @@ Accepted dates
     later than the end month);
   * times ``kl. 17.00``, ``kl 17``, ``klockan 17.00``, ``17:00``, ``23.59``.
 
+Partial dates (``ParsedDate.partial``, never a day): a month, season or quarter with its year, or a
+year alone, written as the whole value (``Maj 2027``, ``hösten 2027``, ``kvartal 1 2027``, ``2026``,
+``preliminärt maj 2027``) or as a forecast in a sentence (``inför nästa utlysning 2026``, ``inför
+hösten 2025``, ``planerar att öppna i maj 2027``).
+
 Refused (no date): day and month without a year unless ``default_year`` is given, two-digit
 years, numeric day/month forms (``1/4``, ``20.09.2024``, ``2024/09/20``), impossible dates
 (``31 februari 2024``), times such as ``24.00``.
@@ -34,7 +39,10 @@ from fundwatch import config
 
 __all__ = [
     "ParsedDate",
+    "PartialDate",
     "parse_date",
+    "parse_partial_date",
+    "find_forecast",
     "date_role",
     "find_dates",
     "parse_amount",
@@ -42,6 +50,7 @@ __all__ = [
     "next_rule_date",
     "parse_deadline_rule",
     "parse_date_in_context",
+    "parse_date_list",
     "deadline_time",
 ]
 
@@ -56,11 +65,33 @@ _END_OF_DAY = datetime.time(23, 59)
 
 
 @dataclass(frozen=True)
+class PartialDate:
+    """A date the text gives only in part: a year, with a month, a season or a quarter, or alone."""
+
+    year: int
+    month: int | None = None
+    season: str | None = None  # "våren", "sommaren", "hösten", "vintern"
+    quarter: int | None = None
+
+    @property
+    def sv(self) -> str:
+        """'maj 2027', 'hösten 2027', 'kvartal 1 2027', '2026'."""
+        if self.month:
+            return f"{MONTHS_SV[self.month - 1]} {self.year}"
+        if self.season:
+            return f"{self.season} {self.year}"
+        if self.quarter:
+            return f"kvartal {self.quarter} {self.year}"
+        return str(self.year)
+
+
+@dataclass(frozen=True)
 class ParsedDate:
     date: datetime.date | None
     time: datetime.time | None
     end: datetime.date | None = None
     text: str = ""
+    partial: PartialDate | None = None  # the text names no day, only this (never completed with a guess)
 
     @property
     def closes_at(self) -> datetime.datetime | None:
@@ -156,6 +187,27 @@ _LIST_CONT_RE = re.compile(
     r"\s?(?:,|och|eller|samt|respektive|resp\.)\s(?:senast\s)?(?:den\s)?$", _F
 )
 _SENTENCE_END_RE = re.compile(r"[.!?]\s(?=[A-ZÅÄÖ])")
+
+_SEASONS = {"våren": "våren", "vår": "våren", "sommaren": "sommaren", "sommar": "sommaren", "hösten": "hösten",
+            "höst": "hösten", "vintern": "vintern", "vinter": "vintern"}
+_PARTIAL = (
+    rf"(?:(?P<pm>{_MONTH})|(?P<ps>våren|vår|sommaren|sommar|hösten|höst|vintern|vinter)"
+    rf"|kvartal\s(?P<pq>[1-4])|q(?P<pq2>[1-4]))?\s?(?<![0-9])(?P<py>{_YEAR})"
+)
+_HEDGE = r"(?:preliminärt|prel\.|planerat|ca\.?|cirka|i|under)"
+_PARTIAL_WHOLE_RE = re.compile(
+    rf"(?:{_HEDGE}\s)*{_PARTIAL}\s?(?:\((?:preliminärt|prel\.?)\)|preliminärt)?\.?", _F
+)
+# A forecast in running text (Jämställdhetsmyndigheten: "Den här sidan kommer att uppdateras inför
+# nästa utlysning 2026." / "… inför hösten 2025.").
+_FORECAST_RE = re.compile(
+    r"\b(?:inför\snästa\s(?:utlysning(?:en)?|ansökningsomgång(?:en)?|ansökningsperiod(?:en)?|omgång(?:en)?)"
+    r"|uppdateras\sinför"
+    r"|nästa\s(?:utlysning|ansökningsomgång|ansökningsperiod)\s(?:öppnar|planeras|beräknas)(?:\satt\söppna)?"
+    r"|(?:planerar|planeras|beräknas)\satt\söppna|planeras\söppna|beräknas\söppna)"
+    rf"\s(?:(?:i|under)\s)?{_PARTIAL}(?![0-9])",
+    _F,
+)
 
 _ROLE_REACH = 100  # characters before a date in which its role word is looked for
 _TIME_REACH = 60  # characters after a date in which its time is looked for
@@ -281,17 +333,44 @@ def _time_from(m: re.Match) -> datetime.time:
 # --------------------------------------------------------------------------------------------
 
 
+def _partial(m: re.Match) -> PartialDate:
+    g = m.group
+    return PartialDate(int(g("py")), month=_month(g("pm")) if g("pm") else None,
+                       season=_SEASONS[g("ps").lower()] if g("ps") else None,
+                       quarter=int(g("pq") or g("pq2")) if g("pq") or g("pq2") else None)
+
+
+_LABEL_RE = re.compile(r"^[^:0-9]{1,40}:\s?")
+
+
+def parse_partial_date(text: str) -> PartialDate | None:
+    """A value that is a partial date and nothing else ("Maj 2027", "Öppnar: hösten 2027", "2026"),
+    after its label if it has one: None for anything else ("Utlyses inte 2027", "Ej bestämt", a
+    whole date)."""
+    s = _norm(text)
+    m = _PARTIAL_WHOLE_RE.fullmatch(s) or _PARTIAL_WHOLE_RE.fullmatch(_LABEL_RE.sub("", s, count=1))
+    return _partial(m) if m else None
+
+
+def find_forecast(text: str) -> PartialDate | None:
+    """The partial date a sentence forecasts the next round for ("inför nästa utlysning 2026")."""
+    m = _FORECAST_RE.search(_norm(text))
+    return _partial(m) if m else None
+
+
 def parse_date(text: str, *, default_year: int | None = None) -> ParsedDate:
     """The first date (or range) in ``text`` and a time written with it.
 
     A day and month without a year give ``date=None`` unless ``default_year`` is given. Vague
-    text gives ``date=None``; the normalised text is always kept in ``text``.
+    text gives ``date=None``; the normalised text is always kept in ``text``; a text that names
+    no day but a month, season or quarter with its year, or a year alone (the whole value, or a
+    forecast such as "inför nästa utlysning 2026"), gives it as ``partial``.
     """
     s = _norm(text)
     m = _DATE_RE.search(s)
     if m is None:
         t = _TIME_RE.search(s)
-        return ParsedDate(None, _time_from(t) if t else None, None, s)
+        return ParsedDate(None, _time_from(t) if t else None, None, s, parse_partial_date(s) or find_forecast(s))
     h = _hit(s, m, default_year)
     t = h.time
     if t is None:
@@ -413,6 +492,33 @@ def find_dates(text: str) -> list[tuple[str | None, ParsedDate]]:
     """
     s = _norm(text)
     return [(role, ParsedDate(h.date, t, h.end_date, h.text)) for role, h, t in _scan(s)]
+
+
+def parse_date_list(text: str, *, default_year: int | None = None) -> list[datetime.date] | None:
+    """Every date of a list, in order ("17 februari, 14 april och 8 december 2027"): a year
+    written once, after the dates, belongs to each date before it (the year before for a date that
+    would otherwise fall after the dated one, as in ranges); a date with no year after it takes
+    ``default_year``. None when the text names no date, or a date stays without a year or a day
+    (a range, a month alone): the list is then kept as written, never completed with a guess."""
+    hits = [h for _, h, _ in _scan(_norm(text))]
+    if not hits or any(h.end_date is not None or (h.date is None and h.yearless is None) for h in hits):
+        return None
+    out: list[datetime.date] = []
+    for n, h in enumerate(hits):
+        day = h.date
+        if day is None:
+            dated = next((later.date for later in hits[n + 1:] if later.date is not None), None)
+            month, dom = h.yearless
+            if dated is not None:
+                day = _mk_date(dated.year, month, dom)
+                if day is None or day > dated:
+                    day = _mk_date(dated.year - 1, month, dom)
+            elif default_year is not None:
+                day = _mk_date(default_year, month, dom)
+            if day is None:
+                return None
+        out.append(day)
+    return out
 
 
 def parse_deadline_rule(text: str) -> list[tuple[int, int]] | None:

@@ -2,7 +2,8 @@
 
 The hub links to the current-procurements page (one `procurement` per heading with label/value
 pairs) and to the planned-procurements PDF, whose URL changes with every replacement (one
-`procurement` with status `planned` per entry). The supplier news list gives `news` items.
+`procurement` with status `planned` per entry; its "Planerad annonsering: kvartal 1 2027" is also
+details.Öppnar "kvartal 1 2027 (prel.)", never a day). The supplier news list gives `news` items.
 """
 
 from __future__ import annotations
@@ -13,13 +14,13 @@ from urllib.parse import urlsplit
 
 from pypdf import PdfReader
 
-from fundwatch.items import slugify
+from fundwatch.items import OPENS_FORECAST, forecast_sv, slugify
 from fundwatch.labels import clean
 from fundwatch.spiders.base import FundSpider
 from fundwatch.spiders.normalise import pdf_lines
 from fundwatch.spiders.reader import read_calls
 from fundwatch.spiders.sitevision import channel_items, content_root
-from fundwatch.swedish import parse_date
+from fundwatch.swedish import parse_date, parse_partial_date
 
 CURRENT_LABELS = {
     "form": ("Upphandlingsform", "Upphandlingsförfarande"),
@@ -131,6 +132,9 @@ class ArbetsformedlingenSpider(FundSpider):
         #   links the current plan.
         hub_url = response.meta.get("hub_url") or response.url
         for title, details, lines in entries:
+            announced = parse_partial_date(details.get("Planerad annonsering", ""))
+            if announced:  # "kvartal 1 2027": when it opens for tenders, in part, never a day
+                details[OPENS_FORECAST] = forecast_sv(announced)
             item = self.make_item(response, kind="procurement", key=f"planerad {title}", title=title,
                                   url=hub_url, status="planned", details=details,
                                   text="\n".join(lines), competitive=None)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from fundwatch.items import MEETINGS
 from fundwatch.labels import CALL_LABELS, clean, vocabulary
 from fundwatch.spiders import sitevision
 from fundwatch.spiders.extract import main_text
@@ -33,7 +34,7 @@ LISTING_LABELS = vocabulary(
 )
 ITEM_FIELDS = ("opens", "deadline", "period", "amount", "published")
 DETAIL_NAMES = {"decision": "Beslut", "support_rate": "Medfinansiering", "funding": "Finansiering",
-                "project_start": "Projektstart", "meeting": "Sammanträde"}
+                "project_start": "Projektstart", "meeting": MEETINGS}
 # Sections whose text is kept whole in `details` (who may apply is what subscribers filter on).
 WHO = "Vem kan söka"
 WHO_HEADINGS = ("vem kan söka", "vilka kan söka", "vilka kan ansöka", "vilka som kan ansöka", "vem kan ansöka",
@@ -96,6 +97,8 @@ def read_call_page(response, labels: dict[str, tuple[str, ...]] | None = None,
     root = sitevision.content_root(response)
     page = CallPage(title=clean(" ".join(root.xpath("(.//h1)[1]//text()").getall())), text="")
     for section in read_sections(response, vocab):
+        if section.faq:  # "Kan vi söka om …?": a question's answer is no fact of the call
+            continue
         for name, value in section.facts.items():
             if name not in page.facts and value and not any(p.search(value) for p in noise):
                 page.facts[name] = value

@@ -10,8 +10,12 @@ update of the same call:
   year the page's title (or the heading above the date) states, else stays text only;
 - a recurring deadline ("senast den 1 december varje år") becomes `deadline_rule` when no dated
   deadline is given;
+- an opening given only in part ("Öppnar: Maj 2027", "… inför nästa utlysning 2027") is never made a
+  day: `details["Öppnar"]` says "maj 2027 (prel.)", and a call with nothing more dated is `planned`;
 - `amount_text`/`amount_sek`; status words ("Stängt för ansökan", "Kommande") set the status;
-- `details`: who may apply, the decision, co-funding, region and any label the source adds;
+- `details`: who may apply, the decision, co-funding, region and any label the source adds; the
+  decision meetings ("Sammanträden: 17 februari, … och 8 december 2027") as ISO dates
+  (`fundwatch.items.MEETINGS`), or as written when a date in them has no year;
 - `eligibility` (the organisation forms of "Vem kan söka"), `region` (from `region_from_url` and
   `[source.regions]`, or a plan's Region cell) and `deadline_time` (a clock time written with the
   deadline).
@@ -25,12 +29,22 @@ from __future__ import annotations
 import re
 
 from fundwatch.eligibility import organisation_forms
+from fundwatch.items import MEETINGS, OPENS_FORECAST, forecast_sv
 from fundwatch.labels import clean
 from fundwatch.regions import clean_regions, region_of
 from fundwatch.spiders import sitevision
 from fundwatch.spiders.base import FundSpider
 from fundwatch.spiders.callpage import ITEM_FIELDS, WHO, CallPage, detail_name, read_call_page, read_rows
-from fundwatch.swedish import deadline_time, find_dates, parse_amount, parse_date, parse_deadline_rule
+from fundwatch.spiders.reader import dated_sentences
+from fundwatch.swedish import (
+    PartialDate,
+    deadline_time,
+    find_forecast,
+    parse_amount,
+    parse_date,
+    parse_date_list,
+    parse_deadline_rule,
+)
 
 CALL_PAGE = "call-page"
 YEAR = re.compile(r"\b(20[0-9]{2})\b")
@@ -116,12 +130,18 @@ class ListingSpider(FundSpider):
             rule, rule_text = None, None
         amount = page.facts.get("amount")
         details = self._parse_details(url, page)
+        status = self._parse_status(page)
+        forecast = None if fields.get("opens") else self._forecast(page)
+        if forecast:
+            details[OPENS_FORECAST] = forecast_sv(forecast)
+            if status == "unknown" and not (fields.get("deadline") or rule):
+                status = "planned"  # only a forecast: a plan, as Vinnova's forecast rounds
         return self.make_item(
             response, kind=self.source.listing.kind, key=key, title=page.title, url=url,
             opens=fields.get("opens"), deadline=fields.get("deadline"), published=fields.get("published"),
             deadline_text=fields.get("deadline_text") or rule_text, deadline_rule=rule,
             amount_text=amount, amount_sek=parse_amount(amount) if amount else None,
-            status=self._parse_status(page), text=page.text, details=details,
+            status=status, text=page.text, details=details,
             deadline_time=fields.get("deadline_time"), region=self._region(details, page.title),
             # the shared reader already took the "Vem kan söka" section out: its forms, as eligibility_of reads them
             eligibility=organisation_forms(page.sections.get(WHO, "")),
@@ -168,18 +188,29 @@ class ListingSpider(FundSpider):
         return out
 
     @staticmethod
+    def _forecast(page: CallPage) -> PartialDate | None:
+        """An opening the page gives only in part: the opening (or period) label's value ("Öppnar:
+        Maj 2027"), else a forecast sentence ("… uppdateras inför nästa utlysning 2027.")."""
+        for name in ("opens", "period"):
+            if name in page.facts:
+                partial = parse_date(page.facts[name]).partial
+                if partial:
+                    return partial
+        for line in page.lines:
+            partial = find_forecast(line)
+            if partial:
+                return partial
+        return None
+
+    @staticmethod
     def _prose_dates(page: CallPage) -> dict:
         """No labelled date: a dated sentence about applying ("Ansökan ska vara SST tillhanda senast
         31 mars 2027", "Nästa ansökningsomgång är mellan den 20 augusti - 10 september 2027")."""
-        for line in page.lines:
-            for sentence in SENTENCE_END.split(line):
-                if not APPLY.search(sentence):
-                    continue
-                for role, parsed in find_dates(sentence):
-                    if parsed.date and parsed.end:
-                        return {"opens": parsed.date, "deadline": parsed.end, "deadline_text": sentence}
-                    if parsed.date and role == "deadline":
-                        return {"deadline": parsed.date, "deadline_text": sentence}
+        for sentence, role, parsed in dated_sentences(page.lines):  # the reader's own, for its calls
+            if parsed.date and parsed.end:
+                return {"opens": parsed.date, "deadline": parsed.end, "deadline_text": sentence}
+            if parsed.date and role == "deadline":
+                return {"deadline": parsed.date, "deadline_text": sentence}
         return {}
 
     @staticmethod
@@ -210,6 +241,10 @@ class ListingSpider(FundSpider):
         config = self.source.listing
         details = {detail_name(name): value for name, value in page.facts.items() if name not in ITEM_FIELDS}
         details.update(page.sections)
+        if "meeting" in page.facts:
+            meetings = parse_date_list(page.facts["meeting"], default_year=self._year(page, "meeting"))
+            if meetings:
+                details[MEETINGS] = ", ".join(day.isoformat() for day in meetings)
         if config.region_from_url is not None:
             match = config.region_from_url.search(url)
             if match:

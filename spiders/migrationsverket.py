@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 from scrapy.utils.gz import gunzip
 from scrapy.utils.sitemap import Sitemap
 
+from fundwatch.items import OPENS_FORECAST, forecast_sv
 from fundwatch.labels import CALL_LABELS
 from fundwatch.spiders import sitevision
 from fundwatch.spiders.base import FundSpider
@@ -107,13 +108,18 @@ class MigrationsverketSpider(FundSpider):
 
     def _parse_call(self, response, call):
         facts = dict(zip(("opens", "deadline"), split_period(call.facts.get("period", "")))) | call.facts
+        opens = parse_date(facts["opens"]) if facts.get("opens") else None
+        deadline = self._parse_date(facts.get("deadline"))
+        details = {call.labels[name]: facts[name] for name in DETAIL_FIELDS if name in facts}
+        status = "closed" if call.closed else "upcoming" if call.upcoming else "unknown"
+        if opens and opens.date is None and opens.partial:  # "Öppnar: Hösten 2027": a forecast, never a day
+            details[OPENS_FORECAST] = forecast_sv(opens.partial)
+            status = "planned" if status == "unknown" and deadline is None else status
         return self.make_item(
             response, kind="funding_call", key=call.key, title=call.title,
-            opens=self._parse_date(facts.get("opens")),
-            deadline=self._parse_date(facts.get("deadline")), deadline_text=facts.get("deadline"),
+            opens=opens.date if opens else None, deadline=deadline, deadline_text=facts.get("deadline"),
             amount_text=facts.get("amount"), amount_sek=parse_amount(facts.get("amount") or ""),
-            competitive=call.competitive, status="closed" if call.closed else "upcoming" if call.upcoming else "unknown", text=call.text,
-            details={call.labels[name]: facts[name] for name in DETAIL_FIELDS if name in facts},
+            competitive=call.competitive, status=status, text=call.text, details=details,
         )
 
     @staticmethod

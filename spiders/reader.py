@@ -18,7 +18,13 @@ How a page becomes calls (the same for every CMS: Sitevision, EPiServer, Drupal)
    travel down (`context`, `closed` under "Avslutade utlysningar"), their text belongs to the call
    they sit in. A call's facts under a generic sub-heading ("Viktiga datum") belong to the call.
 4. Text. A call's text is its blocks and its non-call sub-sections, one block per line, with
-   volatile text (stamps, countdowns, helper text, toolbars) removed by `normalise_text`.
+   volatile text (stamps, countdowns, helper text, toolbars) removed by `normalise_text`. An
+   accordion titled as a question ("Kan vi söka om …?", "Hur …?") is a FAQ: neither a call nor
+   part of one, whatever it holds (the call's own questions, "Vem kan söka?", "Hur mycket kan ni
+   söka?", stay its parts).
+5. A deadline in prose. A call with no labelled deadline takes it from a dated sentence about
+   applying in its text ("Sista ansökningsdag är den 15 mars 2027.", "Ansökan ska vara inne senast
+   3 maj 2027 kl. 14.00"): `dated_sentences` finds them, for the configured spider too.
 
 Public API:
     read_sections(page, vocabulary=CALL_LABELS) -> [CallSection]     every section
@@ -38,8 +44,10 @@ from parsel import Selector
 from fundwatch.labels import CALL_LABELS, KEY_FIELDS
 from fundwatch.spiders.extract import block_text, is_chrome, parse_html
 from fundwatch.spiders.normalise import normalise_text
+from fundwatch.swedish import ParsedDate, find_dates
 
-__all__ = ["CallSection", "read_sections", "read_calls", "competitive_flag", "split_period", "CLOSED_CONTEXT"]
+__all__ = ["CallSection", "read_sections", "read_calls", "competitive_flag", "split_period", "dated_sentences",
+           "CLOSED_CONTEXT"]
 
 _HEADINGS = {"h1": 1, "h2": 2, "h3": 3, "h4": 4, "h5": 5, "h6": 6}
 # Blocks read as a whole (their inline content is lines of text).
@@ -75,6 +83,12 @@ _SENTENCE_END = re.compile(r"[.!,;]$")
 _GENERIC_FACT_HEADINGS = re.compile(
     r"^(viktiga datum|datum|tidplan|fakta( om (utlysningen|bidraget))?|kort om (utlysningen|bidraget)"
     r"|om utlysningen|sammanfattning|översikt|information|detaljer|i korthet)$", re.I)
+# An accordion titled as a question is a FAQ, but for the questions a call page asks of itself.
+_CALL_QUESTION = re.compile(
+    r"^(vem|vilka)( som)? (kan|får) (an)?söka|^hur mycket|^vad kan (ni|du|man|vi) söka|^vad (kan|får) (bidraget|stödet|pengarna)",
+    re.I)
+_SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-ZÅÄÖ])")
+_APPLY = re.compile(r"\b(an)?sök", re.I)  # a sentence about applying, not about the decision or a report
 _ICKE = re.compile(r"\bicke[-\s]?konkurrerande\b", re.I)
 _KONK = re.compile(r"\bkonkurrerande\b", re.I)
 _LABEL_TAIL = " \t:?–—-"
@@ -103,6 +117,7 @@ class CallSection:
     links: list[tuple[str, str]] = field(default_factory=list)  # (link text, href as written)
     is_call: bool = False
     key: str = ""  # the title, or with its section when the page has the same title twice
+    faq: bool = False  # an accordion titled as a question: not a call, not a call's part, its facts nobody's
 
     @property
     def closed(self) -> bool:
@@ -134,6 +149,7 @@ def _norm(text: str) -> str:
 
 class _Vocabulary:
     def __init__(self, vocabulary: dict[str, tuple[str, ...]]):
+        self.fields = set(vocabulary)
         self.exact = {_norm(s).strip(_LABEL_TAIL): name for name, spellings in vocabulary.items() for s in spellings}
         # spellings by their first word, longest first: a line is checked against a few, not all
         self.by_first_word: dict[str, list[str]] = {}
@@ -355,6 +371,7 @@ class _Node:
     children: list = field(default_factory=list)  # _Node, in order, interleaved with nothing
     order: list = field(default_factory=list)  # blocks and child nodes in document order
     pseudo: bool = False  # a paragraph set as a heading (bold, or a heading class)
+    accordion: bool = False
 
 
 def _is_accordion_header(el) -> bool:
@@ -463,7 +480,7 @@ class _Walker:
                     i += 1
                 title = _heading_text(child)
                 parent = stack[-1]
-                node = _Node(title, parent.level + 0.5, parent, anchor=child.get("id"))
+                node = _Node(title, parent.level + 0.5, parent, anchor=child.get("id"), accordion=True)
                 parent.children.append(node)
                 parent.order.append(node)
                 inner = [*stack, node]
@@ -639,15 +656,17 @@ def read_sections(page, vocabulary: dict[str, tuple[str, ...]] = CALL_LABELS,
                 and _GENERIC_FACT_HEADINGS.match(node.title.rstrip(":? "))):
             own_facts[id(parent)].extend(own_facts[id(node)])
             own_facts[id(node)] = []
+    faq = {id(n): n.accordion and n.title.endswith("?") and not _CALL_QUESTION.match(n.title) for n in nodes}
     # an application period ("21 mars – 5 maj 2017") states both dates
-    is_call = {id(n): any(name in key_fields or name == "period" for name, _, _ in own_facts[id(n)]) for n in nodes}
+    is_call = {id(n): not faq[id(n)] and any(name in key_fields or name == "period" for name, _, _ in own_facts[id(n)])
+               for n in nodes}
 
     def text_and_links(node) -> tuple[list[str], list]:
         lines, links = [], []
         for part in node.order:
             if isinstance(part, _Node):
                 # a FAQ, "Kontakta oss" or "Relaterade sidor" after a call, whatever its level, is the page's
-                if is_call[id(part)] or _TRAILING_HEADING.match(part.title.rstrip(":? ")):
+                if is_call[id(part)] or faq[id(part)] or _TRAILING_HEADING.match(part.title.rstrip(":? ")):
                     continue
                 lines.append(part.title)
                 sub_lines, sub_links = text_and_links(part)
@@ -675,13 +694,40 @@ def read_sections(page, vocabulary: dict[str, tuple[str, ...]] = CALL_LABELS,
                 value = " ".join(normalise_text(value).splitlines()).strip(" /|;,")  # a countdown beside a date
                 facts[name], labels[name] = value, label
         lines, links = text_and_links(node)
+        text = normalise_text("\n".join(line for line in lines if line))
+        if is_call[id(node)] and "deadline" in vocab.fields and not ("deadline" in facts or "period" in facts):
+            written = _prose_deadline(text.splitlines())
+            if written:
+                facts["deadline"], labels["deadline"] = written, ""
         out.append(CallSection(
             title=node.title, level=node.level, context=tuple(reversed(context)), facts=facts, labels=labels,
-            text=normalise_text("\n".join(line for line in lines if line)), anchor=node.anchor, links=links,
-            is_call=is_call[id(node)],
+            text=text, anchor=node.anchor, links=links, is_call=is_call[id(node)], faq=faq[id(node)],
         ))
     _disambiguate([s for s in out if s.is_call])
     return out
+
+
+def dated_sentences(lines) -> list[tuple[str, str | None, ParsedDate]]:
+    """(sentence, role, date) for every date in the sentences of LINES that are about applying
+    ("Ansökan ska vara inne senast 3 maj 2027", "Nästa ansökningsomgång är mellan den 20 augusti -
+    10 september 2027"), in order; a decision or a report date is no such sentence."""
+    out = []
+    for line in lines:
+        for sentence in _SENTENCE.split(line):
+            if _APPLY.search(sentence):
+                out.extend((sentence, role, parsed) for role, parsed in find_dates(sentence))
+    return out
+
+
+def _prose_deadline(lines) -> str | None:
+    """The deadline a call's text gives in a sentence about applying: the sentence when it holds no
+    other date, else the date as written (with its time)."""
+    for sentence, role, parsed in dated_sentences(lines):
+        if role == "deadline" and parsed.date and not parsed.end:
+            if len(find_dates(sentence)) == 1:
+                return sentence
+            return parsed.text + (f" kl. {parsed.time:%H.%M}" if parsed.time else "")
+    return None
 
 
 def _disambiguate(calls: list[CallSection]) -> None:

@@ -9,7 +9,8 @@ all its rounds (`/api/ansokningsomgangar/<dnr>,...`): a call's dates come from a
 
 One `funding_call` per call, keyed by its diarienummer: opens is its earliest round's opening,
 deadline its last round's closing with the clock time the API gives; a round only forecast
-("Annonseringsläge") leaves the dates empty and the call planned. A call the API marks not public
+("Annonseringsläge") leaves the dates empty and the call planned, with the forecast opening in
+details.Öppnar ("våren 2027 (prel.)"). A call the API marks not public
 (Publik 0), or whose rounds all are, is closed. Calls that name civil society carry
 details["civilsamhälle"] = "ja"; the others "nej", and reach only subscribers who opt in.
 """
@@ -23,10 +24,11 @@ from typing import Any
 from w3lib.html import remove_tags, replace_entities
 
 from fundwatch.eligibility import CIVIL_SOCIETY_DETAIL, eligibility_of, names_civil_society
+from fundwatch.items import OPENS_FORECAST, forecast_sv
 from fundwatch.labels import clean
 from fundwatch.regions import region_of
 from fundwatch.spiders.base import FundSpider
-from fundwatch.swedish import format_date_sv
+from fundwatch.swedish import format_date_sv, parse_partial_date
 
 API = "https://data.vinnova.se/api"
 CALL_PAGE = "https://www.vinnova.se/sok-finansiering/hitta-finansiering/"
@@ -184,6 +186,10 @@ class VinnovaSpider(FundSpider):
         published = api_moment(call.get("Publiceringsdatum"))[0]
         details = {CIVIL_SOCIETY_DETAIL: "ja" if names_civil_society(f"{title}\n{text}") else "nej",
                    "diarienummer": dnr}
+        announced = forecast and parse_partial_date(" ".join(
+            str(v) for v in (forecast[0].get("AnnonseringslägePeriod"), forecast[0].get("AnnonseringslägeÅr")) if v))
+        if opens is None and announced:  # "Våren 2027": when it opens, in part, never a day
+            details[OPENS_FORECAST] = forecast_sv(announced)
         for r in public_rounds:
             o, _ = api_moment(r.get("Oppningsdatum"))
             c, t = api_moment(r.get("Stangningsdatum"))

@@ -159,7 +159,9 @@ def test_current_page_without_procurements_is_a_layout_change(spider):
 def planned(title: str, form: str, ads: str, start: str) -> FundItem:
     return item(
         "procurement", f"planerad {title}", title, HUB, HUB, status="planned", deadline=None,
-        details={"Upphandlingsform": form, "Planerad annonsering": ads, "Beräknad avtalsstart": start},
+        # the quarter it is to be announced in is when it opens, in part: "kvartal 1 2027 (prel.)"
+        details={"Upphandlingsform": form, "Planerad annonsering": ads, "Beräknad avtalsstart": start,
+                 "Öppnar": f"{ads} (prel.)"},
         text=f"{title}\nUpphandlingsform: {form}\nPlanerad annonsering: {ads}\nBeräknad avtalsstart: {start}",
     )
 

@@ -35,12 +35,12 @@ AGENCY = {"socialstyrelsen-statsbidrag": "socialstyrelsen", "mucf-bidrag": "mucf
           "sst": "sst", "folkbildningsradet": "folkbildningsradet"}
 
 
-def parse_source(source_id: str, state: str):
+def parse_source(source_id: str, state: str, now: str = NOW):
     """The spider's items from the mirror's saved pages in STATE, following its requests as a crawl
     would (a page the mirror lacks is skipped, as a failed download is)."""
     spider = make_spider(ListingSpider, source=source_id)
     todo, items, requested = list(spider.source.urls), [], []
-    with time_machine.travel(NOW, tick=False):
+    with time_machine.travel(now, tick=False):
         while todo:
             url = todo.pop(0)
             try:
@@ -108,7 +108,7 @@ HUB_STATE1 = [
 ]
 AF_STATE1 = [
     ('https://www.arvsfonden.se/ansokan/vara-stodformer/projektstod', 'Projektstöd', None, None, None, None,
-     None, None, 'unknown', {'Sammanträde': '17 februari, 14 april, 9 juni, 1 september, 20 oktober och 8 december 2027',
+     None, None, 'unknown', {'Sammanträden': '2027-02-17, 2027-04-14, 2027-06-09, 2027-09-01, 2027-10-20, 2027-12-08',
                              'Vem kan söka': 'Ideella föreningar och andra organisationer utan vinstsyfte.'}),
     ('https://www.arvsfonden.se/ansokan/vara-stodformer/lokalstod', 'Lokalstöd', None, None, None, None,
      'högst 5 miljoner kronor', 5000000, 'unknown', {'Vem kan söka': 'Ideella föreningar som äger eller hyr lokalen under lång tid.'}),
@@ -117,7 +117,7 @@ AF_STATE1 = [
 ]
 AF_DECISIONS_STATE1 = [
     ('https://www.arvsfonden.se/aktuellt/nyheter/nyhetsarkiv/2026-10-21-arvsfonden-delar-ut-drygt-98-miljoner', 'Arvsfonden delar ut drygt 98 miljoner', None, None, None, None,
-     None, None, 'unknown', {'Sammanträde': '21 oktober 2026'}),
+     None, None, 'unknown', {'Sammanträden': '2026-10-21'}),
 ]
 
 ENSAMHET_TEXT = "\n".join([
@@ -266,7 +266,10 @@ def test_arvsfonden_support_forms_every_field():
     assert_items("arvsfonden", items, AF_STATE1)
     _, after, _ = parse_source("arvsfonden", "state2")
     assert (after[2].deadline, after[2].deadline_text) == (dt.date(2027, 3, 15), "15 mars 2027")
-    assert [vars(i) for i in after[:2]] == [vars(i) for i in items[:2]]
+    # the first meeting of 2028 is added to the list, written after 2027's with its own year
+    assert after[0].details == dict(items[0].details, Sammanträden="2027-02-17, 2027-04-14, 2027-06-09, 2027-09-01, "
+                                                                    "2027-10-20, 2027-12-08, 2028-02-16")
+    assert vars(after[1]) == vars(items[1])
 
 
 def test_arvsfonden_decisions_who_got_funded():
@@ -278,7 +281,7 @@ def test_arvsfonden_decisions_who_got_funded():
         "Idrottsföreningen Framåt Idrott för alla 850 000 kr"]
     _, after, _ = parse_source("arvsfonden-beslut", "state2")
     assert [i.title for i in after] == ["Arvsfonden delar ut drygt 120 miljoner", "Arvsfonden delar ut drygt 98 miljoner"]
-    assert after[0].details == {"Sammanträde": "9 december 2026"}
+    assert after[0].details == {"Sammanträden": "2026-12-09"}
     assert vars(after[1]) == vars(items[0])
 
 
@@ -294,7 +297,7 @@ FHM_STATE1 = [
 
 JAM_STATE1 = [
     ('https://jamstalldhetsmyndigheten.se/sok-statsbidrag/verksamhetsbidrag-for-visst-valdsforebyggande-arbete/', 'Verksamhetsbidrag för visst våldsförebyggande arbete', None, None, None, None,
-     None, None, 'unknown', {'Vem kan söka': 'Ideella organisationer som arbetar mot mäns våld mot kvinnor och hedersrelaterat våld.'}),
+     None, None, 'planned', {'Öppnar': '2027 (prel.)', 'Vem kan söka': 'Ideella organisationer som arbetar mot mäns våld mot kvinnor och hedersrelaterat våld.'}),
     ('https://jamstalldhetsmyndigheten.se/sok-statsbidrag/projektbidrag-for-valdsforebyggande-arbete/', 'Projektbidrag för våldsförebyggande arbete', dt.date(2026, 12, 1), dt.date(2027, 1, 15), 'kl. 14.00 den 15 januari 2027', None,
      None, None, 'unknown', {'Vem kan söka': 'Ideella föreningar, stiftelser och trossamfund.; Vi håller alltid ett digitalt informationsmöte innan en utlysning öppnar.'}),
     ('https://jamstalldhetsmyndigheten.se/sok-statsbidrag/verksamhetsbidrag-i-omraden-med-socioekonomiska-utmaningar/', 'Verksamhetsbidrag i områden med socioekonomiska utmaningar', dt.date(2027, 2, 2), dt.date(2027, 3, 2), '2 mars 2027', None,
@@ -328,6 +331,9 @@ def test_jamstalldhetsmyndigheten_every_field():
     _, after, _ = parse_source("jamstalldhetsmyndigheten", "state2")
     assert (after[0].opens, after[0].deadline, after[0].deadline_text) == (
         dt.date(2027, 2, 1), dt.date(2027, 3, 16), "kl. 14.00 den 16 mars 2027")
+    # state1's "inför nästa utlysning 2027" was a year only: a planned call, "2027 (prel.)", never a day
+    assert (items[0].opens, items[0].status, items[0].details["Öppnar"]) == (None, "planned", "2027 (prel.)")
+    assert (after[0].status, "Öppnar" in after[0].details) == ("unknown", False)
     assert [vars(i) for i in after[1:]] == [vars(i) for i in items[1:]]
 
 
@@ -357,16 +363,16 @@ ESF_STATE1 = [
     ('https://www.esf.se/utlysningar/norra-mellansverige-a-2027/', 'Norra Mellansverige: Social inkludering (programområde A)', dt.date(2027, 1, 15), dt.date(2027, 4, 15), '15 april 2027', None,
      '35 miljoner kronor', 35000000, 'unknown', {'Medfinansiering': '40 procent', 'Vem kan söka': 'Organisationer med organisationsnummer, till exempel kommuner, ideella föreningar och idéburna organisationer. Projektet behöver medfinansiering.'}),
     ('https://www.esf.se/utlysningar/nationell-b-kompetensforsorjning/', 'Nationell utlysning: Kompetensförsörjning (programområde B)', None, None, 'Ej bestämt', None,
-     None, None, 'unknown', {'Vem kan söka': 'Organisationer med organisationsnummer, till exempel kommuner, ideella föreningar och idéburna organisationer. Projektet behöver medfinansiering.'}),
+     None, None, 'planned', {'Öppnar': 'maj 2027 (prel.)', 'Vem kan söka': 'Organisationer med organisationsnummer, till exempel kommuner, ideella föreningar och idéburna organisationer. Projektet behöver medfinansiering.'}),
 ]
 
 PLAN_STATE1 = [
     ('https://www.esf.se/utlysningar/utlysningsplan/', 'Sydsverige – A – Social inkludering', None, None, 'Ej bestämt', None,
-     None, None, 'unknown', {'Region': 'Sydsverige', 'Medfinansiering': '46 procent'}),
+     None, None, 'planned', {'Region': 'Sydsverige', 'Medfinansiering': '46 procent', 'Öppnar': 'maj 2027 (prel.)'}),
     ('https://www.esf.se/utlysningar/utlysningsplan/', 'Östra Mellansverige – A – Social inkludering', dt.date(2027, 3, 1), dt.date(2027, 5, 3), '3 maj 2027', None,
      None, None, 'unknown', {'Region': 'Östra Mellansverige', 'Medfinansiering': '46 procent'}),
     ('https://www.esf.se/utlysningar/utlysningsplan/', 'Norra Mellansverige – B – Kompetensförsörjning', None, None, 'Ej bestämt', None,
-     None, None, 'unknown', {'Region': 'Norra Mellansverige', 'Medfinansiering': '40 procent'}),
+     None, None, 'planned', {'Region': 'Norra Mellansverige', 'Medfinansiering': '40 procent', 'Öppnar': 'september 2027 (prel.)'}),
     ('https://www.esf.se/utlysningar/utlysningsplan/', 'Stockholm – A – Social inkludering', dt.date(2027, 4, 1), dt.date(2027, 6, 1), '1 juni 2027', None,
      None, None, 'unknown', {'Region': 'Stockholm', 'Medfinansiering': '50 procent'}),
 ]
@@ -423,6 +429,8 @@ def test_esf_plan_rows_every_field():
     # state2: "Ej bestämt" became dates for one region; the others are as they were
     _, after, _ = parse_source("esf-utlysningsplan", "state2")
     assert (after[2].opens, after[2].deadline, after[2].deadline_text) == (dt.date(2027, 9, 1), dt.date(2027, 10, 30), "30 oktober 2027")
+    # "September 2027" was a forecast (planned, "september 2027 (prel.)"); now the plan gives the days
+    assert (after[2].status, "Öppnar" in after[2].details) == ("unknown", False)
     assert [vars(after[i]) for i in (0, 1, 3)] == [vars(items[i]) for i in (0, 1, 3)]
     spider, broken, _ = parse_source("esf-utlysningsplan", "broken")
     assert broken == [] and spider.health.pages[PLAN].layout == "rows with facts (table.utlysningsplan tbody tr)"
@@ -509,14 +517,16 @@ def test_crawl_state2_changes_only_where_a_page_changed(timeline):
         ("updated", item("lansstyrelserna", tia_url("stockholm")), dates),
         ("updated", item("lansstyrelserna", f"{HUB}bidrag/tidiga-insatser-for-asylsokande/"), ("amount_sek", "amount_text", "text")),
         ("updated", item("arvsfonden", f"{AF}ansokan/vara-stodformer/unga-och-psykisk-halsa"), dates),
+        ("updated", item("arvsfonden", f"{AF}ansokan/vara-stodformer/projektstod"), ("details", "text")),
         ("new", item("arvsfonden", f"{AF}aktuellt/nyheter/nyhetsarkiv/2026-12-09-arvsfonden-delar-ut-drygt-120-miljoner", "decision"), ()),
         ("updated", item("folkhalsomyndigheten", f"{FHM}andt-forebyggande-arbete-2027/"), dates),
         ("updated", item("jamstalldhetsmyndigheten", f"{JAM}verksamhetsbidrag-for-visst-valdsforebyggande-arbete/"),
-         ("deadline", "deadline_text", "deadline_time", "opens", "text")),  # a dated round "kl. 14.00"
+         ("deadline", "deadline_text", "deadline_time", "details", "opens", "status", "text")),  # a dated round "kl. 14.00"
         ("updated", item("boverket", f"{BOV}verksamhetsutveckling-i-samlingslokaler/"), ("amount_sek", "amount_text", "text")),
         ("updated", item("esf", f"{ESF}sydsverige-a-social-inkludering-2027/"), dates),
         ("new", item("esf", f"{ESF}ovre-norrland-a-2027/"), ()),
-        ("updated", item("esf", "Norra Mellansverige – B – Kompetensförsörjning"), ("deadline", "deadline_text", "opens", "text")),
+        ("updated", item("esf", "Norra Mellansverige – B – Kompetensförsörjning"),
+         ("deadline", "deadline_text", "details", "opens", "status", "text")),  # the forecast became dates
         ("updated", item("kulturradet", "Bidrag till internationellt kulturutbyte"), ("deadline", "deadline_text", "opens", "text")),
         ("updated", item("sst", "Etableringsbidrag"), ("details", "text")),
         ("updated", item("folkbildningsradet", f"{FBR}jag-jobbar-pa-studieforbund/sarskilda-bidrag/sarskilda-insatser-starka-demokratin/"), dates),

@@ -99,3 +99,21 @@ def test_a_page_requested_but_answered_304_stays_cached(tmp_path):
         with time_machine.travel(T0 + dt.timedelta(days=day), tick=False):
             crawl(tmp_path, range(3), stored=False)
     assert cached(tmp_path) == {"0", "1", "2"}
+
+
+def test_sources_of_one_spider_crawling_at_once_do_not_wait_for_each_other(tmp_path):
+    """The configured funders are all crawled by spider `listing`, in parallel: each source has a file
+    of its own, so one crawl's open write transaction never locks another out ("database is locked")."""
+    storages = []
+    for source in ("arvsfonden", "esf-utlysningar"):
+        crawler = get_crawler(Spider, {"HTTPCACHE_DIR": str(tmp_path)})
+        spider = Spider.from_crawler(crawler, name="listing")
+        spider.source_id = source
+        storage = SqliteCacheStorage(crawler.settings)
+        storage.open_spider(spider)
+        storages.append((spider, storage))
+    for n, (spider, storage) in enumerate(storages):  # both write while both transactions are open
+        storage.store_response(spider, *page(n))
+    for spider, storage in storages:
+        storage.close_spider(spider, "finished")
+    assert sorted(p.name for p in tmp_path.glob("*.sqlite3")) == ["arvsfonden.sqlite3", "esf-utlysningar.sqlite3"]

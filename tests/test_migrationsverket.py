@@ -86,11 +86,11 @@ CALL_D = dict(
          "Tillgängliga medel Ca 500 MSEK\nFinansieringsalternativ Faktiska kostnader\nStöd från AMIF 90 %\n"
          "Öppnar 9 mars 2027\nStänger 20 april 2027 kl. 12.00\nProjektstart 1 januari 2028",
 )
-CALL_E = dict(  # labels partly in an accordion; "Januari 2027" names no day: no date invented
+CALL_E = dict(  # labels partly in an accordion; "Januari 2027" names no day: no date invented, a planned call
     title="Specifikt mål 4: Vidarebosättning av kvotflyktingar",
-    opens=None, deadline=None, deadline_text="Ej bestämt",
+    opens=None, deadline=None, deadline_text="Ej bestämt", status="planned",
     amount_text="Ca 60 MSEK", amount_sek=60_000_000, competitive=False,  # from its group heading
-    details={},
+    details={"Öppnar": "januari 2027 (prel.)"},
     text="Medel för att ta emot kvotflyktingar inom ramen för EU:s vidarebosättningsprogram.\n"
          "Tillgängliga medel: Ca 60 MSEK\nViktiga datum\nÖppnar Januari 2027\nStänger Ej bestämt",
 )
@@ -125,7 +125,7 @@ def assert_call(item, expected, page=PLANNED):
     assert item.key == expected["title"]
     assert item.url == page
     assert item.origin == page
-    assert item.status == "unknown"
+    assert item.status == expected.get("status", "unknown")
     assert item.published is None
     assert item.deadline_rule is None
     assert item.id == ""
@@ -245,6 +245,19 @@ def test_no_planned_calls_announced_is_not_a_layout_change():
     s = make_spider(MigrationsverketSpider)
     assert list(s.parse_calls(HtmlResponse(PLANNED, body=body, encoding="utf-8"))) == []
     assert s.health.pages[PLANNED].layout is None and s.health.pages[PLANNED].carried
+
+
+def test_a_call_planned_for_a_season_keeps_it_partial():
+    """"Öppnar: Hösten 2027" (a year-only forecast) is never made a day: the call is planned and says
+    "Öppnar: hösten 2027 (prel.)"; "Projektstart: Våren 2027" stays as written."""
+    body = ("<html><body><main><h1>Planerade utlysningar</h1><h2>Specifikt mål 3: Återvändande</h2>"
+            "<p><strong>Tillgängliga medel:</strong> Ca 30 MSEK</p><p><strong>Öppnar:</strong> Hösten 2027</p>"
+            "<p><strong>Stänger:</strong> Ej bestämt</p><p><strong>Projektstart:</strong> Våren 2028</p>"
+            "</main></body></html>").encode()
+    s = make_spider(MigrationsverketSpider)
+    (call,) = s.parse_calls(HtmlResponse(PLANNED, body=body, encoding="utf-8"))
+    assert (call.opens, call.deadline, call.deadline_text, call.status) == (None, None, "Ej bestämt", "planned")
+    assert call.details == {"Projektstart": "Våren 2028", "Öppnar": "hösten 2027 (prel.)"}
 
 
 def test_news_list_gone_is_a_layout_change():

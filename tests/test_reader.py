@@ -15,6 +15,7 @@ from fundwatch.items import item_id
 from fundwatch.spiders.migrationsverket import MigrationsverketSpider
 from fundwatch.spiders.normalise import normalise_text, page_stamp, pdf_lines
 from fundwatch.spiders.reader import read_calls, read_sections
+from fundwatch.swedish import parse_date
 from helpers import TESTS, make_spider
 
 PLANNED = "https://www.migrationsverket.se/andra-aktorer/eu-fonder/utlysningar/planerade-utlysningar"
@@ -288,3 +289,55 @@ def test_a_call_in_an_accordion_after_another_call_takes_nothing_from_it():
         ("Mål 9: Gammal", None, True), ("Mål 8: Också gammal", None, True)]
     assert "Mål 1" not in calls[0].text and "4 mars" not in calls[0].text
     assert calls[3].context == ("Planerade utlysningar", "Avslutade utlysningar")
+
+
+def test_question_accordions_after_a_call_are_neither_calls_nor_its_text():
+    """FAQ accordions ("Kan vi söka om …?", "Hur ansöker vi?") after a call whose facts sit under the
+    page's own heading: not calls (though an answer starts "Öppnar: kl. 8"), not the call's text; the
+    call's own question ("Vem kan söka?") stays its part."""
+    items, _ = items_of((TESTS / "variants" / "faq_after_call_without_heading.html").read_text())
+    assert [(i.title, i.opens, i.deadline, i.amount_sek) for i in items] == [
+        ("Specifikt mål 2: Integration", dt.date(2031, 2, 2), dt.date(2031, 3, 16), 120_000_000)]
+    assert items[0].text.splitlines()[-2:] == ["Vem kan söka?", "Ideella föreningar, kommuner och regioner."]
+    assert "Kan vi söka om" not in items[0].text and "e-tjänsten" not in items[0].text
+    faq = [s for s in read_sections((TESTS / "variants" / "faq_after_call_without_heading.html").read_text()) if s.faq]
+    assert [(s.title, s.is_call) for s in faq] == [("Kan vi söka om vi redan har ett projekt?", False),
+                                                   ("Hur ansöker vi?", False)]
+    for name in ("plain_h3_faq_accordions_after_each", "accordion_each_faq_accordions_after"):
+        for item in items_of(VARIANTS[name])[0]:
+            assert "handläggningen" not in item.text and "Kan vi söka om" not in item.text
+
+
+PROSE = "<p>Tillgängliga medel: Ca 30 MSEK</p><p>Öppnar: 1 februari 2027</p><p>{}</p>"
+
+
+@pytest.mark.parametrize("layout", ["plain", "accordion", "page_heading"])
+@pytest.mark.parametrize(("sentence", "deadline", "deadline_text", "time"), [
+    ("Sista ansökningsdag är den 15 mars 2027.", dt.date(2027, 3, 15), "Sista ansökningsdag är den 15 mars 2027.", None),
+    ("Ansökan ska vara inne senast 3 maj 2027 kl. 14.00", dt.date(2027, 5, 3),
+     "Ansökan ska vara inne senast 3 maj 2027 kl. 14.00", dt.time(14, 0)),
+    ("Du kan söka från den 1 februari. Sista dag att söka är 2 mars 2027.", dt.date(2027, 3, 2),
+     "Sista dag att söka är 2 mars 2027.", None),
+    # two dates in the sentence: the deadline's own words
+    ("Utlysningen öppnar 1 februari 2027 och sista ansökningsdag är den 15 mars 2027 kl. 12.00.", dt.date(2027, 3, 15),
+     "15 mars 2027 kl. 12.00", dt.time(12, 0)),
+    # not about applying, or no deadline: nothing
+    ("Beslut fattas senast den 1 juni 2027.", None, None, None),
+    ("Slutrapporten ska vara inne senast 30 september 2028.", None, None, None),
+])
+def test_a_deadline_written_only_in_prose_is_the_calls_deadline(layout, sentence, deadline, deadline_text, time):
+    body = PROSE.format(sentence)
+    title = "Specifikt mål 5: Språkstöd"
+    content = {"plain": f"<h3>{title}</h3>{body}", "accordion": sv_accordion(title, body, 5),
+               "page_heading": body}[layout]
+    items, _ = items_of(page(content, title=title) if layout == "page_heading" else page(content))
+    (item,) = items
+    assert (item.title, item.opens, item.deadline, item.deadline_text) == (title, dt.date(2027, 2, 1), deadline, deadline_text)
+    assert (parse_date(item.deadline_text).time if item.deadline_text else None) == time
+
+
+def test_a_labelled_deadline_wins_and_prose_alone_makes_no_call():
+    items, _ = items_of(VARIANTS["prose_deadline_beside_label"])
+    assert [(i.deadline, i.deadline_text) for i in items[:2]] == [(dt.date(2031, 4, 14), "14 april 2031"), (None, "Ej bestämt")]
+    # a heading over a sentence about applying, with no labelled fact, is not a call
+    assert read_calls(page("<h3>Nyhet: snart stänger AMIF</h3><p>Sista ansökningsdag är den 15 mars 2031.</p>")) == []

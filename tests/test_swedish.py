@@ -17,13 +17,17 @@ except ImportError:  # tests/ is not a package: make the project root importable
 
 from fundwatch.swedish import (  # noqa: E402
     ParsedDate,
+    PartialDate,
     date_role,
     find_dates,
     format_date_sv,
     next_rule_date,
     parse_amount,
     parse_date,
+    parse_date_in_context,
+    parse_date_list,
     parse_deadline_rule,
+    parse_partial_date,
 )
 
 D = dt.date
@@ -147,7 +151,65 @@ DATES = [
 
 @pytest.mark.parametrize(("text", "date", "time", "end", "norm"), DATES, ids=[d[0] or "empty" for d in DATES])
 def test_parse_date(text, date, time, end, norm):
-    assert parse_date(text) == ParsedDate(date=date, time=time, end=end, text=norm)
+    parsed = parse_date(text)
+    assert ParsedDate(parsed.date, parsed.time, parsed.end, parsed.text) == ParsedDate(date=date, time=time, end=end, text=norm)
+
+
+# Partial dates as the site models write them (year-only forecasts, month or season with a year):
+# kept as a partial date, never completed to a day, by parse_date and by parse_date_in_context
+# whatever year the page or title states.
+PARTIALS = [
+    ("Maj 2027", PartialDate(2027, month=5), "maj 2027"),  # ESF+ plan: "Öppnar" cell
+    ("Öppnar: Maj 2023", PartialDate(2023, month=5), "maj 2023"),  # the regions' call plans
+    ("September 2027", PartialDate(2027, month=9), "september 2027"),
+    ("preliminärt maj 2027", PartialDate(2027, month=5), "maj 2027"),
+    ("Maj 2027 (prel.)", PartialDate(2027, month=5), "maj 2027"),
+    ("Hösten 2027", PartialDate(2027, season="hösten"), "hösten 2027"),
+    ("Beräknad avtalsstart: hösten 2027", PartialDate(2027, season="hösten"), "hösten 2027"),  # AF's PDF
+    ("Projektstart: Våren 2027", PartialDate(2027, season="våren"), "våren 2027"),  # Migrationsverket
+    ("Planerad annonsering: kvartal 1 2027", PartialDate(2027, quarter=1), "kvartal 1 2027"),  # AF's PDF
+    ("Q3 2027", PartialDate(2027, quarter=3), "kvartal 3 2027"),
+    ("2026", PartialDate(2026), "2026"),
+    # Jämställdhetsmyndigheten's forecasts in a sentence
+    ("Den här sidan kommer att uppdateras inför nästa utlysning 2026.", PartialDate(2026), "2026"),
+    ("Den här sidan kommer att uppdateras inför hösten 2025.", PartialDate(2025, season="hösten"), "hösten 2025"),
+    ("Utlysningen planerar att öppna i maj 2027.", PartialDate(2027, month=5), "maj 2027"),  # Tillväxtverket
+]
+NOT_PARTIAL = ["Utlyses inte 2027", "Ej bestämt", "Beslut fattades i december 2026.", "utlysning 2025",
+               "Programperiod 2021-2027", "46 procent", "i augusti", "3 veckor", "Ca 500 MSEK"]
+
+
+@pytest.mark.parametrize(("text", "partial", "sv"), PARTIALS, ids=[p[0] for p in PARTIALS])
+def test_partial_dates_stay_partial(text, partial, sv):
+    parsed = parse_date(text)
+    assert (parsed.date, parsed.end, parsed.partial, parsed.partial.sv) == (None, None, partial, sv)
+    in_context = parse_date_in_context(text, title="Utlysning 2026", page_date=D(2025, 5, 1))
+    assert (in_context.date, in_context.partial) == (None, partial)
+
+
+@pytest.mark.parametrize("text", NOT_PARTIAL)
+def test_other_text_is_no_partial_date(text):
+    assert (parse_date(text).partial, parse_partial_date(text)) == (None, None)
+
+
+def test_a_whole_date_is_no_partial_date():
+    assert parse_date("1 maj 2027").partial is None and parse_date("1 maj 2027").date == D(2027, 5, 1)
+
+
+@pytest.mark.parametrize(("text", "year", "dates"), [
+    # Arvsfonden's meetings: the year once, at the end
+    ("17 februari, 14 april, 9 juni, 1 september, 20 oktober och 8 december 2027", None,
+     [D(2027, 2, 17), D(2027, 4, 14), D(2027, 6, 9), D(2027, 9, 1), D(2027, 10, 20), D(2027, 12, 8)]),
+    ("20 oktober och 8 december 2027 samt 16 februari 2028", None, [D(2027, 10, 20), D(2027, 12, 8), D(2028, 2, 16)]),
+    ("2 december, 17 februari och 14 april 2027", None, [D(2026, 12, 2), D(2027, 2, 17), D(2027, 4, 14)]),
+    ("2027-02-17, 2027-04-14", None, [D(2027, 2, 17), D(2027, 4, 14)]),
+    ("17 februari och 14 april", 2027, [D(2027, 2, 17), D(2027, 4, 14)]),  # the year from the heading
+    ("17 februari och 14 april", None, None),  # no year anywhere: kept as written
+    ("sex gånger per år", None, None),
+    ("21 mars – 5 maj 2027", None, None),  # a range is no list of days
+])
+def test_parse_date_list(text, year, dates):
+    assert parse_date_list(text, default_year=year) == dates
 
 
 def test_dates_table_is_large_enough():

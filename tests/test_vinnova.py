@@ -86,6 +86,7 @@ def test_a_forecast_round_stays_partial_and_planned():
     assert (c.opens, c.deadline, c.deadline_time) == (None, None, None)
     assert c.deadline_text == "Planeras: Våren 2027"
     assert c.status == "planned"
+    assert c.details["Öppnar"] == "våren 2027 (prel.)"  # the season it opens, never a day
     assert c.details["civilsamhälle"] == "ja"
 
 

@@ -21,6 +21,7 @@ from fundwatch.config import timezone
 from fundwatch.digest.filters import known_agencies
 from fundwatch.eligibility import clean_forms
 from fundwatch.errors import UserError
+from fundwatch.items import next_meeting
 from fundwatch.regions import clean_regions
 from fundwatch.sources import load_sources
 from fundwatch.storage import sqlite_read
@@ -201,6 +202,9 @@ def show(item_id, fmt):
                 "first_seen", "last_seen"):
         if data.get(key) is not None:
             click.echo(f"{key + ':':15}{plain(data[key])}")
+    meeting = next_meeting(data["details"], dt.datetime.now(timezone()).date())
+    if meeting:  # worked out now from the listed dates: a meeting passing is no change of the item
+        click.echo(f"{'next meeting:':15}{meeting.isoformat()}")
     for label, value in data["details"].items():
         click.echo(f"  {label}: {value}")
     click.echo(f"\n{data['text']}\n")

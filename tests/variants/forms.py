@@ -191,6 +191,21 @@ TRAILING = ('<h3>Vanliga frågor</h3>' + "".join(
     '<ul><li><a href="/amif">AMIF</a></li></ul>')
 
 
+# Questions in accordions after a call (Sitevision's FAQ): not calls, not the call's text, though an
+# answer may start with a label ("Öppnar: …").
+FAQ = [("Kan vi söka om vi redan har fått stöd?", "Ja, men inte för samma verksamhet."),
+       ("Hur lång tid tar handläggningen?", "Öppnar: kl. 8 varje vardag, svar inom sex månader.")]
+
+
+def faq_accordions(n):
+    return "".join(sv_accordion(q, f"<p>{e(a)}</p>", f"faq{n}-{k}") for k, (q, a) in enumerate(FAQ))
+
+
+def layout_plain_faq_after_each(calls, form):
+    return "".join(f'<h3 id="h-{n}">{e(c["title"])}</h3>{call_body(c, form)}{faq_accordions(n)}'
+                   for n, c in enumerate(calls))
+
+
 def layout_accordion_each(calls, form, accordion=sv_accordion):
     return "".join(accordion(c["title"], call_body(c, form), n) for n, c in enumerate(calls))
 
@@ -266,6 +281,12 @@ def variants() -> dict[str, str]:
     out["linked_h2_articles"] = page(layout_linked_h2(CALLS, "dl"))
     out["trailing_faq_and_contact"] = page(layout_plain(CALLS, "bold_colon", level=2) + TRAILING)
     out["accordion_each_trailing_faq"] = page(layout_accordion_each(CALLS, "table") + TRAILING)
+    out["plain_h3_faq_accordions_after_each"] = page(layout_plain_faq_after_each(CALLS, "bold_colon"))
+    out["accordion_each_faq_accordions_after"] = page(layout_accordion_each(CALLS, "table") + faq_accordions(9))
+    # a deadline also said in a sentence: the labelled one wins ("Ej bestämt" too)
+    out["prose_deadline_beside_label"] = page(layout_plain(CALLS, "dl").replace(
+        e(CALLS[0]["intro"]), e(CALLS[0]["intro"]) + " Ansökan ska vara inne senast den 30 april 2031.").replace(
+        e(CALLS[1]["intro"]), e(CALLS[1]["intro"]) + " Sista ansökningsdag är den 1 oktober 2031."))
     return out
 
 
