@@ -1,6 +1,8 @@
 """A static server for a mirror of the agency sites (the convention in the README, `FUNDWATCH_MIRROR`):
 `/HOST/PATH` is served from `ROOT/HOST/PATH`; a folder from its index.html, with or without a
-trailing slash; a file without an extension is HTML; the query string is ignored.
+trailing slash; a file without an extension is HTML; the query string is ignored. A path ending in
+a date with no file of that date (an API's changes-since-DATE, asked with a later date than the
+mirror holds) is served the newest file dated on or before it: a superset of what changed since.
 
 `ROOT/_responses.toml` can make a path answer otherwise, as a broken site does:
     ["www.example.se/hub"]
@@ -20,6 +22,7 @@ from __future__ import annotations
 import email.utils
 import hashlib
 import mimetypes
+import re
 import socket
 import threading
 import time
@@ -28,6 +31,8 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
+
+ISO_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
 @dataclass
@@ -119,6 +124,10 @@ class MirrorServer(ThreadingHTTPServer):
         candidate = self.root / key
         if candidate.is_dir():
             candidate = candidate / "index.html"
+        if not candidate.is_file() and ISO_DAY.fullmatch(candidate.name) and candidate.parent.is_dir():
+            earlier = sorted(p for p in candidate.parent.iterdir()
+                             if ISO_DAY.fullmatch(p.name) and p.name <= candidate.name and p.is_file())
+            candidate = earlier[-1] if earlier else candidate
         return candidate if candidate.is_file() else None
 
     def resolve(self, key: str, request_headers) -> tuple[int, dict[str, str], bytes]:

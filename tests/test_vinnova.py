@@ -207,3 +207,20 @@ def test_crawl_broken_api_fails_and_changes_nothing(sqlite_url, mirror, tmp_path
     assert "vinnova: failed" in result.stdout + result.stderr
     assert "0 items" in result.stdout + result.stderr
     assert rows(run_cli("calls", "--agency", "vinnova", "--format", "json")) == {}
+
+
+def test_the_mirror_answers_a_later_since_date_with_its_newest_earlier_answer():
+    """The demo's second crawl asks for changes since yesterday; the mirror holds the answer since
+    2026-11-01, a superset of it. A date before every file the mirror holds stays a 404."""
+    import urllib.error
+    import urllib.request
+
+    from fundwatch.mirror_server import MirrorServer
+
+    with MirrorServer(MIRROR / "state2") as server:
+        base = f"{server.url}/data.vinnova.se/api/utlysningar"
+        with urllib.request.urlopen(f"{base}/2026-12-01") as later:
+            assert later.read() == (MIRROR / "state2/data.vinnova.se/api/utlysningar" / SINCE).read_bytes()
+        with pytest.raises(urllib.error.HTTPError) as earlier:
+            urllib.request.urlopen(f"{base}/2020-01-01")
+        assert earlier.value.code == 404
