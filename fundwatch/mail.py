@@ -16,6 +16,7 @@ import re
 import smtplib
 import ssl
 import unicodedata
+import uuid
 from email import policy
 from email.headerregistry import Address
 from email.message import EmailMessage
@@ -110,6 +111,7 @@ def build_message(*, to: Address | str, subject: str, text: str, html: str | Non
     msg.set_content(text, charset="utf-8", cte=_encoding(text))
     if html is not None:
         msg.add_alternative(html, subtype="html", charset="utf-8", cte=_encoding(html))
+        msg.set_boundary(f"=_fw_{uuid.uuid4().hex}")  # random: spares the generator a search of the text
     return msg
 
 
