@@ -6,6 +6,7 @@ N items changed this week and S confirmed subscribers with mixed filters, starts
 as a child process and prints messages/s and the sender's peak RSS.
 
     python bench/digest_send.py [--subscribers 10000] [--items 400] [--db URL]
+    python bench/digest_send.py --subscribers 2000 --compare boundary   # a speed device: its gain
 """
 
 from __future__ import annotations
@@ -15,7 +16,9 @@ import datetime as dt
 import os
 import random
 import resource
+import shutil
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -139,6 +142,70 @@ def populate(n_items: int, n_subscribers: int, returning: float = 0.9, seed: int
             conn.execute(insert(Delivery), sent[i:i + 1000])
 
 
+# `--compare DEVICE`: the sender runs through this wrapper, with the device or without it (the
+# same code otherwise), so a speed device of the mail path is measured against its absence.
+SENDER = textwrap.dedent("""
+    import sys
+    device = sys.argv[1]
+    if device == "boundary":  # no boundary set at build time: the generator finds one itself
+        import fundwatch.mail
+        class Message(fundwatch.mail.EmailMessage):
+            def set_boundary(self, boundary):
+                if not boundary.startswith("=_fw_"):
+                    super().set_boundary(boundary)
+        fundwatch.mail.EmailMessage = Message
+    from fundwatch.cli import main
+    main(["digest", "send"], prog_name="fundwatch")
+""")
+DEVICES = ("boundary",)
+
+
+def send_once(env: dict, without: str | None = None) -> dict:
+    """One `fundwatch digest send` against a fresh aiosmtpd process: its figures."""
+    port = free_port()
+    server = subprocess.Popen([sys.executable, "-c", SERVER, str(port)], stdout=subprocess.PIPE, text=True)
+    assert server.stdout.readline().strip() == "ready"
+    env = dict(env, FUNDWATCH_SMTP_URL=f"smtp://127.0.0.1:{port}")
+    argv = ["-c", SENDER, without or ""] if without is not None else ["-m", "fundwatch.cli", "digest", "send"]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t = time.perf_counter()
+    child = subprocess.run([sys.executable, *argv], env=env, capture_output=True, text=True, cwd=ROOT)
+    elapsed = time.perf_counter() - t
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    server.terminate()
+    received, connections, size, lines, server_cpu = server.communicate(timeout=30)[0].split()
+    if child.returncode:
+        print(child.stdout.strip(), child.stderr[-2000:], sep="\n")
+        sys.exit(1)
+    return {"output": child.stdout.strip() or child.stderr.strip(), "elapsed": elapsed,
+            "cpu": usage.ru_utime + usage.ru_stime - before.ru_utime - before.ru_stime,
+            "peak_kb": usage.ru_maxrss, "received": int(received), "connections": int(connections),
+            "size": int(size), "lines": int(lines), "server_cpu": float(server_cpu)}
+
+
+def compare(env: dict, db_file: Path, device: str, runs: int) -> None:
+    """The send with DEVICE and without it, alternating (the order turns every round), each from
+    the same freshly planned database: sender CPU per message, medians and the gain."""
+    pristine = db_file.with_suffix(".pristine")
+    shutil.copyfile(db_file, pristine)
+    cpu: dict[str, list[float]] = {"with": [], "without": []}
+    for n in range(runs):
+        for variant in (("with", "without") if n % 2 == 0 else ("without", "with")):
+            for stale in (db_file.with_name(db_file.name + "-wal"), db_file.with_name(db_file.name + "-shm")):
+                stale.unlink(missing_ok=True)
+            shutil.copyfile(pristine, db_file)
+            r = send_once(env, "" if variant == "with" else device)
+            per_message = r["cpu"] / max(r["received"], 1) * 1000
+            cpu[variant].append(per_message)
+            print(f"  {variant:>7} {device}: sender CPU {r['cpu']:.1f} s for {r['received']} messages "
+                  f"({per_message:.2f} ms a message), {r['size'] / max(r['received'], 1) / 1024:.0f} KiB and "
+                  f"{r['lines'] / max(r['received'], 1):.0f} lines each, server CPU {r['server_cpu']:.1f} s, "
+                  f"{r['elapsed']:.1f} s wall", flush=True)
+    with_, without = statistics.median(cpu["with"]), statistics.median(cpu["without"])
+    print(f"{device}: median sender CPU per message {with_:.2f} ms with, {without:.2f} ms without: "
+          f"gain {(without - with_) / without * 100:+.1f} % (load average {os.getloadavg()[0]:.1f} at the end)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--subscribers", type=int, default=10_000)
@@ -146,7 +213,12 @@ def main() -> None:
     parser.add_argument("--returning", type=float, default=0.9,
                         help="share of subscribers who had last week's digest (default 0.9; 0: all first digests)")
     parser.add_argument("--db", help="database URL (default: a new SQLite file)")
+    parser.add_argument("--compare", choices=DEVICES,
+                        help="measure a speed device: sends with and without it, alternating (SQLite only)")
+    parser.add_argument("--runs", type=int, default=3, help="runs of each side with --compare (default 3)")
     args = parser.parse_args()
+    if args.compare and args.db:
+        parser.error("--compare needs the default SQLite database (it copies the file between runs)")
 
     tmp = Path(tempfile.mkdtemp(prefix="fw-bench-"))
     env = dict(os.environ)
@@ -160,30 +232,23 @@ def main() -> None:
     t = time.perf_counter()
     populate(args.items, args.subscribers, args.returning)
     print(f"set-up: {args.items} items, {args.subscribers} subscribers in {time.perf_counter() - t:.1f} s")
+    if args.compare:
+        from fundwatch.storage.db import get_engine
 
-    port = free_port()
-    server = subprocess.Popen([sys.executable, "-c", SERVER, str(port)], stdout=subprocess.PIPE, text=True)
-    assert server.stdout.readline().strip() == "ready"
-    env["FUNDWATCH_SMTP_URL"] = f"smtp://127.0.0.1:{port}"
-    t = time.perf_counter()
-    child = subprocess.run([sys.executable, "-m", "fundwatch.cli", "digest", "send"], env=env,
-                           capture_output=True, text=True, cwd=ROOT)
-    elapsed = time.perf_counter() - t
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    peak_kb, cpu = usage.ru_maxrss, usage.ru_utime + usage.ru_stime
-    server.terminate()
-    received, connections, size, lines, server_cpu = server.communicate(timeout=30)[0].split()
-    print(child.stdout.strip() or child.stderr.strip())
-    if child.returncode:
-        print(child.stderr[-2000:])
-        sys.exit(1)
-    print(f"received by the SMTP server: {received} messages over {connections} connection(s), "
-          f"{int(size) / max(int(received), 1) / 1024:.0f} KiB and {int(lines) / max(int(received), 1):.0f} lines "
+        get_engine().dispose()
+        compare(env, tmp / "bench.db", args.compare, args.runs)
+        return
+
+    r = send_once(env)
+    print(r["output"])
+    received = max(r["received"], 1)
+    print(f"received by the SMTP server: {r['received']} messages over {r['connections']} connection(s), "
+          f"{r['size'] / received / 1024:.0f} KiB and {r['lines'] / received:.0f} lines "
           "each on average (the server reads a message line by line)")
-    print(f"CPU time: sender {cpu:.1f} s, SMTP server {float(server_cpu):.1f} s (each on its own core; "
-          f"the rest of the wall time is the two waiting for each other)")
-    print(f"digest send: {elapsed:.1f} s wall (start-up, planning and sending), "
-          f"{int(received) / elapsed:.0f} messages/s, sender peak RSS {peak_kb / 1024:.0f} MB")
+    print(f"CPU time: sender {r['cpu']:.1f} s ({r['cpu'] / received * 1000:.2f} ms a message), SMTP server "
+          f"{r['server_cpu']:.1f} s (each on its own core; the rest of the wall time is the two waiting for each other)")
+    print(f"digest send: {r['elapsed']:.1f} s wall (start-up, planning and sending), "
+          f"{r['received'] / r['elapsed']:.0f} messages/s, sender peak RSS {r['peak_kb'] / 1024:.0f} MB")
 
 
 if __name__ == "__main__":

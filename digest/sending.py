@@ -175,7 +175,6 @@ class Composer:
                 d, org=m["org"], email=m["email"], links={"manage": m["manage"], "unsubscribe": m["unsubscribe"], "mute": m["mute"]},
                 filters_text=m["filters"], fragments=self.fragments,
                 list_url=f"{self.settings.public_url.rstrip('/')}/utlysningar")
-            html = mailer.join_html_lines(html, apart=self._marker_pattern)  # personal lines keep their own
             hit = _Rendered(d, subject, self._marker_pattern.split(text), self._marker_pattern.split(html))
             if len(self._rendered) >= RENDER_CACHE:
                 self._rendered.pop(next(iter(self._rendered)))
@@ -191,17 +190,17 @@ class Composer:
                   "filters": filters_sv(Filters.of(sub), self.agency_names)}
         by_marker = {self.markers[k]: v for k, v in values.items()}
         escaped = {marker: str(escape(value)) for marker, value in by_marker.items()}
-        headers = {"Message-ID": mailer.message_id(f"digest.{d.week}.{sub.id}", self.domain),
+        headers = {"Message-ID": f"<digest.{d.week}.{sub.id}@{self.domain}>",  # the same for the same message
                    "List-Unsubscribe": f"<{lk['unsubscribe']}>"}
         return r.subject, _filled(r.text, by_marker), _filled(r.html, escaped), headers
 
-    def message(self, d: Digest, sub: Subscriber, date: dt.datetime | None = None):
+    def message(self, d: Digest, sub: Subscriber):
         subject, text, html, headers = self.render(d, sub)
         return mailer.build_message(
             to=mailer.address(sub.email, sub.org), subject=subject, text=text, html=html, mail_from=self.sender,
-            msg_id=headers["Message-ID"], date=date, headers={"List-Id": self.list_id},
-            raw_headers={"List-Unsubscribe": headers["List-Unsubscribe"],
-                         "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"})
+            msg_id=headers["Message-ID"],
+            headers={"List-Id": self.list_id, "List-Unsubscribe": headers["List-Unsubscribe"],
+                     "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"})
 
 
 # -- planning -------------------------------------------------------------------------------------

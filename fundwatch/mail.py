@@ -1,28 +1,15 @@
-"""Mail transport and message building, shared by the digest and operator alerts.
+"""Mail for the digest and operator alerts, on the standard library: `EmailMessage` and `smtplib`.
 
-    from fundwatch.mail import build_message, open_transport
-    msg = build_message(to="ops@example.org", subject="...", text="...")
-    with open_transport(links=False) as transport:   # links=False: no subscriber links inside
-        transport.send(msg)
-
-Messages are the standard library's `EmailMessage`; SMTP is `smtplib`. `open_transport()` reads
-FUNDWATCH_SMTP_URL (smtp://host:port: STARTTLS when the server offers it; smtps://host:port:
-implicit TLS), FUNDWATCH_SMTP_USER / FUNDWATCH_SMTP_PASSWORD. Without an SMTP URL every message
-is written as an .eml file (the bytes SMTP would carry) to FUNDWATCH_OUTBOX. One SMTP connection
-carries every message sent through one transport, reconnecting once if the server dropped it.
-
-`send()` returns the server's reply (or the .eml path) and raises, so a caller can record what
-happened to the message:
-  TemporaryFailure   4xx, the connection failed before DATA, or the outbox could not be
-                     written (disk full): not delivered, try again later
-  PermanentFailure   5xx: not delivered, do not try again (a hard bounce)
-  UncertainDelivery  the connection was lost after DATA: the server may or may not have
-                     accepted the message; do not resend blindly
+`open_transport()` reads FUNDWATCH_SMTP_URL (smtp://host:port: STARTTLS when the server offers it;
+smtps://host:port: implicit TLS) and FUNDWATCH_SMTP_USER / FUNDWATCH_SMTP_PASSWORD; without an SMTP
+URL each message is written as an .eml file (the bytes SMTP would carry) to FUNDWATCH_OUTBOX. One
+SMTP connection carries every message of a transport, opened again once if the server dropped it.
+`send()` returns the server's reply (or the .eml path), or raises what happened to the message.
 """
 
 from __future__ import annotations
 
-import copy
+import contextlib
 import datetime as dt
 import os
 import re
@@ -40,32 +27,32 @@ from urllib.parse import unquote, urlsplit
 
 from fundwatch.config import MailSettings
 
-# policy.SMTP refuses CR/LF in header values and writes CRLF line ends. refold_source="none":
-# List-Unsubscribe (set raw: one long URL) goes out on one line, not as RFC 2047 encoded words.
+# policy.SMTP refuses CR/LF in header values and writes CRLF line ends. refold_source="none": our
+# own headers (set raw, e.g. List-Unsubscribe: one long URL) go out on one line, not encoded words.
 POLICY = policy.SMTP.clone(refold_source="none")
-LOOPBACK = {"127.0.0.1", "::1", "localhost"}
+SEVEN_BIT = POLICY.clone(cte_type="7bit")  # the generator writes 8bit parts as base64 (no 8BITMIME)
 MAX_LINE = 990  # octets of a body line; SMTP allows 998 plus CRLF
 
 
 class MailError(Exception):
     def __init__(self, message: str, code: int | None = None):
         super().__init__(message)
-        self.code = code
+        self.code = code  # the SMTP reply code, if there was one
 
 
 class MailConfigError(MailError):  # the settings cannot work (bad URL, password in clear, http links)
     pass
 
 
-class TemporaryFailure(MailError):  # not delivered; try again later
+class TemporaryFailure(MailError):  # 4xx, no connection before DATA, the outbox not written: try later
     pass
 
 
-class PermanentFailure(MailError):  # not delivered; refused for good (5xx)
+class PermanentFailure(MailError):  # 5xx: not delivered, do not try again (a hard bounce)
     pass
 
 
-class UncertainDelivery(MailError):  # connection lost after DATA: delivered or not, unknown
+class UncertainDelivery(MailError):  # the connection was lost after DATA: maybe delivered, never resend blindly
     pass
 
 
@@ -96,96 +83,41 @@ def parse_from(mail_from: str) -> Address:
     return address(email, name)
 
 
-def message_id(local: str, domain: str) -> str:
-    """A fixed Message-ID, e.g. for one (week, subscriber): the same message has the same id."""
-    safe = re.sub(r"[^A-Za-z0-9.\-_+]", "-", local)
-    return f"<{safe}@{domain}>"
-
-
-def join_html_lines(html: str, apart: re.Pattern | None = None, limit: int = MAX_LINE) -> str:
-    """An HTML part in fewer, longer lines: consecutive lines joined with a space up to LIMIT
-    octets (in HTML a line break and a space are the same whitespace; our mail has no <pre>).
-    A mail server reads a message line by line, and so does the email generator: fewer lines
-    make a digest cheaper for both (bench/README.md). Lines matching APART (placeholders filled
-    in later with values of unknown length) stay alone."""
-    ending = "\n" if html.endswith("\n") else ""
-    apart_bytes = re.compile(apart.pattern.encode()) if apart is not None else None
-    out: list[bytes] = []
-    run: list[bytes] = []
-    size = 0
-    for line in html[:len(html) - len(ending)].encode().split(b"\n"):  # octets, without encoding each line
-        if apart_bytes is not None and apart_bytes.search(line):
-            if run:
-                out.append(b" ".join(run))
-                run, size = [], 0
-            out.append(line)
-            continue
-        if run and size + 1 + len(line) > limit:
-            out.append(b" ".join(run))
-            run, size = [], 0
-        size += len(line) + (1 if run else 0)
-        run.append(line)
-    if run:
-        out.append(b" ".join(run))
-    return b"\n".join(out).decode() + ending
-
-
 def _encoding(content: str) -> str:
     """The text as it is (7bit or 8bit, a third smaller than base64 and readable in an .eml),
     base64 where a line is longer than SMTP allows or the text holds a NUL."""
     data = content.encode("utf-8")
-    if b"\0" in data or max(map(len, data.splitlines()), default=0) > MAX_LINE:
-        return "base64"
-    return "7bit" if data.isascii() else "8bit"
+    too_long = b"\0" in data or max(map(len, data.splitlines()), default=0) > MAX_LINE
+    return "base64" if too_long else "7bit" if data.isascii() else "8bit"
 
 
 def build_message(*, to: Address | str, subject: str, text: str, html: str | None = None,
                   mail_from: str | Address | None = None, msg_id: str | None = None,
-                  date: dt.datetime | None = None, headers: dict[str, str] | None = None,
-                  raw_headers: dict[str, str] | None = None) -> EmailMessage:
-    """multipart/alternative (text, then HTML) when html is given, else text/plain. Subject and
-    extra header values go through header_text(): one clean line whatever they held. raw_headers
-    (our own URLs, e.g. List-Unsubscribe) are written as they are: one line of printable ASCII."""
+                  headers: dict[str, str] | None = None) -> EmailMessage:
+    """multipart/alternative (text, then HTML) when html is given, else text/plain. The subject
+    goes through header_text(): one clean line whatever it held. HEADERS are our own (List-Id,
+    List-Unsubscribe), written as they are: each must be one line of printable ASCII."""
     sender = mail_from if isinstance(mail_from, Address) else parse_from(mail_from or MailSettings.from_env().mail_from)
     msg = EmailMessage(policy=POLICY)
     msg["From"] = sender
     msg["To"] = to if isinstance(to, Address) else address(to)
     msg["Subject"] = header_text(subject, 200)
-    msg["Date"] = format_datetime(date or dt.datetime.now(dt.UTC))
+    msg["Date"] = format_datetime(dt.datetime.now(dt.UTC))
     msg["Message-ID"] = msg_id or make_msgid(domain=sender.domain)
     for name, value in (headers or {}).items():
-        msg[name] = header_text(value)
-    for name, value in (raw_headers or {}).items():
         if not value.isascii() or not value.isprintable() or len(value) > 900:
             raise MailConfigError(f"{name} must be one line of printable ASCII")
         msg.set_raw(name, value)
     msg.set_content(text, charset="utf-8", cte=_encoding(text))
     if html is not None:
         msg.add_alternative(html, subtype="html", charset="utf-8", cte=_encoding(html))
-        # 128 random bits cannot occur in the text: spares the generator its search of the whole text
-        msg.set_boundary(f"=_fw_{uuid.uuid4().hex}")
+        msg.set_boundary(f"=_fw_{uuid.uuid4().hex}")  # random: spares the generator a search of the text
     return msg
 
 
-def seven_bit(msg: EmailMessage) -> EmailMessage:
-    """A copy of MSG with its 8bit parts as base64, for a server without 8BITMIME."""
-    msg = copy.deepcopy(msg)
-    for part in msg.walk():
-        if part.get("Content-Transfer-Encoding") == "8bit":
-            part.set_content(part.get_content(), subtype=part.get_content_subtype(), charset="utf-8", cte="base64")
-    return msg
-
-
-def envelope(msg: EmailMessage) -> tuple[str, list[str]]:
-    return msg["From"].addresses[0].addr_spec, [a.addr_spec for a in msg["To"].addresses]
-
-
-class Transport:
+class Transport(contextlib.AbstractContextManager):
     def close(self) -> None:
         pass
-
-    def __enter__(self):
-        return self
 
     def __exit__(self, *exc) -> None:
         self.close()
@@ -199,8 +131,8 @@ class OutboxTransport(Transport):
         self.folder.mkdir(parents=True, exist_ok=True)
 
     def send(self, msg: EmailMessage) -> str:
-        name = re.sub(r"[^A-Za-z0-9.\-_+]", "-", str(msg["Message-ID"] or "").strip("<>").split("@")[0])
-        path = self.folder / f"{name or uuid.uuid4().hex}.eml"
+        name = re.sub(r"[^A-Za-z0-9.\-_+]", "-", msg["Message-ID"].strip("<>").partition("@")[0])
+        path = self.folder / f"{name}.eml"
         tmp = self.folder / f".{path.stem}.{os.getpid()}.tmp"
         try:
             tmp.write_bytes(msg.as_bytes())
@@ -211,49 +143,37 @@ class OutboxTransport(Transport):
         return str(path)
 
 
-def _raise_for(code: int, reply: bytes | str, stage: str):
-    text = reply.decode("utf-8", "replace") if isinstance(reply, bytes) else str(reply)
-    text = f"{stage}: {code} {header_text(text, 300)}"
-    if 400 <= code < 500:
-        raise TemporaryFailure(text, code)
-    raise PermanentFailure(text, code)
-
-
 class SmtpTransport(Transport):
     def __init__(self, url: str, user: str | None = None, password: str | None = None, timeout: float = 60.0):
         parts = urlsplit(url)
-        if parts.scheme not in ("smtp", "smtps") or not parts.hostname:
-            raise MailConfigError(f"FUNDWATCH_SMTP_URL must be smtp://host[:port] or smtps://host[:port], not {url!r}")
-        self.scheme, self.host = parts.scheme, parts.hostname
         try:
-            self.port = parts.port or (465 if self.scheme == "smtps" else 25)
-        except ValueError:
-            raise MailConfigError(f"bad port in FUNDWATCH_SMTP_URL {url!r}") from None
-        self.user = user or (unquote(parts.username) if parts.username else None)
-        self.password = password or (unquote(parts.password) if parts.password else None)
-        self.timeout = timeout
+            self.port = parts.port or (465 if parts.scheme == "smtps" else 25)
+        except ValueError:  # not a number, or out of range
+            self.port = 0
+        if parts.scheme not in ("smtp", "smtps") or not parts.hostname or not self.port:
+            raise MailConfigError(f"FUNDWATCH_SMTP_URL must be smtp://host[:port] or smtps://host[:port], not {url!r}")
+        self.implicit_tls, self.host, self.timeout = parts.scheme == "smtps", parts.hostname, timeout
+        self.user = user or unquote(parts.username or "") or None
+        self.password = password or unquote(parts.password or "")
         self.smtp: smtplib.SMTP | None = None
-        self.tls = False
-        self.sent = 0
+        self.tls = False  # the connection is encrypted
 
     def _connect(self) -> smtplib.SMTP:
         context = ssl.create_default_context()
         try:
-            if self.scheme == "smtps":
-                smtp = smtplib.SMTP_SSL(self.host, self.port, timeout=self.timeout, context=context)
-                self.tls = True
-            else:
-                smtp = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
+            smtp = (smtplib.SMTP_SSL(self.host, self.port, timeout=self.timeout, context=context) if self.implicit_tls
+                    else smtplib.SMTP(self.host, self.port, timeout=self.timeout))
             smtp.ehlo()
+            self.tls = self.implicit_tls
             if not self.tls and smtp.has_extn("starttls"):
                 smtp.starttls(context=context)
                 smtp.ehlo()
                 self.tls = True
             if self.user:
-                if not self.tls and self.host not in LOOPBACK:
+                if not self.tls and self.host not in ("127.0.0.1", "::1", "localhost"):
                     smtp.close()
                     raise MailConfigError(f"{self.host} offers no TLS: refusing to send the SMTP password in clear")
-                smtp.login(self.user, self.password or "")
+                smtp.login(self.user, self.password)
         except smtplib.SMTPAuthenticationError as exc:
             raise MailConfigError(f"SMTP login to {self.host} refused: {exc.smtp_code} "
                                   f"{header_text(exc.smtp_error.decode('utf-8', 'replace'), 200)}") from None
@@ -272,34 +192,33 @@ class SmtpTransport(Transport):
         self.smtp = None
 
     def _refused(self, code: int, reply: bytes, stage: str):
-        if code == 421:  # the server is closing the connection
-            self._drop()
-        else:
-            try:
-                self.smtp.rset()  # type: ignore[union-attr]
-            except OSError:
+        try:  # the connection stays usable (RSET) unless the server is closing it (421)
+            if code == 421:
                 self._drop()
-        _raise_for(code, reply, stage)
+            else:
+                self.smtp.rset()  # type: ignore[union-attr]
+        except OSError:
+            self._drop()
+        text = f"{stage}: {code} {header_text(reply.decode('utf-8', 'replace'), 300)}"
+        raise (TemporaryFailure if 400 <= code < 500 else PermanentFailure)(text, code)
 
     def send(self, msg: EmailMessage) -> str:
-        sender, recipients = envelope(msg)
+        sender, recipient = msg["From"].addresses[0].addr_spec, msg["To"].addresses[0].addr_spec
         for attempt in (1, 2):
             reused = self.smtp is not None
             smtp = self.smtp or self._connect()
             eight_bit = smtp.has_extn("8bitmime")
-            data = (msg if eight_bit else seven_bit(msg)).as_bytes()
-            options = ["BODY=8BITMIME"] if eight_bit and not data.isascii() else []
+            data = msg.as_bytes(policy=POLICY if eight_bit else SEVEN_BIT)
             try:
-                code, reply = smtp.mail(sender, options)
-                if code == 421 and attempt == 1:
+                code, reply = smtp.mail(sender, ["BODY=8BITMIME"] if eight_bit and not data.isascii() else [])
+                if code == 421 and attempt == 1:  # the server is closing: one new connection
                     self._drop()
                     continue
                 if code != 250:
                     self._refused(code, reply, "MAIL FROM")
-                for rcpt in recipients:
-                    code, reply = smtp.rcpt(rcpt)
-                    if code not in (250, 251):
-                        self._refused(code, reply, "RCPT TO")
+                code, reply = smtp.rcpt(recipient)
+                if code not in (250, 251):
+                    self._refused(code, reply, "RCPT TO")
             except OSError as exc:  # nothing of the message went out: safe to try again
                 self._drop()
                 if attempt == 1 and reused:  # dropped while idle: one new connection
@@ -314,16 +233,13 @@ class SmtpTransport(Transport):
                 raise UncertainDelivery(f"connection to {self.host} lost after DATA: {exc}") from None
             if code != 250:
                 self._refused(code, reply, "end of DATA")
-            self.sent += 1
             return f"{code} {header_text(reply.decode('utf-8', 'replace'), 200)}"
         raise TemporaryFailure(f"{self.host} kept closing the connection")
 
     def close(self) -> None:
-        if self.smtp is not None:
-            try:
+        with contextlib.suppress(OSError):
+            if self.smtp is not None:
                 self.smtp.quit()
-            except OSError:
-                pass
         self._drop()
 
 
@@ -346,6 +262,6 @@ def open_transport(settings: MailSettings | None = None, *, links: bool = True) 
 
 
 def send_all(messages: Iterable[EmailMessage], settings: MailSettings | None = None, *, links: bool = False) -> list[str]:
-    """Convenience for a few messages (alerts): one connection, results in order."""
+    """A few messages (alerts) over one connection; the results in order."""
     with open_transport(settings, links=links) as transport:
         return [transport.send(m) for m in messages]
