@@ -9,9 +9,10 @@ each; it prints the medians of wall time and of the crawl child's CPU time (ever
 child; the process that records the run also serves the pages here, so its time would only dilute
 the figures; on a shared, loaded machine the CPU time is the steadier figure) and each device's
 gain: (time without - time with) / time without.
-The devices are switched off from outside the code: Scrapy settings for the spider loader and
-the stripped default components, a sitecustomize module on the crawl child's path for gc.freeze
-and the last-title cache.
+The devices are switched off from outside the code: Scrapy settings for the stripped default
+components, a sitecustomize module on the crawl child's path for the last-title cache. (The
+one-module spider loader and gc.freeze in the crawl child were measured here too and removed:
+bench/README.md, speed devices.)
 """
 
 from __future__ import annotations
@@ -36,13 +37,11 @@ from fundwatch.crawl import crawl_source  # noqa: E402
 from fundwatch.sources import load_sources  # noqa: E402
 
 SITECUSTOMIZE = {
-    "gc.freeze": "import gc\ngc.freeze = lambda: None\n",
     "last-title cache": (
         "from fundwatch.spiders import extract\n"
         "extract.title_of = lambda body, encoding='utf-8': extract._title(extract.parse_html(body, encoding))\n"),
 }
 SETTINGS = {
-    "spider loader": {"SPIDER_LOADER_CLASS": "scrapy.spiderloader.SpiderLoader", "SPIDER_MODULES": "fundwatch.spiders"},
     "stripped default components": {
         "EXTENSIONS_BASE": json.dumps(default_settings.EXTENSIONS_BASE),
         "DOWNLOADER_MIDDLEWARES_BASE": json.dumps(default_settings.DOWNLOADER_MIDDLEWARES_BASE),

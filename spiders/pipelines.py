@@ -11,7 +11,6 @@ start-up to every `fundwatch crawl` child (bench/README.md)."""
 
 from __future__ import annotations
 
-import gc
 import json
 import logging
 import os
@@ -77,11 +76,6 @@ class StoragePipeline:
         self.spool_path = run_files(self.run_id)[0]
         self.spool = Spool(self.spool_path)
         logger.info("run %s of %s started", self.run_id, spider.source_id)
-        if self.result_file:
-            # A `fundwatch crawl` child: everything imported and built so far lives until the
-            # process exits. Out of the collector's way, the crawl's collections stay small: it
-            # pays (bench/README.md, speed devices).
-            gc.freeze()
 
     def _begin(self, spider) -> bool:
         from fundwatch.storage.db import get_engine, session_factory
@@ -138,7 +132,6 @@ class StoragePipeline:
             write_result(self.result_file, {"run_id": self.run_id, "outcome": outcome.to_json()})
             logger.info("run %s of %s: %s, %d items spooled", self.run_id, spider.source_id, outcome.status,
                         self.spool.count)
-            gc.freeze()  # the interpreter's collections at exit would traverse the whole heap for nothing
             return
 
         from fundwatch.storage.runlife import apply_run
