@@ -5,12 +5,14 @@ ones (issue 15: a device stays only if it gains at least 5 %).
 
 For each page class of bench/run.py's crawl section, the `scrapy crawl page` of bench/run.py runs
 with every device on, and with one device switched off at a time, alternating, --runs times
-each; it prints the medians of wall and CPU time (of the crawl child and of the process that records
-the run: on a shared, loaded machine the CPU time is the steadier figure) and each device's gain:
-(time without - time with) / time without.
-The devices are switched off from outside the code: Scrapy settings for the spider loader and
-the stripped default components, a sitecustomize module on the crawl child's path for gc.freeze
-and the last-title cache.
+each; it prints the medians of wall time and of the crawl child's CPU time (every device acts in the
+child; the process that records the run also serves the pages here, so its time would only dilute
+the figures; on a shared, loaded machine the CPU time is the steadier figure) and each device's
+gain: (time without - time with) / time without.
+The devices are switched off from outside the code: Scrapy settings for the stripped default
+components, a sitecustomize module on the crawl child's path for the last-title cache. (The
+one-module spider loader and gc.freeze in the crawl child were measured here too and removed:
+bench/README.md, speed devices.)
 """
 
 from __future__ import annotations
@@ -35,13 +37,11 @@ from fundwatch.crawl import crawl_source  # noqa: E402
 from fundwatch.sources import load_sources  # noqa: E402
 
 SITECUSTOMIZE = {
-    "gc.freeze": "import gc\ngc.freeze = lambda: None\n",
     "last-title cache": (
         "from fundwatch.spiders import extract\n"
         "extract.title_of = lambda body, encoding='utf-8': extract._title(extract.parse_html(body, encoding))\n"),
 }
 SETTINGS = {
-    "spider loader": {"SPIDER_LOADER_CLASS": "scrapy.spiderloader.SpiderLoader", "SPIDER_MODULES": "fundwatch.spiders"},
     "stripped default components": {
         "EXTENSIONS_BASE": json.dumps(default_settings.EXTENSIONS_BASE),
         "DOWNLOADER_MIDDLEWARES_BASE": json.dumps(default_settings.DOWNLOADER_MIDDLEWARES_BASE),
@@ -52,9 +52,9 @@ VARIANTS = ["all on", *SETTINGS, *SITECUSTOMIZE]
 
 
 def cpu_seconds() -> float:
-    """CPU time of this process (which records the run) and of its waited-for children (the crawl)."""
-    return sum(u.ru_utime + u.ru_stime for u in (resource.getrusage(resource.RUSAGE_SELF),
-                                                   resource.getrusage(resource.RUSAGE_CHILDREN)))
+    """CPU time of this process's waited-for children: the crawl child."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def crawl(work: Path, sources: Path, server, n: int, variant: str) -> tuple[float, float]:
@@ -105,11 +105,14 @@ def main() -> None:
                         runs[variant].append(crawl(work, sources, server, args.pages, variant))
                 wall = {v: statistics.median(w for w, _ in runs[v]) for v in VARIANTS}
                 cpu = {v: statistics.median(c for _, c in runs[v]) for v in VARIANTS}
-                print(f"{page_class}, {args.pages} pages: all on {wall['all on']:.2f} s wall, {cpu['all on']:.2f} s CPU "
-                      f"(wall {', '.join(f'{w:.2f}' for w, _ in runs['all on'])})", flush=True)
+                print(f"{page_class}, {args.pages} pages (load {bench.load()}): all on {wall['all on']:.2f} s wall, "
+                      f"{cpu['all on']:.2f} s child CPU "
+                      f"(wall {', '.join(f'{w:.2f}' for w, _ in runs['all on'])}; "
+                      f"CPU {', '.join(f'{c:.2f}' for _, c in runs['all on'])})", flush=True)
                 for variant in VARIANTS[1:]:
-                    print(f"  without {variant}: {wall[variant]:.2f} s wall, {cpu[variant]:.2f} s CPU "
-                          f"(wall {', '.join(f'{w:.2f}' for w, _ in runs[variant])}); gain "
+                    print(f"  without {variant}: {wall[variant]:.2f} s wall, {cpu[variant]:.2f} s child CPU "
+                          f"(wall {', '.join(f'{w:.2f}' for w, _ in runs[variant])}; "
+                          f"CPU {', '.join(f'{c:.2f}' for _, c in runs[variant])}); gain "
                           f"{(wall[variant] - wall['all on']) / wall[variant]:+.1%} wall, "
                           f"{(cpu[variant] - cpu['all on']) / cpu[variant]:+.1%} CPU", flush=True)
     finally:

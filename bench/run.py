@@ -85,6 +85,13 @@ def machine() -> str:
             f"Python {platform.python_version()}, Scrapy {scrapy.__version__}, SQLAlchemy {sqlalchemy.__version__}")
 
 
+def child_cpu() -> float:
+    """CPU seconds (user + system) of this process's ended, waited-for children: the crawl child,
+    urlwatch, plain Scrapy. The parent's own time is left out: the bench server's threads run here."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def load() -> str:
     try:
         return " ".join(Path("/proc/loadavg").read_text().split()[:3])
@@ -304,10 +311,12 @@ def compare_crawl(ctx, page_class: str) -> float:
     mirror_urls = [server.url + "/" + u.split("://", 1)[1] for u in urls]
     uw = Urlwatch(ctx.urlwatch, ctx.work / f"urlwatch-crawl-{page_class}", mirror_urls)
     times: dict[str, list[float]] = {"fundwatch": [], "urlwatch": [], "scrapy fetch": []}
+    cpu: dict[str, list[float]] = {side: [] for side in times}  # CPU seconds of the side's child process
     sides = list(times)
     for r in range(ctx.runs):
         for side in sides[r % 3:] + sides[:r % 3]:  # rotate the order every round
             server.reset()
+            before = child_cpu()
             if side == "fundwatch":
                 use_db(ctx.work, "crawl")
                 seconds, summary = fundwatch_crawl(sources, server, n)
@@ -317,9 +326,12 @@ def compare_crawl(ctx, page_class: str) -> float:
             else:
                 seconds = scrapy_fetch(ctx.work / f"scrapy-fetch-{page_class}", mirror_urls)
             times[side].append(seconds)
+            cpu[side].append(child_cpu() - before)
             f = server.figures()
-            say(f"    run {r + 1} {side:12s} {seconds:6.2f} s  ({f['requests']} requests, {f['wire_bytes'] / 1e6:.1f} MB)")
+            say(f"    run {r + 1} {side:12s} {seconds:6.2f} s, child CPU {cpu[side][-1]:5.2f} s  "
+                f"({f['requests']} requests, {f['wire_bytes'] / 1e6:.1f} MB, load {load()})")
     fw, uwm, bare = (median(times[s]) for s in sides)
+    fw_cpu, uw_cpu, bare_cpu = (median(cpu[s]) for s in sides)
     ratio = fw / uwm
     say(f"    fundwatch (scrapy crawl page: fetch, extract main text, store in SQLite): {fmt_runs(times['fundwatch'])}")
     say(f"    urlwatch {ctx.urlwatch_version} (one url job per page, stores the raw page): {fmt_runs(times['urlwatch'])}")
@@ -328,6 +340,9 @@ def compare_crawl(ctx, page_class: str) -> float:
     record(f"crawl {page_class}, fundwatch median", f"{fw:.2f} s for {n} pages ({n / fw:.0f} pages/s)", "", None)
     record(f"crawl {page_class}, urlwatch median", f"{uwm:.2f} s for {n} pages ({n / uwm:.0f} pages/s)", "", None)
     record(f"crawl {page_class}, plain Scrapy fetch median", f"{bare:.2f} s (ratio to urlwatch {bare / uwm:.2f})", "", None)
+    record(f"crawl {page_class}, child CPU per page (median)",
+           f"fundwatch {fw_cpu / n * 1000:.2f} ms, urlwatch {uw_cpu / n * 1000:.2f} ms, "
+           f"plain Scrapy {bare_cpu / n * 1000:.2f} ms (CPU ratio fundwatch/urlwatch {fw_cpu / uw_cpu:.2f})", "", None)
     record(f"crawl {page_class}, ratio fundwatch/urlwatch", f"{ratio:.2f}", "<= 1.0", ratio <= 1.0)
     return ratio
 

@@ -1,5 +1,5 @@
 """A run's health: what every page answered. The verdict ok / partial / failed that it leads to is
-one of the change rules (storage/changes.py run_verdict): only a healthy run may count an item as
+one of the change rules (storage/changes.py; run_verdict in storage/outcome.py): only a healthy run may count an item as
 missing, and only on a page that answered with its own content; a page redirected away (a
 temporary redirect elsewhere, or a move to a page that carries nothing) counts as failed."""
 
@@ -9,8 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from fundwatch.storage.changes import run_verdict
-from fundwatch.storage.outcome import RunOutcome
+from fundwatch.storage.outcome import RunOutcome, run_verdict
 
 PERMANENT_REDIRECTS = {301, 308}  # a move; any other hop (302, 303, 307, a meta refresh) is for now
 

@@ -5,6 +5,12 @@ longer. Scrapy's own delay and per-domain concurrency hold inside one process on
 a host are crawled by several processes (one after another, overlapping by a start-up), and the
 scheduler may start any crawl any time.
 
+A host with no pace at all (a loopback mirror: DOWNLOAD_DELAY 0 and no Crawl-delay) may get up to
+CONCURRENT_REQUESTS_PER_DOMAIN requests at once from one process when that setting is above its
+default of 1: the process then holds the host's lock for a turn, from its first request out to its
+last answer in, and reads and records the host's pace once per turn, not per request. Another
+process still waits for the host's lock, and a host with a pace always gets one request at a time.
+
 It is the download handler (below every middleware, like the mirror's) because only here is the
 time a request is sent known: a middleware's request still waits in Scrapy's slot queue."""
 
@@ -35,13 +41,17 @@ class PoliteDownloadHandler(MirrorDownloadHandler):
         super().__init__(crawler)
         self.crawler = crawler
         self.delay = crawler.settings.getfloat("DOWNLOAD_DELAY")
+        self.per_host = crawler.settings.getint("CONCURRENT_REQUESTS_PER_DOMAIN", 1)
         self.turns: dict[str, asyncio.Lock] = {}
+        self.open_turns: dict[str, _OpenTurn] = {}  # hosts without a pace this process holds now
 
     def pace(self, host: str) -> float:
         return max(self.delay, crawl_delays(self.crawler).get(host, 0.0))
 
     async def download_request(self, request: Request) -> Response:
         host = urlsplit(request.url).netloc.lower()
+        if self.per_host > 1 and not self.pace(host):
+            return await self._download_in_turn(host, request)
         async with self.turns.setdefault(host, asyncio.Lock()):  # this process: one at a time
             held = await self._hold(host)
             try:
@@ -52,6 +62,26 @@ class PoliteDownloadHandler(MirrorDownloadHandler):
             finally:  # the pace runs from the answer, so the host sees at least the pace between two requests
                 hosts.record_request(host, time.time(), self.pace(host))
                 hosts.release(held)
+
+    async def _download_in_turn(self, host: str, request: Request) -> Response:
+        """A host without a pace: requests join this process's open turn on it (Scrapy's slot
+        bounds them to CONCURRENT_REQUESTS_PER_DOMAIN); the first opens it, the last answer closes it."""
+        async with self.turns.setdefault(host, asyncio.Lock()):  # one opener; a paced request waits here
+            turn = self.open_turns.get(host)
+            if turn is None:
+                turn = self.open_turns[host] = _OpenTurn(await self._hold(host))
+            turn.out += 1
+        try:
+            response = await super().download_request(request)
+            if urlsplit(request.url).path == "/robots.txt" and 200 <= response.status < 300:
+                self._read_crawl_delay(host, response.body)  # a Crawl-delay: the next request takes the paced way
+            return response
+        finally:
+            turn.out -= 1
+            if not turn.out:
+                del self.open_turns[host]
+                hosts.record_request(host, time.time(), self.pace(host))
+                hosts.release(turn.held)
 
     def _read_crawl_delay(self, host: str, body: bytes) -> None:
         agent = self.crawler.settings.get("ROBOTSTXT_USER_AGENT") or self.crawler.settings.get("USER_AGENT")
@@ -74,3 +104,11 @@ class PoliteDownloadHandler(MirrorDownloadHandler):
                 await asyncio.sleep(wait)
             else:
                 await asyncio.sleep(POLL)
+
+
+class _OpenTurn:
+    """This process's hold on a host without a pace: the host's lock and the requests out."""
+
+    def __init__(self, held):
+        self.held = held
+        self.out = 0

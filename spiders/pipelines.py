@@ -5,23 +5,26 @@ The run is recorded the same way whoever starts the crawl (storage/runlife.py: b
 apply in one transaction): under `fundwatch crawl` (FUNDWATCH_RUN_ID set) the parent process has
 begun the run and applies the spool and outcome when this process exits; a `scrapy crawl` on its
 own makes the same calls here, beginning when the spider opens and applying when it closes.
-Either way a killed crawl leaves a `running` row (later: interrupted) and nothing half-applied."""
+Either way a killed crawl leaves a `running` row (later: interrupted) and nothing half-applied.
+Only a `scrapy crawl` on its own imports the storage modules: SQLAlchemy would add about 0.2 s of
+start-up to every `fundwatch crawl` child (bench/README.md)."""
 
 from __future__ import annotations
 
-import gc
 import json
 import logging
 import os
 from collections import Counter
+from typing import TYPE_CHECKING
 
 from scrapy import signals
 from scrapy.exceptions import DropItem
 
 from fundwatch.items import KINDS, FundItem, item_id
-from fundwatch.storage.db import get_engine, session_factory
-from fundwatch.storage.runlife import Heartbeat, SourceLocked, apply_run, begin_run, storage_retry_seconds
 from fundwatch.storage.spool import Spool, discard_run_files, run_files
+
+if TYPE_CHECKING:
+    from fundwatch.storage.runlife import Heartbeat
 
 logger = logging.getLogger(__name__)
 DEADLINE_COVERAGE_MIN = 0.9
@@ -46,7 +49,11 @@ class StoragePipeline:
         # Under `fundwatch crawl`: the run it began, whose spool file it will apply.
         self.run_id: int | None = settings.getint("FUNDWATCH_RUN_ID") or None
         self.records_run = self.run_id is None  # a `scrapy crawl` on its own
-        self.retry_for = storage_retry_seconds() if self.records_run else 0.0
+        self.retry_for = 0.0
+        if self.records_run:
+            from fundwatch.storage.runlife import storage_retry_seconds
+
+            self.retry_for = storage_retry_seconds()
         self.heartbeat: Heartbeat | None = None
         self.spool: Spool | None = None
         self.spool_error: OSError | None = None
@@ -63,17 +70,17 @@ class StoragePipeline:
         if self.records_run:
             if not self._begin(spider):
                 return
+            from fundwatch.storage.runlife import Heartbeat
+
             self.heartbeat = Heartbeat(self.sessions, spider.source_id).start()
         self.spool_path = run_files(self.run_id)[0]
         self.spool = Spool(self.spool_path)
         logger.info("run %s of %s started", self.run_id, spider.source_id)
-        if self.result_file:
-            # A `fundwatch crawl` child: everything imported and built so far lives until the
-            # process exits. Out of the collector's way, the crawl's collections stay small: it
-            # pays (bench/README.md, speed devices).
-            gc.freeze()
 
     def _begin(self, spider) -> bool:
+        from fundwatch.storage.db import get_engine, session_factory
+        from fundwatch.storage.runlife import SourceLocked, begin_run
+
         self.sessions = session_factory(get_engine())
         try:
             self.run_id = begin_run(self.sessions, spider.source_id, spider.agency, spider.name)
@@ -125,8 +132,9 @@ class StoragePipeline:
             write_result(self.result_file, {"run_id": self.run_id, "outcome": outcome.to_json()})
             logger.info("run %s of %s: %s, %d items spooled", self.run_id, spider.source_id, outcome.status,
                         self.spool.count)
-            gc.freeze()  # the interpreter's collections at exit would traverse the whole heap for nothing
             return
+
+        from fundwatch.storage.runlife import apply_run
 
         self.heartbeat.stop()
         try:

@@ -8,10 +8,8 @@ from scrapy.settings import default_settings as _scrapy_defaults
 from fundwatch import __version__, config
 
 BOT_NAME = "fundwatch"
-SPIDER_MODULES = ["spiders"]
-NEWSPIDER_MODULE = "spiders"
-# A crawl imports only spiders/NAME.py: it pays on every crawl (bench/README.md, speed devices).
-SPIDER_LOADER_CLASS = "fundwatch.spiders.loader.OneModuleSpiderLoader"
+SPIDER_MODULES = ["fundwatch.spiders"]
+NEWSPIDER_MODULE = "fundwatch.spiders"
 
 # Be polite to the agencies: say who we are, obey robots.txt (5xx or unreachable = disallow,
 # RFC 9309), one request at a time per site, a delay that grows when the site slows down.

@@ -112,3 +112,42 @@ def test_a_crawl_delay_in_robots_txt_is_obeyed(tmp_path, monkeypatch):
     gaps = [b.started - a.finished for a, b in zip(county, county[1:])]
     assert min(gaps) >= 1.5 - 0.01, gaps
     assert max(b.started - a.finished for a, b in zip(hosts["www.mucf.se"], hosts["www.mucf.se"][1:])) < 1.0
+
+
+def overlap(a, b) -> bool:
+    return a.started < b.finished and b.started < a.finished
+
+
+@pytest.mark.slow
+def test_a_host_without_a_pace_gets_the_per_domain_concurrency_from_one_crawl_only(tmp_path, monkeypatch):
+    """A loopback mirror (no delay, CONCURRENT_REQUESTS_PER_DOMAIN 4): one crawl's requests overlap,
+    two crawls of the host never do, and robots.txt is alone on the host."""
+    root = tmp_path / "mirror"
+    entries, slow = [], []
+    for name in ("a", "b"):
+        urls = []
+        for i in range(4):
+            page = root / "www.lansstyrelsen.se" / name / f"sida{i}"
+            page.mkdir(parents=True)
+            (page / "index.html").write_text(PAGE.format(title=f"{name} {i}"), "utf-8")
+            urls.append(f"https://www.lansstyrelsen.se/{name}/sida{i}/")
+            slow.append(f'["www.lansstyrelsen.se/{name}/sida{i}"]\ndelay = 0.3\n')
+        entries.append({"id": name, "agency": "lansstyrelsen", "spider": "page", "urls": urls})
+    (root / "_responses.toml").write_text("\n".join(slow), "utf-8")
+    sources = write(tmp_path / "sources.toml", entries)
+    monkeypatch.setenv("FUNDWATCH_DATABASE_URL", f"sqlite:///{tmp_path / 'fw.db'}")
+    monkeypatch.setenv("FUNDWATCH_CACHE_DIR", str(tmp_path / "state" / "httpcache"))
+    with MirrorServer(root) as server:
+        monkeypatch.setenv("FUNDWATCH_MIRROR", server.url)
+        result = run_cli(*crawl_args(sources=sources), "--set", "DOWNLOAD_DELAY=0",
+                         "--set", "CONCURRENT_REQUESTS_PER_DOMAIN=4")
+        log = list(server.log)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.count(": ok (run") == 2, result.stdout + result.stderr
+    pages = {name: [e for e in log if e.path.startswith(f"/www.lansstyrelsen.se/{name}/")] for name in ("a", "b")}
+    robots = [e for e in log if e.path.endswith("/robots.txt")]
+    assert len(pages["a"]) == len(pages["b"]) == 4 and len(robots) == 2
+    assert not [(x.path, y.path) for x in pages["a"] for y in pages["b"] if overlap(x, y)], "two crawls at once"
+    assert not [(r.path, e.path) for r in robots for e in log if e is not r and overlap(r, e)]
+    for name in ("a", "b"):
+        assert any(overlap(x, y) for x in pages[name] for y in pages[name] if x is not y), f"{name}: one at a time"
