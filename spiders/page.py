@@ -13,16 +13,12 @@ import logging
 import re
 from collections import Counter
 
-from sqlalchemy.exc import SQLAlchemyError
-
 from fundwatch.errors import UserError
 from fundwatch.items import item_id
 from fundwatch.spiders.base import FundSpider
 from fundwatch.spiders.extract import main_text, title_of
 from fundwatch.spiders.health import same_page
 from fundwatch.spiders.normalise import normalise_text
-from fundwatch.storage.db import get_engine, session_factory
-from fundwatch.storage.queries import stored_content
 
 logger = logging.getLogger(__name__)
 SHARED_WORDS_MIN = 0.5  # of the longer text's words: a moved page keeps most of them, a maintenance page few
@@ -60,6 +56,12 @@ class PageSpider(FundSpider):
         """A redirect target stands for the watched page when it carries what was last stored of it;
         a page never stored yet has nothing to compare with. A database that cannot be read makes
         it not stand for it: a false `redirected` is safe, a maintenance page stored is not."""
+        # Imported here, on a redirect only: the crawl child otherwise never loads SQLAlchemy (its start-up).
+        from sqlalchemy.exc import SQLAlchemyError
+
+        from fundwatch.storage.db import get_engine, session_factory
+        from fundwatch.storage.queries import stored_content
+
         try:
             with session_factory(get_engine(migrate=False))() as session:
                 before = stored_content(session, item_id(self.agency, "page", watched))

@@ -176,3 +176,29 @@ def test_the_wheel_installs_one_name_and_the_folders_are_not_importable_alone(tm
     for bare in ("spiders", "storage", "digest", "scheduler", "digest_templates", "web"):
         outside = subprocess.run([sys.executable, "-c", f"import {bare}"], cwd=tmp_path, capture_output=True)
         assert outside.returncode != 0, bare
+
+
+CRAWL_CHILD_IMPORTS = """
+import sys
+from scrapy.settings import Settings
+from scrapy.spiderloader import SpiderLoader
+from scrapy.utils.misc import load_object
+settings = Settings()
+settings.setmodule("fundwatch.spiders.settings")
+SpiderLoader.from_settings(settings)  # every spider module, as `scrapy crawl` loads them
+for name in ("ITEM_PIPELINES", "DOWNLOADER_MIDDLEWARES", "DOWNLOAD_HANDLERS", "SPIDER_MIDDLEWARES", "EXTENSIONS"):
+    for key, value in (settings.getdict(name) or {}).items():
+        load_object(value if name == "DOWNLOAD_HANDLERS" else key)
+for name in ("HTTPCACHE_POLICY", "HTTPCACHE_STORAGE"):
+    load_object(settings[name])
+print(sorted(m for m in sys.modules if m.split(".")[0] in ("sqlalchemy", "alembic")))
+"""
+
+
+@pytest.mark.slow
+def test_a_crawl_child_loads_no_database_library():
+    """Every `fundwatch crawl` child pays for what its modules import; the parent records the run,
+    so SQLAlchemy and Alembic in the child are start-up time for nothing."""
+    out = subprocess.run([sys.executable, "-c", CRAWL_CHILD_IMPORTS], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"
