@@ -58,7 +58,7 @@ class RevalidatingCacheMiddleware(HttpCacheMiddleware):
 
 
 class SqliteCacheStorage:
-    """Scrapy cache storage in one SQLite file per spider (stdlib sqlite3, WAL). Unlike dbm.dumb,
+    """Scrapy cache storage in one SQLite file per source (stdlib sqlite3, WAL). Unlike dbm.dumb,
     which only ever appends, a replaced page reuses its space, and the entries of URLs no longer
     crawled expire: not requested in the last FUNDWATCH_CACHE_EXPIRE_RUNS crawls that finished
     and not for FUNDWATCH_CACHE_EXPIRE_DAYS days (both, so an outage or a paused source keeps its
@@ -74,7 +74,10 @@ class SqliteCacheStorage:
 
     def open_spider(self, spider) -> None:
         self.fingerprint = spider.crawler.request_fingerprinter.fingerprint
-        self.db = sqlite3.connect(self.cachedir / f"{spider.name}.sqlite3", timeout=30, isolation_level=None)
+        # One file per source: the crawlers of a host group share a process, and two connections
+        # of one thread to one file would wait on each other's write transaction.
+        name = getattr(spider, "source_id", None) or spider.name
+        self.db = sqlite3.connect(self.cachedir / f"{name}.sqlite3", timeout=30, isolation_level=None)
         self.db.execute("PRAGMA auto_vacuum = INCREMENTAL")  # takes effect when the file is new
         self.db.execute("PRAGMA journal_mode = WAL")
         self.db.execute("PRAGMA synchronous = NORMAL")  # a cache: losing the last pages to a power cut is harmless

@@ -66,7 +66,7 @@ class StoragePipeline:
             self.heartbeat = Heartbeat(self.sessions, spider.source_id).start()
         self.spool_path = run_files(self.run_id)[0]
         self.spool = Spool(self.spool_path)
-        logger.info("run %s of %s started", self.run_id, spider.source_id)
+        logger.info("run %s of %s started", self.run_id, spider.source_id, extra={"spider": spider})
         if self.result_file:
             # A `fundwatch crawl` child: everything imported and built so far lives until the
             # process exits. Out of the collector's way, the crawl's collections stay small: it
@@ -78,7 +78,7 @@ class StoragePipeline:
         try:
             self.run_id = begin_run(self.sessions, spider.source_id, spider.agency, spider.name)
         except SourceLocked as exc:
-            logger.error("%s", exc)
+            logger.error("%s", exc, extra={"spider": spider})
             spider.source_locked = True  # its start() yields nothing: no request, no run row
             return False
         return True
@@ -124,7 +124,7 @@ class StoragePipeline:
         if not self.records_run:  # the parent applies the spool; this process exits next
             write_result(self.result_file, {"run_id": self.run_id, "outcome": outcome.to_json()})
             logger.info("run %s of %s: %s, %d items spooled", self.run_id, spider.source_id, outcome.status,
-                        self.spool.count)
+                        self.spool.count, extra={"spider": spider})
             gc.freeze()  # the interpreter's collections at exit would traverse the whole heap for nothing
             return
 
@@ -135,4 +135,4 @@ class StoragePipeline:
         finally:
             discard_run_files(self.run_id)
         write_result(self.result_file, summary)
-        logger.info("run %s of %s: %s", self.run_id, spider.source_id, summary)
+        logger.info("run %s of %s: %s", self.run_id, spider.source_id, summary, extra={"spider": spider})
