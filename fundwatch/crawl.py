@@ -1,13 +1,14 @@
-"""Crawling sources: each host group (fundwatch/hosts.py) in one child process that crawls all of
-the group's sources, one Scrapy crawler per source in one reactor (fundwatch/spiders/runner.py;
-the reactor cannot restart in one process, and one process per group pays Scrapy's start-up once
-for the group). This process records the runs (storage/runlife.py): each source has its own run,
-lock, spool, log file and outcome; the child's crawler of a source spools its items to a file and
-reports its outcome through a small JSON file, which this process applies as soon as it appears. A
-source whose crawler is killed or dies before reporting is closed here as failed, with the reason.
+"""Crawling sources: a few child processes, each crawling whole host groups (fundwatch/hosts.py),
+one Scrapy crawler per source in one reactor (fundwatch/spiders/runner.py; the reactor cannot
+restart in one process). A child per core: the longest groups each in their own, the shorter ones
+together (crawl_batches), so Scrapy's start-up is paid a few times per cycle, not once per source.
+This process records the runs (storage/runlife.py): each source has its own run, lock, spool, log
+file and outcome; the child's crawler of a source spools its items to a file and reports its
+outcome through a small JSON file, which this process applies as soon as it appears. A source
+whose crawler is killed or dies before reporting is closed here as failed, with the reason.
 
-Groups on different hosts are crawled at the same time; the sources of one group share its hosts'
-limit of one request at a time at the host's pace (spiders/pacing.py), whichever process sends.
+Children run at the same time; the sources of one host share its limit of one request at a time at
+the host's pace (spiders/pacing.py), whichever crawler or process sends.
 
 The child never outlives this process: it dies with the thread that started it (a parent-death
 signal), so even a kill -9 here leaves no orphan crawling; each lock records its process group,
@@ -31,6 +32,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 from typing import Any, Callable, Iterable
+from urllib.parse import urlsplit
 
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
@@ -62,8 +64,12 @@ PR_SET_PDEATHSIG = 1  # linux/prctl.h
 # Looked up here, not in the child between fork and exec, where only async-signal-safe work is sound.
 _prctl = getattr(ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True), "prctl", None) if sys.platform == "linux" else None
 RUNNER = "fundwatch.spiders.runner"
-MAX_PARALLEL_GROUPS = 16  # crawl children at once: one per host group, each mostly waiting out its hosts' pace
+# Crawl children at once: one per core. Each host group is crawled whole by one child; the longest
+# groups get a child each, the shorter ones share the last: a child's start-up costs more CPU than
+# crawling a small site, and a cycle of a process per group was CPU-bound (bench/README.md).
+CRAWL_PROCESSES = max(2, os.cpu_count() or 2)
 POLL = 0.2  # seconds between looks for the result files of a group's crawlers
+SHORTER_GROUPS_NICENESS = 5  # CPU priority of every child but the longest group's (see crawl_sources)
 
 
 @dataclass
@@ -104,6 +110,26 @@ def group_command(runs: list[_Run], sources_path: str) -> list[str]:
     return [sys.executable, "-m", RUNNER, json.dumps(spec)]
 
 
+def crawl_batches(sources: Iterable[Source], processes: int = CRAWL_PROCESSES) -> list[list[Source]]:
+    """The sources of each crawl child: whole host groups, the longest first (by busiest_host_pages);
+    the PROCESSES - 1 longest each alone, every other group together in the last child."""
+    groups = sorted(host_groups(sources), key=busiest_host_pages, reverse=True)
+    if len(groups) <= processes:
+        return groups
+    return [*groups[:processes - 1], [source for group in groups[processes - 1:] for source in group]]
+
+
+def busiest_host_pages(group: list[Source]) -> int:
+    """The start pages of the group's busiest host, and its robots.txt: what is known before
+    crawling of how long the group takes."""
+    per_host: dict[str, int] = {}
+    for source in group:
+        for url in source.urls:
+            host = urlsplit(url).netloc.lower()
+            per_host[host] = per_host.get(host, 1) + 1
+    return max(per_host.values(), default=0)
+
+
 def api_since(sessions, source: Source) -> str | None:
     """The date an API source asks for changes since: the day before its last healthy run started
     (a day of overlap: the API's dates are local and a change during that run is not missed; an
@@ -137,13 +163,16 @@ def _stop(proc: subprocess.Popen, grace: float = 10.0) -> None:
         pass
 
 
-def die_with_parent(parent_pid: int) -> None:
+def die_with_parent(parent_pid: int, niceness: int = 0) -> None:
     """The crawl child's preexec: the kernel SIGKILLs it when the thread that started it ends
-    (however this process dies, kill -9 included), so it never crawls on as an orphan."""
+    (however this process dies, kill -9 included), so it never crawls on as an orphan. NICENESS:
+    a lower CPU priority, for a group that is not the cycle's longest."""
     if _prctl is not None:
         _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
     if os.getppid() != parent_pid:  # the parent died before the prctl took hold
         os._exit(1)
+    if niceness:
+        os.nice(niceness)
 
 
 @dataclass
@@ -195,7 +224,7 @@ def crawl_group(sources: Iterable[Source], sources_path: str, *, timeout: float 
                 settings: dict[str, str] | None = None,
                 on_child: Callable[[subprocess.Popen], None] | None = None,
                 on_result: Callable[[Source, CrawlResult], None] | None = None,
-                stop: threading.Event | None = None) -> list[CrawlResult]:
+                stop: threading.Event | None = None, niceness: int = 0) -> list[CrawlResult]:
     """Begin each source's run here, crawl them all in one child (a crawler per source) that spools
     each source's items and reports its outcome, and apply each run here as its crawler reports
     (storage/runlife.py). The results in SOURCES' order; ON_RESULT gets each as it is known. A
@@ -203,7 +232,7 @@ def crawl_group(sources: Iterable[Source], sources_path: str, *, timeout: float 
     ON_CHILD is handed the child's process handle as soon as it runs (the scheduler stops its
     crawls through it). A source still crawling TIMEOUT seconds after the child started is stopped
     and its run failed `timeout`; the runs of sources that ended before are kept. STOP, when set,
-    stops the child as a signal would (its crawlers close their runs)."""
+    stops the child as a signal would (its crawlers close their runs). NICENESS: the child's."""
 
     sources = list(sources)
     timeout = timeout if timeout is not None else config.seconds("FUNDWATCH_CRAWL_TIMEOUT")
@@ -235,12 +264,13 @@ def crawl_group(sources: Iterable[Source], sources_path: str, *, timeout: float 
             abandon_run(sessions, run.run_id, run.source.id, "interrupted", {"pid": os.getpid()})
         raise
     if runs:
-        _crawl_runs(sessions, runs, sources_path, timeout, retry_for, on_child, done, stop)
+        _crawl_runs(sessions, runs, sources_path, timeout, retry_for, on_child, done, stop, niceness)
     return [results[s.id] for s in sources]
 
 
 def _crawl_runs(sessions, runs: list[_Run], sources_path: str, timeout: float, retry_for: float,
-                on_child, done: Callable[[Source, CrawlResult], None], stop: threading.Event | None) -> None:
+                on_child, done: Callable[[Source, CrawlResult], None], stop: threading.Event | None,
+                niceness: int) -> None:
     child_env = dict(os.environ)
     child_env.setdefault("SCRAPY_SETTINGS_MODULE", "fundwatch.spiders.settings")  # works from any folder
     output = runs[0].log_file if len(runs) == 1 else log_dir() / f"group-{runs[0].source.id}.log"
@@ -266,7 +296,7 @@ def _crawl_runs(sessions, runs: list[_Run], sources_path: str, timeout: float, r
             try:
                 proc = subprocess.Popen(group_command(runs, sources_path), env=child_env,
                                         stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                        start_new_session=True, preexec_fn=partial(die_with_parent, os.getpid()))
+                                        start_new_session=True, preexec_fn=partial(die_with_parent, os.getpid(), niceness))
             except OSError as exc:
                 for run in list(pending):
                     pending.remove(run)
@@ -326,27 +356,30 @@ def crawl_sources(sources: Iterable[Source], sources_path: str, *, timeout: floa
                   on_child: Callable[[subprocess.Popen], None] | None = None,
                   on_result: Callable[[Source, CrawlResult], None] | None = None,
                   stopping: threading.Event | None = None) -> list[CrawlResult]:
-    """Crawl SOURCES: each host group in one child (crawl_group), the groups at the same time. The
-    results in SOURCES' order. Should this thread be interrupted (a signal reaches the main thread
+    """Crawl SOURCES: each host group whole in one child (crawl_group; see crawl_batches), the
+    children at the same time. The results in SOURCES' order. Should this thread be interrupted (a signal reaches the main thread
     only), every child is stopped and each group closes its runs. STOPPING, when set, keeps groups
     not yet started from starting (their sources get no result)."""
     sources = list(sources)
-    groups = host_groups(sources)
+    # The longest group first, at full priority: the cycle lasts as long as its busiest host (its
+    # requests x its pace), while the other groups have time to spare for their start-ups.
+    groups = crawl_batches(sources)
     results: dict[str, CrawlResult] = {}
     interrupted = threading.Event()
 
-    def crawl(group: list[Source]) -> None:
+    def crawl(group: list[Source], niceness: int = 0) -> None:
         if interrupted.is_set() or (stopping is not None and stopping.is_set()):
             return
         for result in crawl_group(group, sources_path, timeout=timeout, settings=settings, on_child=on_child,
-                                  on_result=on_result, stop=interrupted):
+                                  on_result=on_result, stop=interrupted, niceness=niceness):
             results[result.source_id] = result
 
     if len(groups) == 1:
         crawl(groups[0])
     elif groups:
-        with ThreadPoolExecutor(max_workers=min(len(groups), MAX_PARALLEL_GROUPS), thread_name_prefix="crawl") as pool:
-            futures = [pool.submit(crawl, group) for group in groups]
+        with ThreadPoolExecutor(max_workers=len(groups), thread_name_prefix="crawl") as pool:
+            futures = [pool.submit(crawl, group, 0 if n == 0 else SHORTER_GROUPS_NICENESS)
+                       for n, group in enumerate(groups)]
             try:
                 for future in futures:
                     future.result()

@@ -3,9 +3,9 @@ a plain module-level function named "fundwatch.scheduler.jobs:<name>", with JSON
 
 The crawl job is `fundwatch crawl`: the crawl cycle (job `crawl`: every source without a schedule
 of its own) or one source on its own schedule (job `crawl:<source id>`) goes through
-`fundwatch.crawl.crawl_sources`, each host group in one child process with a timeout, and every
-run is recorded even when a child hangs or dies. As each source's run closes, its alert state is
-evaluated (scheduler/alerts.py).
+`fundwatch.crawl.crawl_sources`, a child process per core (each host group whole in one), with a
+timeout, and every run is recorded even when a child hangs or dies. As each source's run closes,
+its alert state is evaluated (scheduler/alerts.py).
 
 The digest job first waits for the crawls in progress (a slow 06:00 crawl, or crawls that are
 due together with the digest after downtime), so the digest carries what they find.

@@ -1,4 +1,4 @@
-"""One polite daily cycle: sources grouped by host, each group crawled by one child process (a
+"""One polite daily cycle: sources grouped by host, each group crawled whole by one child process (a
 crawler per source); crawls of one host, in one process or several, send it one request at a time,
 at least its delay (or its robots.txt Crawl-delay) apart, and read its robots.txt once; different
 hosts are crawled at the same time."""
@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
+from fundwatch.crawl import crawl_batches
 from fundwatch.hosts import host_groups, last_request, record_request, release, try_hold
 from fundwatch.mirror_server import MirrorServer
 from fundwatch.sources import Source
@@ -229,3 +230,14 @@ def test_a_crash_of_the_group_process_fails_the_runs_it_had_and_keeps_those_it_f
     assert proc.returncode == 0, stderr
     assert "slow: failed (run" in stdout and "the crawl process exited with code -9 before closing its run" in stdout
     assert run_rows(tmp_path) == {"fast": ("ok", None), "quick": ("ok", None), "slow": ("failed", "crashed")}
+
+
+def test_a_crawl_child_per_core_the_longest_host_groups_alone_the_others_together():
+    counties = [source(f"lan{i}", f"https://www.lansstyrelsen.se/lan{i}/tia/") for i in range(3)]
+    tia = source("tia", *[f"https://www.lansstyrelsen.se/lan{i}/bidrag/" for i in range(5)])
+    esf = [source("esf", "https://www.esf.se/utlysningar/"), source("esf-plan", "https://www.esf.se/plan/")]
+    mucf, sst = source("mucf", "https://www.mucf.se/bidrag"), source("sst", "https://www.myndighetensst.se/")
+    batches = crawl_batches([mucf, *counties, esf[0], sst, tia, esf[1]], processes=2)
+    assert [[s.id for s in b] for b in batches] == [["lan0", "lan1", "lan2", "tia"], ["esf", "esf-plan", "mucf", "sst"]]
+    assert [[s.id for s in b] for b in crawl_batches([mucf, *esf, sst], processes=4)] == [
+        ["esf", "esf-plan"], ["mucf"], ["sst"]]  # a group is never split, and never waits for another

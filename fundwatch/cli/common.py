@@ -48,7 +48,7 @@ def stop_crawls_on_signals() -> None:
 
 
 def crawl_all(chosen, sources_path, timeout, settings, echo=True):
-    """Crawl CHOSEN: each host group in one process, the groups in parallel (fundwatch/crawl.py);
+    """Crawl CHOSEN: a child process per core, each host group whole in one (fundwatch/crawl.py);
     a host still gets one request at a time at its pace (spiders/pacing.py). A line per source as
     it ends; the results in CHOSEN's order."""
     stop_crawls_on_signals()

@@ -5,8 +5,8 @@ Revises: 0013
 Create Date: 2026-12-02 08:30:00
 
 The scheduler had a job `crawl:<source id>` per source; now the sources without a schedule of their
-own are crawled by one job, the crawl cycle (`crawl`), each host group in one process. The per-source
-jobs that share the most common schedule (the crawl schedule) are folded into `crawl`, which keeps
+own are crawled by one job, the crawl cycle (`crawl`), as `fundwatch crawl` crawls them. The
+per-source jobs that share the most common schedule (the crawl schedule) are folded into `crawl`, which keeps
 the earliest of their next run times, so a run missed while the scheduler was down still runs once,
 and no per-source job lingers to crawl a source twice. A job of another schedule (a source with its
 own `schedule`) keeps its id: the scheduler keeps it as it is. Without the table (the scheduler
