@@ -117,7 +117,7 @@ def main() -> int:
         ratio = wall / slowest["share"]
         overlaps = sum(h["overlaps"] for h in hosts.values())
         too_close = [host for host, h in hosts.items() if h["min_gap"] is not None and h["min_gap"] < h["pace"] - 0.01]
-        print(f"\nsources: {sources.read_text('utf-8').count('[[source]]')}, hosts: {len(hosts)}, requests: {len(log)}; "
+        print(f"\nsources: {sum(line.strip() == '[[source]]' for line in sources.read_text('utf-8').splitlines())}, hosts: {len(hosts)}, requests: {len(log)}; "
               f"CPU of the cycle (all processes) {cpu:.1f} s on {os.cpu_count()} cores, load average before "
               f"{load_before:.1f}")
         print(f"wall time {wall:.1f} s; slowest host's share {slowest['share']:.1f} s; ratio {ratio:.2f} (target <= 1.2): "
