@@ -132,6 +132,8 @@ class HalfHungSite:
 
     def __init__(self):
         self.closing = threading.Event()
+        self.robots_status = 404
+        self.robots_asked = 0
         site = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -140,7 +142,8 @@ class HalfHungSite:
 
             def do_GET(self):
                 if self.path.endswith("/robots.txt"):
-                    self.send_error(404)
+                    site.robots_asked += 1
+                    self.send_error(site.robots_status)
                     return
                 if "/hang/" in self.path:
                     site.closing.wait(120)
@@ -230,6 +233,21 @@ def test_a_crash_of_the_group_process_fails_the_runs_it_had_and_keeps_those_it_f
     assert proc.returncode == 0, stderr
     assert "slow: failed (run" in stdout and "the crawl process exited with code -9 before closing its run" in stdout
     assert run_rows(tmp_path) == {"fast": ("ok", None), "quick": ("ok", None), "slow": ("failed", "crashed")}
+
+
+@pytest.mark.slow
+def test_robots_txt_read_once_for_a_host_counts_in_every_run_of_its_sources(tmp_path, half_hung):
+    """One crawler fetches the host's robots.txt for the process; each source's run still knows
+    what it answered: a 503 (disallow all, RFC 9309) fails them all, with the reason."""
+    site, sources = half_hung
+    site.robots_status = 503
+    result = run_cli(*crawl_args("fast", "quick", sources=sources), "--set", "RETRY_TIMES=0", timeout=90)
+    assert result.returncode == 0, result.stderr
+    reason = "robots.txt of www.lansstyrelsen.se could not be read (HTTP 503); assumed disallow"
+    assert result.stdout.count(f"— {reason}") == 2, result.stdout
+    assert site.robots_asked == 1
+    rows = run_rows(tmp_path)
+    assert rows == {"fast": ("failed", "robots_unreachable"), "quick": ("failed", "robots_unreachable")}
 
 
 def test_a_crawl_child_per_core_the_longest_host_groups_alone_the_others_together():
