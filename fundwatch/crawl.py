@@ -69,6 +69,7 @@ RUNNER = "fundwatch.spiders.runner"
 # crawling a small site, and a cycle of a process per group was CPU-bound (bench/README.md).
 CRAWL_PROCESSES = max(2, os.cpu_count() or 2)
 POLL = 0.2  # seconds between looks for the result files of a group's crawlers
+CHILD_EXIT_GRACE = 30.0  # seconds a child whose crawlers all reported may take to exit
 SHORTER_GROUPS_NICENESS = 5  # CPU priority of every child but the longest group's (see crawl_sources)
 
 
@@ -329,7 +330,10 @@ def _crawl_runs(sessions, runs: list[_Run], sources_path: str, timeout: float, r
                     if stop is not None and stop.is_set():
                         _stop(proc)
                         break
-                proc.wait()
+                try:  # every crawler reported: the child is closing down
+                    proc.wait(CHILD_EXIT_GRACE)
+                except subprocess.TimeoutExpired:
+                    _stop(proc)
                 for run in list(pending):  # stopped at the timeout, or died before reporting
                     close(run, proc, timed_out)
             except BaseException:  # Ctrl-C, SIGTERM or SIGHUP of this process: stop the child, close its runs
@@ -338,10 +342,11 @@ def _crawl_runs(sessions, runs: list[_Run], sources_path: str, timeout: float, r
                     close(run, proc)
                 raise
     finally:
-        for run in pending:  # not closed (e.g. the log could not be opened): nothing crawled
+        for run in list(pending):  # not closed (e.g. the log could not be opened): nothing crawled
+            pending.remove(run)
             if run.heartbeat is not None:
                 run.heartbeat.stop()
-            discard_run_files(run.run_id)
+            abandon_run(sessions, run.run_id, run.source.id, "interrupted", {"pid": os.getpid()})
 
 
 def crawl_source(source: Source, sources_path: str, *, timeout: float | None = None,

@@ -105,6 +105,8 @@ def test_a_taker_of_a_stale_lock_ends_the_dead_crawls_process_group_first(sqlite
     engine = get_engine(sqlite_url)
     orphan = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)", "scrapy", "crawl", "page"],
                               start_new_session=True)
+    group_child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)", "-m",
+                                    "fundwatch.spiders.runner"], start_new_session=True)  # as fundwatch crawl's child
     bystander = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"], start_new_session=True)
     dead_parent = subprocess.Popen([sys.executable, "-c", "pass"])
     dead_parent.wait()
@@ -124,6 +126,11 @@ def test_a_taker_of_a_stale_lock_ends_the_dead_crawls_process_group_first(sqlite
     try:
         runlife.acquire_lock(sessions, MUCF)
         assert orphan.wait(5) == -signal.SIGKILL
+        with session_scope(engine) as session:  # the crawl child of a `fundwatch crawl` that is gone
+            lock = session.get(SourceLock, MUCF)
+            lock.pid, lock.pgid = dead_parent.pid, group_child.pid
+        runlife.acquire_lock(sessions, MUCF)
+        assert group_child.wait(5) == -signal.SIGKILL
         # A recorded group whose pid now belongs to something else is left alone.
         with session_scope(engine) as session:
             lock = session.get(SourceLock, MUCF)
@@ -131,7 +138,7 @@ def test_a_taker_of_a_stale_lock_ends_the_dead_crawls_process_group_first(sqlite
         runlife.acquire_lock(sessions, MUCF)
         assert bystander.poll() is None
     finally:
-        for process in (orphan, bystander):
+        for process in (orphan, group_child, bystander):
             if process.poll() is None:
                 process.kill()
     assert runs(engine) == [("failed", "interrupted")]
