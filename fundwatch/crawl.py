@@ -101,10 +101,11 @@ def scrapy_command(source: Source, sources_path: str, result_file: str, settings
     return cmd
 
 
-def group_command(runs: list[_Run], sources_path: str) -> list[str]:
-    """The child that crawls RUNS' sources, one crawler each (fundwatch/spiders/runner.py). A lone
-    source's log is the child's own output; in a group each crawler writes its source's log."""
-    spec = {"sources_file": sources_path, "group": runs[0].source.id, "crawls": [
+def group_command(runs: list[_Run], sources_path: str, settings: dict[str, str] | None = None) -> list[str]:
+    """The child that crawls RUNS' sources, one crawler each (fundwatch/spiders/runner.py), with
+    SETTINGS (`--set`) for the whole process (its logging too) and each run's own. A lone source's
+    log is the child's own output; in a group each crawler writes its source's log."""
+    spec = {"sources_file": sources_path, "group": runs[0].source.id, "settings": settings or {}, "crawls": [
         {"source": r.source.id, "spider": r.source.spider,
          "settings": {**r.settings, "FUNDWATCH_RESULT_FILE": r.result_file},
          "log_file": str(r.log_file) if len(runs) > 1 else None} for r in runs]}
@@ -265,13 +266,13 @@ def crawl_group(sources: Iterable[Source], sources_path: str, *, timeout: float 
             abandon_run(sessions, run.run_id, run.source.id, "interrupted", {"pid": os.getpid()})
         raise
     if runs:
-        _crawl_runs(sessions, runs, sources_path, timeout, retry_for, on_child, done, stop, niceness)
+        _crawl_runs(sessions, runs, sources_path, settings or {}, timeout, retry_for, on_child, done, stop, niceness)
     return [results[s.id] for s in sources]
 
 
-def _crawl_runs(sessions, runs: list[_Run], sources_path: str, timeout: float, retry_for: float,
-                on_child, done: Callable[[Source, CrawlResult], None], stop: threading.Event | None,
-                niceness: int) -> None:
+def _crawl_runs(sessions, runs: list[_Run], sources_path: str, settings: dict[str, str], timeout: float,
+                retry_for: float, on_child, done: Callable[[Source, CrawlResult], None],
+                stop: threading.Event | None, niceness: int) -> None:
     child_env = dict(os.environ)
     child_env.setdefault("SCRAPY_SETTINGS_MODULE", "fundwatch.spiders.settings")  # works from any folder
     output = runs[0].log_file if len(runs) == 1 else log_dir() / f"group-{runs[0].source.id}.log"
@@ -295,7 +296,7 @@ def _crawl_runs(sessions, runs: list[_Run], sources_path: str, timeout: float, r
             for run in runs:
                 run.heartbeat = Heartbeat(sessions, run.source.id).start()
             try:
-                proc = subprocess.Popen(group_command(runs, sources_path), env=child_env,
+                proc = subprocess.Popen(group_command(runs, sources_path, settings), env=child_env,
                                         stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                         start_new_session=True, preexec_fn=partial(die_with_parent, os.getpid(), niceness))
             except OSError as exc:
