@@ -71,9 +71,9 @@ def postpone(job_id: str) -> None:
 
 def crawl(source_id: str | None = None, sources_file: str | None = None, timeout: float | None = None,
           settings: dict[str, str] | None = None) -> str:
-    """Crawl SOURCE_ID, or (None) the cycle: every source without a schedule of its own, each host
-    group in one child process. Each run is recorded, and each source's alerts evaluated as its
-    run closes. Returns "ok" when every source ran (a failed run counts: it is recorded), "failed"
+    """Crawl SOURCE_ID, or (None) the cycle: every source without a schedule of its own, as
+    `fundwatch crawl` does (a child process per core, each host group whole in one). Each run is
+    recorded, and each source's alerts evaluated as its run closes. Returns "ok" when every source ran (a failed run counts: it is recorded), "failed"
     when one could not (locked, database away), "postponed" when the scheduler stopped it."""
 
     job_id = crawl_job_id(source_id)
