@@ -27,14 +27,15 @@ def process_alive(pid: int | None) -> bool:
 
 
 def runs_scrapy_crawl(pid: int) -> bool:
-    """The process PID is a `scrapy crawl` (Linux): a recorded process group is ended only when it
-    still is one, never a process that got the pid since."""
+    """The process PID is a `scrapy crawl` or the crawl child of `fundwatch crawl`
+    (fundwatch.spiders.runner) (Linux): a recorded process group is ended only when it still is
+    one, never a process that got the pid since."""
     try:
         with open(f"/proc/{pid}/cmdline", "rb") as fh:
             argv = fh.read().split(b"\0")
     except OSError:
         return False
-    return b"scrapy" in argv and b"crawl" in argv
+    return (b"scrapy" in argv and b"crawl" in argv) or b"fundwatch.spiders.runner" in argv
 
 
 def holder_alive(pid: int | None, hostname: str | None, last_seen: dt.datetime | None,

@@ -1,7 +1,10 @@
 """The scheduler: APScheduler 3 with its jobs in the project's database (table apscheduler_jobs).
 
-Jobs: `crawl:<source id>` for every configured source (its `schedule`, else the crawl schedule,
-with a random delay of 0..jitter seconds) and `digest` (the weekly digest).
+Jobs: `crawl`, the crawl cycle: every source without a schedule of its own, on the crawl schedule
+(with a random delay of 0..jitter seconds), crawled as `fundwatch crawl` crawls them (each host
+group in one process, the groups in parallel); `crawl:<source id>` for a source with its own
+`schedule`; and `digest` (the weekly digest). Stored jobs of the earlier layout (a `crawl:<id>`
+per source) were folded into `crawl` by migration 0014, keeping a missed run.
 
 Two APScheduler 3 traps are avoided on purpose:
 - every job has misfire_grace_time=None, coalesce=True, max_instances=1: a run missed while the
@@ -29,6 +32,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.base import STATE_RUNNING
 
 from fundwatch.scheduler import jobs
+from fundwatch.scheduler.jobs import CYCLE_ID, crawl_job_id
 from fundwatch.scheduler.models import JOBS_TABLE as TABLE
 from fundwatch.scheduler.schedule import SchedulerSettings, cron_trigger, trigger_key
 from fundwatch.storage.db import describe_error, session_factory, session_scope
@@ -59,28 +63,32 @@ class JobSpec:
     func: str
     trigger: Any
     schedule: str  # the cron expression, for people
-    source: str | None = None
+    source: str | None = None  # a crawl of one source on its own schedule
     kwargs: dict[str, Any] = field(default_factory=dict)
-
-
-def crawl_job_id(source_id: str) -> str:
-    return f"crawl:{source_id}"
+    sources: list[str] = field(default_factory=list)  # what a crawl job crawls
 
 
 def desired_jobs(sources, settings: SchedulerSettings, *, timeout: float | None = None,
                  crawl_settings: dict[str, str] | None = None) -> list[JobSpec]:
-    """The jobs the configuration asks for: one crawl per source and the weekly digest."""
+    """The jobs the configuration asks for: the crawl cycle (every source without a schedule of its
+    own), a crawl per source with its own schedule, and the weekly digest."""
+    common: dict[str, Any] = {"sources_file": sources.path}
+    if timeout is not None:
+        common["timeout"] = timeout
+    if crawl_settings:
+        common["settings"] = dict(crawl_settings)
     specs = []
+    cycle = [s.id for s in sources if not s.schedule]
+    if cycle:
+        specs.append(JobSpec(CYCLE_ID, "crawl", "crawl cycle", CRAWL_FUNC,
+                             cron_trigger(settings.crawl_schedule, settings.tz, settings.jitter, what="crawl schedule"),
+                             settings.crawl_schedule, None, dict(common), cycle))
     for source in sources:
-        expr = source.schedule or settings.crawl_schedule
-        what = f"schedule of source {source.id!r}" if source.schedule else "crawl schedule"
-        kwargs: dict[str, Any] = {"source_id": source.id, "sources_file": sources.path}
-        if timeout is not None:
-            kwargs["timeout"] = timeout
-        if crawl_settings:
-            kwargs["settings"] = dict(crawl_settings)
-        specs.append(JobSpec(crawl_job_id(source.id), "crawl", f"crawl {source.id}", CRAWL_FUNC,
-                             cron_trigger(expr, settings.tz, settings.jitter, what=what), expr, source.id, kwargs))
+        if source.schedule:
+            specs.append(JobSpec(crawl_job_id(source.id), "crawl", f"crawl {source.id}", CRAWL_FUNC,
+                                 cron_trigger(source.schedule, settings.tz, settings.jitter,
+                                              what=f"schedule of source {source.id!r}"),
+                                 source.schedule, source.id, {"source_id": source.id, **common}, [source.id]))
     specs.append(JobSpec(DIGEST_ID, "digest", "weekly digest", DIGEST_FUNC,
                          cron_trigger(settings.digest_schedule, settings.tz, what="digest schedule"),
                          settings.digest_schedule))
@@ -151,10 +159,12 @@ def iso(value: dt.datetime | None, tz) -> str | None:
 
 def _job_row(spec: JobSpec | None, job, tz, now: dt.datetime, state: str, next_run: dt.datetime | None) -> dict:
     trigger = spec.trigger if spec else job.trigger
+    source = spec.source if spec else job.kwargs.get("source_id")
     return {
         "id": spec.id if spec else job.id,
         "kind": spec.kind if spec else ("digest" if job.id == DIGEST_ID else "crawl"),
-        "source": spec.source if spec else job.kwargs.get("source_id"),
+        "source": source,
+        "sources": spec.sources if spec else ([source] if source else []),
         "schedule": spec.schedule if spec else str(trigger),
         "timezone": str(tz),
         "jitter": getattr(trigger, "jitter", None) or 0,

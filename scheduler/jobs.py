@@ -1,9 +1,11 @@
 """The scheduler's job functions. APScheduler keeps jobs in the database by reference, so each is
 a plain module-level function named "fundwatch.scheduler.jobs:<name>", with JSON-like arguments.
 
-A crawl job is `fundwatch crawl` for one source: `fundwatch.crawl.crawl_source` runs `scrapy crawl`
-in a child process with a timeout, and the run is recorded even when the child hangs or dies.
-After each crawl the source's alert state is evaluated (scheduler/alerts.py).
+The crawl job is `fundwatch crawl`: the crawl cycle (job `crawl`: every source without a schedule
+of its own) or one source on its own schedule (job `crawl:<source id>`) goes through
+`fundwatch.crawl.crawl_sources`, a child process per core (each host group whole in one), with a
+timeout, and every run is recorded even when a child hangs or dies. As each source's run closes,
+its alert state is evaluated (scheduler/alerts.py).
 
 The digest job first waits for the crawls in progress (a slow 06:00 crawl, or crawls that are
 due together with the digest after downtime), so the digest carries what they find.
@@ -11,7 +13,8 @@ due together with the digest after downtime), so the digest carries what they fi
 Stopping: `STOPPING` is set when the scheduler is asked to stop (SIGTERM, SIGINT); a job that has
 not started yet (queued behind others) does not start but is marked due again, so the next start
 runs it; `terminate_children()` asks the crawls in progress to close their runs (SIGTERM to each
-child's process group, through the process handle its job holds; SIGKILL after a grace period)."""
+child's process group, through the process handle its job holds; SIGKILL after a grace period);
+host groups of a cycle not started yet do not start, and the cycle is due again at the next start."""
 
 from __future__ import annotations
 
@@ -26,7 +29,7 @@ import time
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
 
-from fundwatch.crawl import crawl_source
+from fundwatch.crawl import crawl_sources
 from fundwatch.digest.sending import send_due
 from fundwatch.scheduler.alerts import evaluate_source
 from fundwatch.scheduler.models import JOBS_TABLE as TABLE
@@ -35,12 +38,18 @@ from fundwatch.storage.db import get_engine
 
 log = logging.getLogger("fundwatch.scheduler")
 
+CYCLE_ID = "crawl"  # the crawl cycle: every source without a schedule of its own
 STOPPING = threading.Event()
 _active_lock = threading.Lock()
-_active: dict[int, str] = {}  # thread id -> source id of the crawls in progress
-_children: dict[int, subprocess.Popen] = {}  # thread id -> its crawl's `scrapy crawl` child, once started
+_active: dict[int, list[str]] = {}  # job thread id -> the sources its crawl has not closed yet
+_children: dict[int, list[subprocess.Popen]] = {}  # job thread id -> its crawl children, once started
 DIGEST_SETTLE = 2.0  # seconds for crawls submitted in the same pass as the digest to show up
 DIGEST_WAIT_MAX = 2 * 3600.0  # the digest waits at most this long for crawls in progress
+
+
+def crawl_job_id(source_id: str | None) -> str:
+    """The job of a source on its own schedule, or (None) the crawl cycle."""
+    return CYCLE_ID if source_id is None else f"crawl:{source_id}"
 
 
 def postpone(job_id: str) -> None:
@@ -60,45 +69,72 @@ def postpone(job_id: str) -> None:
         log.exception("could not mark %s due again: it runs at its next scheduled time", job_id)
 
 
-def crawl(source_id: str, sources_file: str | None = None, timeout: float | None = None,
+def crawl(source_id: str | None = None, sources_file: str | None = None, timeout: float | None = None,
           settings: dict[str, str] | None = None) -> str:
-    """Crawl one source in a child process and record its run; then evaluate its alerts."""
+    """Crawl SOURCE_ID, or (None) the cycle: every source without a schedule of its own, as
+    `fundwatch crawl` does (a child process per core, each host group whole in one). Each run is
+    recorded, and each source's alerts evaluated as its run closes. Returns "ok" when every source ran (a failed run counts: it is recorded), "failed"
+    when one could not (locked, database away), "postponed" when the scheduler stopped it."""
 
+    job_id = crawl_job_id(source_id)
     if STOPPING.is_set():
-        postpone(f"crawl:{source_id}")
+        postpone(job_id)
         return "postponed"
     try:
         sources = load_sources(sources_file)
-        source = sources.get(source_id)
+        chosen = [sources.get(source_id)] if source_id else [s for s in sources if not s.schedule]
     except SourcesError as exc:
-        log.error("crawl of %s not started: %s", source_id, exc)
+        log.error("%s not started: %s", _what(source_id), exc)
         return "error"
+    me = threading.get_ident()
     with _active_lock:
-        _active[threading.get_ident()] = source_id
+        _active[me] = [s.id for s in chosen]
+        _children[me] = []
+    started = time.monotonic()
+
+    def child_started(child: subprocess.Popen) -> None:  # from the thread of the group it crawls
+        with _active_lock:
+            _children.setdefault(me, []).append(child)
+
     try:
-        started = time.monotonic()
-        result = crawl_source(source, sources.path, timeout=timeout, settings=settings, on_child=_started)
+        results = crawl_sources(chosen, sources.path, timeout=timeout, settings=settings,
+                                on_child=child_started, on_result=_closed, stopping=STOPPING)
     finally:
         with _active_lock:
-            _active.pop(threading.get_ident(), None)
-            _children.pop(threading.get_ident(), None)
-    took = time.monotonic() - started
+            _active.pop(me, None)
+            _children.pop(me, None)
+    ran = sum(1 for r in results if r.ran)
+    log.info("%s: %d of %d sources ran (%.0f s)", _what(source_id), ran, len(chosen), time.monotonic() - started)
+    everything = len(results) == len(chosen) and all(r.status in ("ok", "partial") for r in results)
+    if STOPPING.is_set() and not everything:
+        postpone(job_id)  # stopped by us, not by the sites: crawl again at the next start
+        return "postponed"
+    return "ok" if ran == len(chosen) else "failed"
+
+
+def _what(source_id: str | None) -> str:
+    return f"crawl of {source_id}" if source_id else "crawl cycle"
+
+
+def _closed(source, result) -> None:
+    """A source's run closed (or could not begin): say so, and evaluate its alerts."""
+    with _active_lock:
+        for pending in _active.values():
+            if source.id in pending:
+                pending.remove(source.id)
     if result.ran:
-        log.info("crawl of %s: %s (run %s, %.0f s)%s", source_id, result.status, result.run_id, took,
+        log.info("crawl of %s: %s (run %s)%s", source.id, result.status, result.run_id,
                  f": {result.message}" if result.message and result.status != "ok" else "")
     elif result.status == "locked":
-        log.warning("crawl of %s not run: %s", source_id, result.message)
+        log.warning("crawl of %s not run: %s", source.id, result.message)
     else:
-        log.error("crawl of %s could not run: %s", source_id, result.message)
+        log.error("crawl of %s could not run: %s", source.id, result.message)
     if STOPPING.is_set() and result.status not in ("ok", "partial"):
-        postpone(f"crawl:{source_id}")  # stopped by us, not by the site: crawl again at the next start
-        return result.status
+        return  # stopped by us: not the site's failure
     try:
-
-        evaluate_source(source_id)
+        evaluate_source(source.id)
     except Exception:  # noqa: BLE001 - an alert problem must not hide the crawl's own outcome
-        log.exception("evaluating the alerts of %s failed", source_id)
-    return result.status
+        log.exception("evaluating the alerts of %s failed", source.id)
 
 
 def send_digests():
@@ -124,25 +160,18 @@ def send_digests():
 
 def active_crawls() -> list[str]:
     with _active_lock:
-        return sorted(_active.values())
-
-
-def _started(child: subprocess.Popen) -> None:
-    with _active_lock:
-        _children[threading.get_ident()] = child
+        return sorted(sid for pending in _active.values() for sid in pending)
 
 
 def crawl_children() -> list[subprocess.Popen]:
-    """The `scrapy crawl` processes of the crawls in progress, as their jobs started them."""
+    """The crawl processes of the crawls in progress, as their jobs started them."""
     with _active_lock:
-        return list(_children.values())
-
-
+        return [child for children in _children.values() for child in children]
 def _signal_group(child: subprocess.Popen, sig: int) -> None:
     if child.poll() is not None:
         return
     try:
-        os.killpg(child.pid, sig)  # crawl_source starts each child in its own session: pgid == pid
+        os.killpg(child.pid, sig)  # crawl_group starts each child in its own session: pgid == pid
     except (ProcessLookupError, PermissionError):
         child.send_signal(sig)
 
@@ -150,7 +179,7 @@ def _signal_group(child: subprocess.Popen, sig: int) -> None:
 def terminate_children(grace: float, poll: float = 0.1, limit: float | None = None) -> None:
     """Until no crawl job is running: SIGTERM each crawl child once (Scrapy then closes the spider
     and its run as 'shutdown'); a child still there after GRACE seconds gets SIGKILL (its run is
-    then closed by crawl_source as failed). Gives up after LIMIT seconds (default grace + 60)."""
+    then closed by crawl_group as failed). Gives up after LIMIT seconds (default grace + 60)."""
     signalled: dict[int, float] = {}
     give_up = time.monotonic() + (grace + 60 if limit is None else limit)
     while True:

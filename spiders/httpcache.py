@@ -78,6 +78,8 @@ class SqliteCacheStorage:
 
     def open_spider(self, spider) -> None:
         self.fingerprint = spider.crawler.request_fingerprinter.fingerprint
+        # One file per source: the crawlers of a host group share a process, and two connections
+        # of one thread to one file would wait on each other's write transaction.
         name = getattr(spider, "source_id", None) or spider.name
         self.db = sqlite3.connect(self.cachedir / f"{name}.sqlite3", timeout=30, isolation_level=None)
         self.db.execute("PRAGMA auto_vacuum = INCREMENTAL")  # takes effect when the file is new

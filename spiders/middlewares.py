@@ -13,6 +13,7 @@ from scrapy.downloadermiddlewares.retry import RetryMiddleware
 from scrapy.downloadermiddlewares.robotstxt import RobotsTxtMiddleware
 from scrapy.exceptions import IgnoreRequest
 from scrapy.http import TextResponse
+from scrapy.utils.httpobj import urlparse_cached
 from scrapy.utils.response import response_status_message
 
 logger = logging.getLogger(__name__)
@@ -59,11 +60,34 @@ def _health(crawler):
     return getattr(crawler.spider, "health", None)
 
 
+# robots.txt per host for the crawlers of one crawl child (FUNDWATCH_CRAWL_GROUP): the parser (or
+# the fetch in flight) and what the host answered, so each host's robots.txt is fetched once.
+_groups: dict[str, tuple[dict, dict]] = {}
+
+
 class StrictRobotsTxtMiddleware(RobotsTxtMiddleware):
     """RFC 9309: 2xx -> the rules; 4xx -> allow all; 5xx or unreachable -> disallow all (Scrapy
-    would allow all). Every outcome is reported to the run's health."""
+    would allow all). Every outcome is reported to the run's health. The crawlers of one crawl
+    child share each host's robots.txt: one of them fetches it, each reports its answer."""
+
+    def __init__(self, crawler):
+        super().__init__(crawler)
+        group = crawler.settings.get("FUNDWATCH_CRAWL_GROUP")
+        self._parsers, self._answers = _groups.setdefault(group, ({}, {})) if group else ({}, {})
+        self._reported: set[str] = set()
+
+    async def robot_parser(self, request):
+        netloc = urlparse_cached(request).netloc
+        fetched_by_another = netloc in self._parsers and netloc not in self._reported
+        self._reported.add(netloc)
+        parser = await super().robot_parser(request)
+        health = _health(self.crawler)
+        if fetched_by_another and health is not None and netloc in self._answers:
+            health.robots(netloc, *self._answers[netloc])
+        return parser
 
     async def _parse_robots(self, response, netloc, request) -> None:
+        self._answers[netloc] = (response.status, None)
         health = _health(self.crawler)
         if health is not None:
             health.robots(netloc, response.status)
@@ -76,6 +100,7 @@ class StrictRobotsTxtMiddleware(RobotsTxtMiddleware):
         await super()._parse_robots(response, netloc, request)
 
     def _robots_error(self, exc, netloc) -> None:
+        self._answers[netloc] = (None, describe_error(exc))
         health = _health(self.crawler)
         if health is not None:
             health.robots(netloc, None, error=describe_error(exc))

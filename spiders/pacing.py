@@ -1,9 +1,9 @@
 """Per-host politeness at the moment a request is sent, whatever process sends it: one request at
 a time per host (a lock per host, fundwatch/hosts.py, held from sending to the answer) and at least
 the host's pace from one answer to the next request: DOWNLOAD_DELAY, or the Crawl-delay its robots.txt states when
-longer. Scrapy's own delay and per-domain concurrency hold inside one process only; sources sharing
-a host are crawled by several processes (one after another, overlapping by a start-up), and the
-scheduler may start any crawl any time.
+longer. Scrapy's own delay and per-domain concurrency hold inside one crawler only; the sources of
+a host group are crawled by several crawlers of one process, a `scrapy crawl` by hand or another
+`fundwatch crawl` may run beside them, and the scheduler may start any crawl any time.
 
 A host with no pace at all (a loopback mirror: DOWNLOAD_DELAY 0 and no Crawl-delay) may get up to
 CONCURRENT_REQUESTS_PER_DOMAIN requests at once from one process when that setting is above its
@@ -12,7 +12,10 @@ last answer in, and reads and records the host's pace once per turn, not per req
 process still waits for the host's lock, and a host with a pace always gets one request at a time.
 
 It is the download handler (below every middleware, like the mirror's) because only here is the
-time a request is sent known: a middleware's request still waits in Scrapy's slot queue."""
+time a request is sent known: a middleware's request still waits in Scrapy's slot queue.
+
+The crawlers of one crawl child (fundwatch/spiders/runner.py, FUNDWATCH_CRAWL_GROUP set) share
+their turns at each host and the Crawl-delays learnt from robots.txt, which one of them fetches."""
 
 from __future__ import annotations
 
@@ -29,11 +32,22 @@ from fundwatch.spiders.mirror import MirrorDownloadHandler
 POLL = 0.05  # seconds between tries for a host another process is asking
 
 
+_groups: dict[str, tuple[dict[str, float], dict[str, asyncio.Lock]]] = {}
+
+
+def _shared(crawler) -> tuple[dict[str, float], dict[str, asyncio.Lock]]:
+    """(Crawl-delay per host, turn per host) of this crawler, or of all crawlers of its group."""
+    group = crawler.settings.get("FUNDWATCH_CRAWL_GROUP")
+    if group:
+        return _groups.setdefault(group, ({}, {}))
+    if not hasattr(crawler, "fundwatch_pacing"):
+        crawler.fundwatch_pacing = ({}, {})
+    return crawler.fundwatch_pacing
+
+
 def crawl_delays(crawler) -> dict[str, float]:
-    """The Crawl-delay each host's robots.txt states, for this crawl."""
-    if not hasattr(crawler, "fundwatch_crawl_delays"):
-        crawler.fundwatch_crawl_delays = {}
-    return crawler.fundwatch_crawl_delays
+    """The Crawl-delay each host's robots.txt states, for this crawl (or its group)."""
+    return _shared(crawler)[0]
 
 
 class PoliteDownloadHandler(MirrorDownloadHandler):
@@ -42,8 +56,9 @@ class PoliteDownloadHandler(MirrorDownloadHandler):
         self.crawler = crawler
         self.delay = crawler.settings.getfloat("DOWNLOAD_DELAY")
         self.per_host = crawler.settings.getint("CONCURRENT_REQUESTS_PER_DOMAIN", 1)
-        self.turns: dict[str, asyncio.Lock] = {}
-        self.open_turns: dict[str, _OpenTurn] = {}  # hosts without a pace this process holds now
+        self.turns: dict[str, asyncio.Lock] = _shared(crawler)[1]
+        # hosts without a pace this crawler holds now; a crawler's own, so two crawls never overlap
+        self.open_turns: dict[str, _OpenTurn] = {}
 
     def pace(self, host: str) -> float:
         return max(self.delay, crawl_delays(self.crawler).get(host, 0.0))
@@ -52,7 +67,7 @@ class PoliteDownloadHandler(MirrorDownloadHandler):
         host = urlsplit(request.url).netloc.lower()
         if self.per_host > 1 and not self.pace(host):
             return await self._download_in_turn(host, request)
-        async with self.turns.setdefault(host, asyncio.Lock()):  # this process: one at a time
+        async with self.turns.setdefault(host, asyncio.Lock()):  # this crawl (or group): one at a time
             held = await self._hold(host)
             try:
                 response = await super().download_request(request)

@@ -75,7 +75,7 @@ class StoragePipeline:
             self.heartbeat = Heartbeat(self.sessions, spider.source_id).start()
         self.spool_path = run_files(self.run_id)[0]
         self.spool = Spool(self.spool_path)
-        logger.info("run %s of %s started", self.run_id, spider.source_id)
+        logger.info("run %s of %s started", self.run_id, spider.source_id, extra={"spider": spider})
 
     def _begin(self, spider) -> bool:
         from fundwatch.storage.db import get_engine, session_factory
@@ -85,7 +85,7 @@ class StoragePipeline:
         try:
             self.run_id = begin_run(self.sessions, spider.source_id, spider.agency, spider.name)
         except SourceLocked as exc:
-            logger.error("%s", exc)
+            logger.error("%s", exc, extra={"spider": spider})
             spider.source_locked = True  # its start() yields nothing: no request, no run row
             return False
         return True
@@ -131,7 +131,7 @@ class StoragePipeline:
         if not self.records_run:  # the parent applies the spool; this process exits next
             write_result(self.result_file, {"run_id": self.run_id, "outcome": outcome.to_json()})
             logger.info("run %s of %s: %s, %d items spooled", self.run_id, spider.source_id, outcome.status,
-                        self.spool.count)
+                        self.spool.count, extra={"spider": spider})
             return
 
         from fundwatch.storage.runlife import apply_run
@@ -143,4 +143,4 @@ class StoragePipeline:
         finally:
             discard_run_files(self.run_id)
         write_result(self.result_file, summary)
-        logger.info("run %s of %s: %s", self.run_id, spider.source_id, summary)
+        logger.info("run %s of %s: %s", self.run_id, spider.source_id, summary, extra={"spider": spider})

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
+from fundwatch.crawl import CRAWL_PROCESSES
 from fundwatch.liveness import process_alive
 from fundwatch.storage import runlife
 from fundwatch.storage.db import get_engine, session_factory, session_scope
@@ -105,6 +106,8 @@ def test_a_taker_of_a_stale_lock_ends_the_dead_crawls_process_group_first(sqlite
     engine = get_engine(sqlite_url)
     orphan = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)", "scrapy", "crawl", "page"],
                               start_new_session=True)
+    group_child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)", "-m",
+                                    "fundwatch.spiders.runner"], start_new_session=True)  # as fundwatch crawl's child
     bystander = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"], start_new_session=True)
     dead_parent = subprocess.Popen([sys.executable, "-c", "pass"])
     dead_parent.wait()
@@ -124,6 +127,11 @@ def test_a_taker_of_a_stale_lock_ends_the_dead_crawls_process_group_first(sqlite
     try:
         runlife.acquire_lock(sessions, MUCF)
         assert orphan.wait(5) == -signal.SIGKILL
+        with session_scope(engine) as session:  # the crawl child of a `fundwatch crawl` that is gone
+            lock = session.get(SourceLock, MUCF)
+            lock.pid, lock.pgid = dead_parent.pid, group_child.pid
+        runlife.acquire_lock(sessions, MUCF)
+        assert group_child.wait(5) == -signal.SIGKILL
         # A recorded group whose pid now belongs to something else is left alone.
         with session_scope(engine) as session:
             lock = session.get(SourceLock, MUCF)
@@ -131,10 +139,41 @@ def test_a_taker_of_a_stale_lock_ends_the_dead_crawls_process_group_first(sqlite
         runlife.acquire_lock(sessions, MUCF)
         assert bystander.poll() is None
     finally:
-        for process in (orphan, bystander):
+        for process in (orphan, group_child, bystander):
             if process.poll() is None:
                 process.kill()
     assert runs(engine) == [("failed", "interrupted")]
     assert not Path(spool).exists() and not Path(result).exists()
     with session_scope(engine) as session:
         runlife.release_lock(session, MUCF)
+
+
+@pytest.mark.slow
+def test_sigterm_to_fundwatch_crawl_stops_every_child_and_closes_every_run(sqlite_url, crawl_env, site):
+    """Sources on three hosts, crawled by a child per core (three hosts: up to three children), each
+    request held by the site; SIGTERM reaches the main thread only, and every child is stopped,
+    every run closed, every lock released."""
+    engine = get_engine(sqlite_url)
+    sources = write_page_sources(crawl_env, [
+        {"id": MUCF}, {"id": "boverket-bidrag", "url": "https://www.boverket.se/sv/bidrag/"},
+        {"id": "sst-bidrag", "url": "https://www.myndighetensst.se/bidrag/"}])
+    crawl = subprocess.Popen([sys.executable, "-m", "fundwatch.cli",
+                              *crawl_args(MUCF, "boverket-bidrag", "sst-bidrag", sources=Path(sources)),
+                              *SLOW_TO_GIVE_UP], env=env_with(FUNDWATCH_MIRROR=site.url),
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        wait_for(lambda: site.active == 3, timeout=60, what="a request of each source in flight")
+        with session_scope(engine) as session:
+            groups = {lock.pgid for lock in session.scalars(select(SourceLock))}
+        assert len(groups) == min(3, CRAWL_PROCESSES) and all(process_alive(g) for g in groups)
+        os.kill(crawl.pid, signal.SIGTERM)
+        _, stderr = crawl.communicate(timeout=60)
+    finally:
+        if crawl.poll() is None:
+            os.killpg(crawl.pid, signal.SIGKILL)
+    assert crawl.returncode == 1 and "Aborted" in stderr and "Traceback" not in stderr, stderr
+    wait_for(lambda: not any(process_alive(g) for g in groups), timeout=15, what="the children to end")
+    assert runs(engine) == [("failed", "crashed")] * 3
+    with session_scope(engine) as session:
+        assert list(session.scalars(select(SourceLock))) == []
+    assert run_files_left() == []

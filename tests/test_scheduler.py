@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import time_machine
+from alembic import command
 from click.testing import CliRunner
 
 from fundwatch.cli import main
@@ -21,6 +22,7 @@ from fundwatch.scheduler.core import (
     CRAWL_FUNC,
     DIGEST_FUNC,
     DIGEST_ID,
+    JOB_OPTIONS,
     SchedulerService,
     desired_jobs,
     make_scheduler,
@@ -28,7 +30,7 @@ from fundwatch.scheduler.core import (
 )
 from fundwatch.scheduler.schedule import ScheduleError, SchedulerSettings, cron_trigger
 from fundwatch.sources import load_sources
-from fundwatch.storage.db import get_engine
+from fundwatch.storage.db import alembic_config, get_engine, make_engine
 from helpers import MUCF, SOCIALSTYRELSEN, wait_for, write_page_sources
 
 TZ = ZoneInfo("Europe/Stockholm")
@@ -128,24 +130,30 @@ def jobs_json(*args) -> list[dict]:
 
 
 @pytest.mark.slow
-def test_jobs_json_lists_a_crawl_per_source_and_the_digest_across_dst(db_url, tmp_path, monkeypatch):
+def test_jobs_json_lists_the_crawl_cycle_a_source_on_its_own_schedule_and_the_digest_across_dst(db_url, tmp_path,
+                                                                                                   monkeypatch):
     monkeypatch.setenv("FUNDWATCH_CRAWL_JITTER", "0")
-    sources = write_page_sources(tmp_path, [{"id": MUCF}, {"id": SOCIALSTYRELSEN, "schedule": "15 4 * * 1-5"}])
+    sources = write_page_sources(tmp_path, [{"id": MUCF}, {"id": SOCIALSTYRELSEN, "schedule": "15 4 * * 1-5"},
+                                            {"id": "mucf-extra"}])
     with time_machine.travel(at(2027, 3, 27, 12), tick=False):
         rows = jobs_json("--sources", sources)
     assert [(r["id"], r["next_run_time"], r["state"]) for r in rows] == [
-        (f"crawl:{MUCF}", "2027-03-28T06:00:00+02:00", "new"),
+        ("crawl", "2027-03-28T06:00:00+02:00", "new"),
         (f"crawl:{SOCIALSTYRELSEN}", "2027-03-29T04:15:00+02:00", "new"),
         ("digest", "2027-03-29T07:00:00+02:00", "new"),
     ]
-    assert rows[0] == {"id": f"crawl:{MUCF}", "kind": "crawl", "source": MUCF, "schedule": "0 6 * * *",
-                       "timezone": "Europe/Stockholm", "jitter": 0, "next_run_time": "2027-03-28T06:00:00+02:00",
-                       "state": "new"}
+    assert rows[0] == {"id": "crawl", "kind": "crawl", "source": None, "sources": [MUCF, "mucf-extra"],
+                       "schedule": "0 6 * * *", "timezone": "Europe/Stockholm", "jitter": 0,
+                       "next_run_time": "2027-03-28T06:00:00+02:00", "state": "new"}
+    assert rows[1]["source"] == SOCIALSTYRELSEN and rows[1]["sources"] == [SOCIALSTYRELSEN]
+    with time_machine.travel(at(2027, 3, 27, 12), tick=False):
+        table = CliRunner().invoke(main, ["scheduler", "jobs", "--sources", sources])
+    assert "2 sources" in table.stdout and SOCIALSTYRELSEN in table.stdout, table.output
     # Once the scheduler has stored them, the listing shows the stored times.
     with time_machine.travel(at(2027, 3, 27, 12), tick=False):
         stored = start_and_stop(db_url, sources)
         rows = jobs_json("--sources", sources)
-    assert stored["added"] == [f"crawl:{MUCF}", f"crawl:{SOCIALSTYRELSEN}", "digest"]
+    assert stored["added"] == ["crawl", f"crawl:{SOCIALSTYRELSEN}", "digest"]
     assert [(r["next_run_time"], r["state"]) for r in rows] == [
         ("2027-03-28T06:00:00+02:00", "scheduled"), ("2027-03-29T04:15:00+02:00", "scheduled"),
         ("2027-03-29T07:00:00+02:00", "scheduled")]
@@ -193,16 +201,16 @@ def stored_jobs(db_url) -> dict:
 def test_start_up_keeps_stored_next_run_times_and_fixes_only_what_changed(db_url, tmp_path):
     sources = write_page_sources(tmp_path, [{"id": MUCF}, {"id": SOCIALSTYRELSEN}])
     with time_machine.travel(at(2027, 3, 22, 5), tick=False):
-        assert start_and_stop(db_url, sources)["added"] == [f"crawl:{MUCF}", f"crawl:{SOCIALSTYRELSEN}", "digest"]
+        assert start_and_stop(db_url, sources)["added"] == ["crawl", "digest"]  # one job crawls both
     first = stored_jobs(db_url)
-    assert first["digest"].func_ref == DIGEST_FUNC and first[f"crawl:{MUCF}"].func_ref == CRAWL_FUNC
+    assert first["digest"].func_ref == DIGEST_FUNC and first["crawl"].func_ref == CRAWL_FUNC
     assert (first["digest"].misfire_grace_time, first["digest"].coalesce, first["digest"].max_instances) == (None, True, 1)
 
     # Down over Monday 07:00; back on Tuesday, same configuration: nothing rewritten, the missed
     # Monday runs keep their times (re-adding with replace_existing=True would drop them).
     with time_machine.travel(at(2027, 3, 23, 9), tick=False):
         report = start_and_stop(db_url, sources)
-    assert report["kept"] == [f"crawl:{MUCF}", f"crawl:{SOCIALSTYRELSEN}", "digest"]
+    assert report["kept"] == ["crawl", "digest"]
     assert {k: v for k, v in report.items() if k != "kept"} == {"added": [], "updated": [], "rescheduled": [], "removed": []}
     again = stored_jobs(db_url)
     assert again["digest"].next_run_time == at(2027, 3, 22, 7) == first["digest"].next_run_time
@@ -214,15 +222,53 @@ def test_start_up_keeps_stored_next_run_times_and_fixes_only_what_changed(db_url
                                      {"id": "mucf-extra"}])
     with time_machine.travel(at(2027, 3, 23, 9), tick=False):
         report = start_and_stop(db_url, sources2, digest_schedule="0 7 * * mon")
-    assert report == {"added": ["crawl:mucf-extra"], "updated": [f"crawl:{MUCF}", f"crawl:{SOCIALSTYRELSEN}"],
-                      "rescheduled": [f"crawl:{SOCIALSTYRELSEN}"], "removed": [], "kept": ["digest"]}
+    assert report == {"added": [f"crawl:{SOCIALSTYRELSEN}"], "updated": ["crawl"], "rescheduled": [], "removed": [],
+                      "kept": ["digest"]}
     after = stored_jobs(db_url)
-    assert after[f"crawl:{MUCF}"].next_run_time == first[f"crawl:{MUCF}"].next_run_time  # kept: still due
-    assert after[f"crawl:{MUCF}"].kwargs["sources_file"] == sources2
+    assert after["crawl"].next_run_time == first["crawl"].next_run_time  # kept: still due
+    assert after["crawl"].kwargs == {"sources_file": sources2}  # the sources it crawls are read when it runs
     assert after[f"crawl:{SOCIALSTYRELSEN}"].next_run_time == at(2027, 3, 23, 12)
     with time_machine.travel(at(2027, 3, 23, 9), tick=False):
         report = start_and_stop(db_url, write_page_sources(moved, [{"id": MUCF}]))
-    assert sorted(report["removed"]) == ["crawl:mucf-extra", f"crawl:{SOCIALSTYRELSEN}"]
+    assert report["removed"] == [f"crawl:{SOCIALSTYRELSEN}"] and report["kept"] == ["crawl", "digest"]
+
+
+@pytest.mark.slow
+def test_the_per_source_crawl_jobs_of_the_earlier_layout_become_the_cycle_and_keep_a_missed_run(tmp_path, monkeypatch):
+    """Migration 0015: the jobs `crawl:<id>` of sources on the crawl schedule fold into `crawl`, at the
+    earliest of their stored times; none lingers to crawl a source a second time."""
+    db = f"sqlite:///{tmp_path / 'old.db'}"
+    monkeypatch.setenv("FUNDWATCH_DATABASE_URL", db)
+    monkeypatch.setenv("FUNDWATCH_CRAWL_JITTER", "0")
+    old = make_engine(db)
+    command.upgrade(alembic_config(old), "0013")
+    sources = write_page_sources(tmp_path, [{"id": MUCF}, {"id": SOCIALSTYRELSEN}, {"id": "sst", "schedule": "0 12 * * *"}])
+    cfg = SchedulerSettings.from_env(jitter=0)
+    sched = make_scheduler(old, TZ)
+    sched.start(paused=True)
+    try:  # as the earlier scheduler stored them: MUCF's Monday run was missed
+        for sid, expr, when in [(MUCF, cfg.crawl_schedule, at(2027, 3, 22, 6)),
+                                (SOCIALSTYRELSEN, cfg.crawl_schedule, at(2027, 3, 23, 6)),
+                                ("sst", "0 12 * * *", at(2027, 3, 23, 12))]:
+            sched.add_job(CRAWL_FUNC, cron_trigger(expr, TZ), id=f"crawl:{sid}", name=f"crawl {sid}",
+                          kwargs={"source_id": sid, "sources_file": sources}, next_run_time=when, **JOB_OPTIONS)
+        sched.add_job(DIGEST_FUNC, cron_trigger(cfg.digest_schedule, TZ), id=DIGEST_ID, name="weekly digest",
+                      next_run_time=at(2027, 3, 29, 7), **JOB_OPTIONS)
+    finally:
+        sched.shutdown(wait=False)
+    old.dispose()
+
+    stored = stored_jobs(db)  # opening the database migrates it
+    assert sorted(stored) == ["crawl", "crawl:sst", DIGEST_ID]
+    assert stored["crawl"].next_run_time == at(2027, 3, 22, 6)  # the missed run still runs, once
+    assert (stored["crawl"].func_ref, stored["crawl"].kwargs) == (CRAWL_FUNC, {"sources_file": sources})
+    with time_machine.travel(at(2027, 3, 23, 9), tick=False):
+        rows = {r["id"]: r["state"] for r in jobs_json("--sources", sources)}
+        report = start_and_stop(db, sources)
+    assert rows == {"crawl": "due", "crawl:sst": "scheduled", DIGEST_ID: "scheduled"}
+    assert report == {"added": [], "updated": [], "rescheduled": [], "removed": [],
+                      "kept": ["crawl", "crawl:sst", DIGEST_ID]}
+    assert stored_jobs(db)["crawl"].next_run_time == at(2027, 3, 22, 6)
 
 
 # -- missed runs ------------------------------------------------------------------------------------
@@ -357,19 +403,19 @@ def test_jobs_queued_when_the_scheduler_stops_are_marked_due_for_the_next_start(
     start_and_stop(sqlite_url, sources)
     job_functions.STOPPING.set()
     try:
-        assert job_functions.crawl(MUCF, sources) == "postponed"
+        assert job_functions.crawl(sources_file=sources) == "postponed"
         assert job_functions.send_digests() is None
     finally:
         job_functions.STOPPING.clear()
     assert digest_calls == []
     now = dt.datetime.now(TZ)
     stored = stored_jobs(sqlite_url)
-    assert stored[f"crawl:{MUCF}"].next_run_time <= now and stored[DIGEST_ID].next_run_time <= now
+    assert stored["crawl"].next_run_time <= now and stored[DIGEST_ID].next_run_time <= now
 
 
 @pytest.mark.slow
 def test_the_digest_waits_for_the_crawls_in_progress(digest_calls, monkeypatch):
-    monkeypatch.setitem(job_functions._active, -1, MUCF)  # a crawl running in another thread
+    monkeypatch.setitem(job_functions._active, -1, [MUCF])  # a crawl running in another thread
     done = threading.Event()
     worker = threading.Thread(target=lambda: (job_functions.send_digests(), done.set()))
     worker.start()

@@ -1,4 +1,4 @@
-"""The scheduler with real crawls: a scheduled crawl is `fundwatch crawl` for one source (its run
+"""The scheduler with real crawls: the crawl cycle is `fundwatch crawl` of its sources (each run
 recorded, its alerts evaluated); a hung crawl is killed and recorded as failed with the reason;
 SIGTERM during a crawl stops the scheduler cleanly, leaving no run half-written and no lock."""
 
@@ -15,7 +15,7 @@ from sqlalchemy import select
 
 import fundwatch.crawl as crawl_module
 from fundwatch.crawl import FAST_SETTINGS, crawl_source
-from fundwatch.scheduler.core import SchedulerService, crawl_job_id, desired_jobs, make_scheduler, sync_jobs
+from fundwatch.scheduler.core import CYCLE_ID, SchedulerService, desired_jobs, make_scheduler, sync_jobs
 from fundwatch.scheduler.models import AlertState
 from fundwatch.scheduler.schedule import SchedulerSettings
 from fundwatch.sources import load_sources
@@ -43,7 +43,7 @@ def test_a_scheduled_crawl_records_its_run_and_evaluates_alerts(sqlite_url, mirr
     service = SchedulerService(engine, specs, settings.tz, stop_grace=5, wakeup_interval=0.1)
     service.start()
     try:
-        service.scheduler.modify_job(crawl_job_id(MUCF), next_run_time=dt.datetime.now(settings.tz))
+        service.scheduler.modify_job(CYCLE_ID, next_run_time=dt.datetime.now(settings.tz))
         service.scheduler.wakeup()
         wait_for(lambda: [r for r in runs(engine) if r.status != "running"], timeout=30, what="the crawl's run")
         wait_for(lambda: alert_state(engine), timeout=5, what="the alert evaluation")
@@ -85,7 +85,7 @@ def seed_due_crawl(engine, sources, **spec_args) -> None:
     sched.start(paused=True)
     try:
         sync_jobs(sched, desired_jobs(sources, settings, **spec_args))
-        sched.modify_job(crawl_job_id(MUCF), next_run_time=dt.datetime.now(settings.tz) - dt.timedelta(minutes=1))
+        sched.modify_job(CYCLE_ID, next_run_time=dt.datetime.now(settings.tz) - dt.timedelta(minutes=1))
     finally:
         sched.shutdown(wait=False)
 
@@ -123,6 +123,6 @@ def test_sigterm_during_a_crawl_stops_cleanly(sqlite_url, hung, crawl_env, monke
     sched = make_scheduler(engine, dt.UTC)
     sched.start(paused=True)
     try:
-        assert sched.get_job(crawl_job_id(MUCF)).next_run_time <= dt.datetime.now(dt.UTC)
+        assert sched.get_job(CYCLE_ID).next_run_time <= dt.datetime.now(dt.UTC)
     finally:
         sched.shutdown(wait=False)

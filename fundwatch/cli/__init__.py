@@ -33,7 +33,7 @@ COMMANDS = {
 }
 # One line each for `fundwatch --help`, so listing commands imports none of them.
 SUMMARIES = {
-    "crawl": "Crawl sources (default: all), each in its own process, and record their runs.",
+    "crawl": "Crawl sources (default: all), a process per core, and record their runs.",
     "run": "The main job: crawl every source, then send the digests that are due.",
     "calls": "List watched items: calls, procurements, news and pages, with their current state.",
     "history": "The change history: new, updated (field by field), removed, reappeared.",

@@ -15,7 +15,7 @@ from fundwatch.cli.output import format_option, implemented_in, sources_option
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Scrapy setting for the crawls, e.g. DOWNLOAD_DELAY=0.")
 @format_option(("table", "json"))
 def crawl(source_ids, sources_file, timeout, overrides, fmt):
-    """Crawl sources (default: all), each in its own process, and record their runs.
+    """Crawl sources (default: all), a process per core, and record their runs.
 
     Exits 0 when every source ran, even if a run failed (that is a recorded run);
     1 when a source could not be run (unknown id, already running, could not start, database

@@ -57,7 +57,10 @@ def run(sources_file, tz, crawl_schedule, digest_schedule, jitter, timeout, over
 @_schedule_options
 @format_option(("table", "json"))
 def jobs(sources_file, tz, crawl_schedule, digest_schedule, jitter, fmt):
-    """Every job with its next run time (ISO 8601 with offset).
+    """Every job, what it crawls and its next run time (ISO 8601 with offset).
+
+    `crawl` is the crawl cycle: every source without a schedule of its own; `crawl:SOURCE` a source
+    on its own schedule; `digest` the weekly digest.
 
     Reads the scheduler's stored jobs without changing them; run it with the scheduler's
     environment. STATE: scheduled; due (missed: runs as soon as the scheduler runs); new or changed

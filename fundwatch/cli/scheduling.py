@@ -10,7 +10,7 @@ import threading
 import click
 
 from fundwatch.cli.common import parse_overrides
-from fundwatch.cli.output import emit
+from fundwatch.cli.output import emit, plural
 from fundwatch.scheduler.alerts import AlertError, alert_states, evaluate_source
 from fundwatch.scheduler.core import SchedulerRunning, SchedulerService, desired_jobs, list_jobs, scheduler_holder
 from fundwatch.scheduler.schedule import ScheduleError, SchedulerSettings
@@ -58,7 +58,10 @@ def jobs(sources_file, tz, crawl_schedule, digest_schedule, jitter, fmt):
     settings, specs = schedule_specs(sources_file, tz, crawl_schedule, digest_schedule, jitter)
     engine = get_engine()
     rows = list_jobs(engine, specs, settings.tz)
-    emit(rows, fmt, ["id", "schedule", "next_run_time", "state"])
+    if fmt == "table":  # what each crawl job crawls: the cycle names how many sources
+        rows = [{**row, "crawls": ", ".join(row["sources"]) if len(row["sources"]) < 2
+                 else plural(len(row["sources"]), "source")} for row in rows]
+    emit(rows, fmt, ["id", "crawls", "schedule", "next_run_time", "state"])
     if fmt == "table":
         held = scheduler_holder(engine)
         click.echo(f"scheduler: running (pid {held['pid']} on {held['hostname']})" if held
