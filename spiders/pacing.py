@@ -32,16 +32,17 @@ from fundwatch.spiders.mirror import MirrorDownloadHandler
 POLL = 0.05  # seconds between tries for a host another process is asking
 
 
-_groups: dict[str, tuple[dict[str, float], dict[str, asyncio.Lock]]] = {}
+_groups: dict[str, tuple[dict, dict, dict]] = {}  # FUNDWATCH_CRAWL_GROUP -> what _shared returns
 
 
-def _shared(crawler) -> tuple[dict[str, float], dict[str, asyncio.Lock]]:
-    """(Crawl-delay per host, turn per host) of this crawler, or of all crawlers of its group."""
+def _shared(crawler) -> tuple[dict[str, float], dict[str, asyncio.Lock], dict[str, "_OpenTurn"]]:
+    """(Crawl-delay, turn and open turn per host) of this crawler, or of all crawlers of its group:
+    a crawl child is one party at each host."""
     group = crawler.settings.get("FUNDWATCH_CRAWL_GROUP")
     if group:
-        return _groups.setdefault(group, ({}, {}))
+        return _groups.setdefault(group, ({}, {}, {}))
     if not hasattr(crawler, "fundwatch_pacing"):
-        crawler.fundwatch_pacing = ({}, {})
+        crawler.fundwatch_pacing = ({}, {}, {})
     return crawler.fundwatch_pacing
 
 
@@ -56,9 +57,7 @@ class PoliteDownloadHandler(MirrorDownloadHandler):
         self.crawler = crawler
         self.delay = crawler.settings.getfloat("DOWNLOAD_DELAY")
         self.per_host = crawler.settings.getint("CONCURRENT_REQUESTS_PER_DOMAIN", 1)
-        self.turns: dict[str, asyncio.Lock] = _shared(crawler)[1]
-        # hosts without a pace this crawler holds now; a crawler's own, so two crawls never overlap
-        self.open_turns: dict[str, _OpenTurn] = {}
+        _, self.turns, self.open_turns = _shared(crawler)  # open turns: hosts without a pace held now
 
     def pace(self, host: str) -> float:
         return max(self.delay, crawl_delays(self.crawler).get(host, 0.0))
