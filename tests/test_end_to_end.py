@@ -85,6 +85,10 @@ def test_state2_produces_exactly_the_expected_change_events(timeline):
         ("new", "arbetsformedlingen/procurement/planerad-yrkessvenska-för-vård-och-omsorg", ()),
         ("new", "arbetsformedlingen/news/2026-11-20-uppdaterad-plan-for-upphandlingar-2027", ()),
         ("updated", "arbetsformedlingen/procurement/af-2026-0063-4410", ("deadline", "deadline_text", "text")),
+        # Vinnova's answer since yesterday: a round moved, a call no longer public, a new call
+        ("updated", "vinnova/funding_call/2026-01001", ("deadline", "deadline_text", "details")),
+        ("updated", "vinnova/funding_call/2026-01002", ("status",)),
+        ("new", "vinnova/funding_call/2026-01005", ()),
     }
     # one miss is not a removal; the second healthy miss is
     assert timeline["state2-again"]["events"] == {
