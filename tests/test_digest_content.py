@@ -412,3 +412,21 @@ def test_first_digest_is_compact_and_under_gmail_clipping(sqlite_url, digest_env
     assert "… och 95 till." in text_part(msg)
     assert "Alla utlysningar på webben: https://fundwatch.example.org/utlysningar\n" in text_part(msg)
     assert len(html_part(msg).encode("utf-8")) < 102_000
+
+
+def test_first_digest_names_the_region_of_calls_with_the_same_title(sqlite_url, digest_env):
+    """The 21 county TIA calls share a title: a new subscriber with no region filter tells them
+    apart by their county on each line."""
+    engine = get_engine(sqlite_url)
+    with time_machine.travel(W49, tick=False):
+        crawl(engine, "migrationsverket", [
+            make_item("migrationsverket", f"TIA {county}", title="Bidrag för tidiga insatser för asylsökande",
+                      deadline=dt.date(2028, 3, 22), region=county)
+            for county in ("Stockholms län", "Skåne län")])
+        add_subscriber("ny@example.org")
+        send()
+    msg = read_outbox(digest_env)["ny@example.org"]
+    open_now = sections(text_part(msg))["ÖPPNA OCH KOMMANDE UTLYSNINGAR"]
+    for county in ("Stockholms län", "Skåne län"):
+        assert f"* Bidrag för tidiga insatser för asylsökande (Migrationsverket, {county} · Öppen" in open_now
+        assert re.search(rf"asylsökande</a> – Migrationsverket, {county} · <strong>Öppen</strong>", html_part(msg))
