@@ -3,6 +3,7 @@ scheduler can read while a crawl writes; PostgreSQL goes through the same code b
 
 from __future__ import annotations
 
+import fcntl
 import importlib
 import threading
 from contextlib import contextmanager
@@ -18,6 +19,7 @@ from fundwatch.errors import UserError
 from fundwatch.storage.schema import SCHEMA_HEAD
 
 BUSY_TIMEOUT_MS = 30_000
+MIGRATION_LOCK_KEY = 0x66775F6D  # pg_advisory_lock key of fundwatch's migrations ("fw_m")
 _engines: dict[str, Engine] = {}
 _lock = threading.Lock()
 
@@ -107,10 +109,33 @@ def alembic_config(engine: Engine):
     return cfg
 
 
+@contextmanager
+def _one_migration_at_a_time(engine: Engine) -> Iterator[None]:
+    """Two processes opening a new database at once (two crawls, a crawl and the web app) would both
+    create its tables; the second waits here, then finds the schema current. PostgreSQL: an advisory
+    lock; a SQLite file: a lock file beside it (SQLite's own locks come too late: alembic reads the
+    revision before its first write)."""
+    if engine.dialect.name == "postgresql":
+        with engine.connect() as conn:
+            conn.exec_driver_sql(f"SELECT pg_advisory_lock({MIGRATION_LOCK_KEY})")
+            try:
+                yield
+            finally:
+                conn.exec_driver_sql(f"SELECT pg_advisory_unlock({MIGRATION_LOCK_KEY})")
+                conn.commit()
+    elif engine.url.database and engine.url.database != ":memory:":
+        with open(f"{engine.url.database}-migrate.lock", "a") as fh:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_EX)  # released when the file closes, or the process dies
+            yield
+    else:
+        yield
+
+
 def upgrade(engine: Engine, revision: str = "head") -> None:
 
     try:
-        _alembic("command").upgrade(alembic_config(engine), revision)
+        with _one_migration_at_a_time(engine):
+            _alembic("command").upgrade(alembic_config(engine), revision)
     except Exception as exc:  # noqa: BLE001 - one clear line for the operator
         raise DatabaseError(f"cannot open or migrate {engine.url.render_as_string(hide_password=True)}: "
                             f"{describe_error(exc)}") from exc

@@ -196,3 +196,18 @@ def test_current_items_shows_deadlines_and_statuses_as_calls_does(db_url):
     assert leap[5:] == "02-29" and dt.date.fromisoformat(leap) >= today
     assert shown["brottsoffermyndigheten/funding_call/i-dag-och-i-morgon"][0] == today.isoformat()
     assert shown["migrationsverket/funding_call/stängd-av-myndigheten"][1] == "closed"
+
+
+@pytest.mark.slow
+def test_processes_opening_a_new_database_at_once_migrate_it_once(db_url):
+    """A crawl and the web app (or two crawls) started together on a new database: each command
+    works, none fails with "table ... already exists"."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from fundwatch.storage.schema import SCHEMA_HEAD
+    from helpers import run_cli
+
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(lambda _: run_cli("db", "upgrade", env={"FUNDWATCH_DATABASE_URL": db_url}), range(4)))
+    assert [r.returncode for r in results] == [0, 0, 0, 0], [r.stderr for r in results]
+    assert schema_revision(make_engine(db_url)) == SCHEMA_HEAD
