@@ -99,8 +99,8 @@ def test_a_forecast_opening_is_shown_as_written_in_part(engine, digest_env):
         assert send_due().sent == 1
         shown = CliRunner().invoke(main, ["show", plan[0].id])
     text = text_part(read_outbox(digest_env)["forening@example.org"])
-    assert ("* Sydsverige – A – Social inkludering (Svenska ESF-rådet · Planerad, öppnar maj 2027 (prel.), "
+    assert ("* Sydsverige – A – Social inkludering (Svenska ESF-rådet, Sydsverige · Planerad, öppnar maj 2027 (prel.), "
             "sista ansökningsdag Ej bestämt)") in text
-    assert ("* Östra Mellansverige – A – Social inkludering (Svenska ESF-rådet · Öppnar 1 mars 2027, "
+    assert ("* Östra Mellansverige – A – Social inkludering (Svenska ESF-rådet, Östra Mellansverige · Öppnar 1 mars 2027, "
             "sista ansökningsdag 3 maj 2027)") in text  # a whole date is shown as one
     assert "  Öppnar: maj 2027 (prel.)" in shown.output.splitlines() and "opens:" not in shown.output
