@@ -4,7 +4,7 @@ Jobs: `crawl`, the crawl cycle: every source without a schedule of its own, on t
 (with a random delay of 0..jitter seconds), crawled as `fundwatch crawl` crawls them (each host
 group in one process, the groups in parallel); `crawl:<source id>` for a source with its own
 `schedule`; and `digest` (the weekly digest). Stored jobs of the earlier layout (a `crawl:<id>`
-per source) were folded into `crawl` by migration 0014, keeping a missed run.
+per source) were folded into `crawl` by migration 0015, keeping a missed run.
 
 Two APScheduler 3 traps are avoided on purpose:
 - every job has misfire_grace_time=None, coalesce=True, max_instances=1: a run missed while the
