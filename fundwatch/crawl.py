@@ -92,15 +92,6 @@ def log_dir() -> Path:
     return config.cache_dir().parent / "logs"
 
 
-def scrapy_command(source: Source, sources_path: str, result_file: str, settings: dict[str, str] | None) -> list[str]:
-    """`scrapy crawl` of one source, as by hand (the tests start one on its own)."""
-    cmd = [sys.executable, "-m", "scrapy", "crawl", source.spider, "-a", f"source={source.id}",
-           "-a", f"sources_file={sources_path}", "-s", f"FUNDWATCH_RESULT_FILE={result_file}"]
-    for key, value in (settings or {}).items():
-        cmd += ["-s", f"{key}={value}"]
-    return cmd
-
-
 def group_command(runs: list[_Run], sources_path: str, settings: dict[str, str] | None = None) -> list[str]:
     """The child that crawls RUNS' sources, one crawler each (fundwatch/spiders/runner.py), with
     SETTINGS (`--set`) for the whole process (its logging too) and each run's own. A lone source's

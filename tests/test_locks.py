@@ -17,7 +17,7 @@ import threading
 import pytest
 from sqlalchemy import select
 
-from fundwatch.crawl import FAST_SETTINGS, crawl_source, scrapy_command
+from fundwatch.crawl import FAST_SETTINGS, crawl_source
 from fundwatch.sources import load_sources
 from fundwatch.storage import runlife
 from fundwatch.storage.db import get_engine, session_factory, session_scope
@@ -112,7 +112,10 @@ def test_a_lock_left_by_a_killed_crawl_is_taken_over(sqlite_url, hung, mirror, c
     sources = load_sources(write_page_sources(crawl_env, [{"id": MUCF}]))
     source = sources.get(MUCF)
     # A `scrapy crawl` on its own (no `fundwatch crawl` parent to clean up after it), SIGKILLed.
-    child = subprocess.Popen(scrapy_command(source, sources.path, str(tmp_path / "result.json"), FAST_SETTINGS),
+    command = [sys.executable, "-m", "scrapy", "crawl", "page", "-a", f"source={MUCF}", "-a", f"sources_file={sources.path}"]
+    for key, value in FAST_SETTINGS.items():
+        command += ["-s", f"{key}={value}"]
+    child = subprocess.Popen(command,
                              env=env_with(FUNDWATCH_MIRROR=hung.url, SCRAPY_SETTINGS_MODULE="fundwatch.spiders.settings"),
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     try:
