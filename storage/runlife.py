@@ -417,9 +417,14 @@ def _apply_pending_in(session: Session, pending: PendingApply) -> dict[str, Any]
         return None
     summary = _apply_in(session, pending.run_id, pending.source_id, RunOutcome.from_json(pending.outcome),
                         pending.spool, pending.remove_after)
+    _release_kept_lock(session, pending)
+    return {**summary, "source": pending.source_id}
+
+
+def _release_kept_lock(session: Session, pending: PendingApply) -> None:
+    """The lock a kept run left behind, if it still holds it (not one a later crawl has taken)."""
     session.execute(delete(SourceLock).where(SourceLock.source_id == pending.source_id,
                                              SourceLock.run_id == pending.run_id))
-    return {**summary, "source": pending.source_id}
 
 
 def apply_pending(sessions) -> list[dict[str, Any]]:
@@ -440,8 +445,7 @@ def apply_pending(sessions) -> list[dict[str, Any]]:
                          pending.source_id, params["error"])
             with sessions() as session, session.begin():
                 fail_run(session, pending.run_id, "storage_error", params)
-                session.execute(delete(SourceLock).where(SourceLock.source_id == pending.source_id,
-                                                         SourceLock.run_id == pending.run_id))
+                _release_kept_lock(session, pending)
             summary = {"run_id": pending.run_id, "source": pending.source_id, "status": "failed",
                        "reason": reason_en("storage_error", params)}
         forget_run_files(pending.run_id)
