@@ -66,12 +66,14 @@ def _dropped(el) -> bool:
 
 
 def _clean(root) -> None:
-    for el in list(root.iter()):
-        if not isinstance(el.tag, str):  # comments, processing instructions
-            el.drop_tree() if el.getparent() is not None else None
-            continue
-        if el.getparent() is not None and _dropped(el):
-            el.drop_tree()
+    """Drops chrome, comments and processing instructions below ROOT; what is dropped is not looked into."""
+    below = [root]
+    while below:
+        for el in list(below.pop()):
+            if isinstance(el.tag, str) and not _dropped(el):
+                below.append(el)
+            else:
+                el.drop_tree()
 
 
 def _text_len(el) -> int:
@@ -87,9 +89,15 @@ def _marked(root) -> list:
     return []
 
 
-def _own_text_len(el) -> int:
-    """Text that is not link text: a menu or a list of links weighs nothing."""
-    links = sum(len(" ".join(a.text_content().split())) for a in el.iter("a"))
+def _own_text_len(el, link_lens: dict) -> int:
+    """Text that is not link text: a menu or a list of links weighs nothing. LINK_LENS keeps each
+    link's length for the next element asked about (the blocks around the h1 hold the same links)."""
+    links = 0
+    for a in el.iter("a"):
+        length = link_lens.get(a)
+        if length is None:
+            length = link_lens[a] = _text_len(a)
+        links += length
     return _text_len(el) - links
 
 
@@ -102,20 +110,21 @@ def main_block(root):
         return found[0] if len(found) == 1 else max(found, key=_text_len)
     body = root.find("body")
     body = body if body is not None else root
-    total = _own_text_len(body)
+    link_lens: dict = {}
+    total = _own_text_len(body, link_lens)
     if not total:
         return body
     h1 = next(body.iter("h1"), None)
     if h1 is not None:
         for el in h1.iterancestors():
-            if el.tag in ("div", "section", "td") and _own_text_len(el) >= 0.7 * total:
+            if el.tag in ("div", "section", "td") and _own_text_len(el, link_lens) >= 0.7 * total:
                 return el
             if el is body:
                 break
         return body
     best, best_len = body, total
     for el in body.iter("div", "section"):
-        length = _own_text_len(el)
+        length = _own_text_len(el, link_lens)
         if 0.7 * total <= length < best_len:
             best, best_len = el, length
     return best
