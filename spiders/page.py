@@ -10,13 +10,17 @@ the structured spiders; a temporary redirect elsewhere is that already (spiders/
 from __future__ import annotations
 
 import logging
+import os
 import re
 from collections import Counter
+
+from scrapy import signals
+from scrapy.http import TextResponse
 
 from fundwatch.errors import UserError
 from fundwatch.items import item_id
 from fundwatch.spiders.base import FundSpider
-from fundwatch.spiders.extract import main_text, title_of
+from fundwatch.spiders.extract_worker import ExtractWorker, WorkerGone, read_page
 from fundwatch.spiders.health import same_page
 from fundwatch.spiders.normalise import normalise_text
 
@@ -36,21 +40,44 @@ def carries(before: tuple[str, str], title: str, text: str) -> bool:
 
 class PageSpider(FundSpider):
     name = "page"
+    worker: ExtractWorker | None = None
 
-    def parse(self, response):
-        if not hasattr(response, "text"):  # a PDF or image is not a page to diff
+    @classmethod
+    def from_crawler(cls, crawler, *args, **kwargs):
+        spider = super().from_crawler(crawler, *args, **kwargs)
+        many = crawler.settings.getint("FUNDWATCH_EXTRACT_WORKER_MIN_PAGES")
+        if many and len(spider.source.urls) >= many and (os.cpu_count() or 1) > 1:
+            spider.worker = ExtractWorker()
+            crawler.signals.connect(spider.worker.close, signal=signals.spider_closed)
+        return spider
+
+    async def parse(self, response):
+        if not isinstance(response, TextResponse):  # a PDF or image is not a page to diff
             self.layout_changed(response, "HTML content")
             return
-        text = main_text(response.body, response.encoding)
+        text, title = await self._read(response)
         if not text:
             self.layout_changed(response, "any main-content text")
             return
         watched = self.page_url(response)
-        title = title_of(response.body, response.encoding) or response.url
+        title = title or response.url
         if not same_page(watched, response.url) and not self._stands_for(watched, title, normalise_text(text)):
             self.layout_changed(response, "the watched page's title and text")
             return
         yield self.make_item(response, kind="page", key=watched, title=title, text=text)
+
+    async def _read(self, response) -> tuple[str, str]:
+        """(main text, title) of the page: from the worker when there is one; in this process when
+        there is none or it has gone (the crawl goes on, a little slower)."""
+        worker = self.worker
+        if worker is not None:
+            try:
+                return await worker.read_page(response.body, response.encoding)
+            except WorkerGone as exc:
+                if self.worker is worker:  # once, not for every page that was waiting on it
+                    logger.warning("%s; reading the pages in the crawl's own process", exc)
+                    self.worker = None
+        return read_page(response.body, response.encoding)
 
     def _stands_for(self, watched: str, title: str, text: str) -> bool:
         """A redirect target stands for the watched page when it carries what was last stored of it;

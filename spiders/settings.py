@@ -66,6 +66,8 @@ DOWNLOAD_DELAY_JITTER = 0
 
 ITEM_PIPELINES = {"fundwatch.spiders.pipelines.StoragePipeline": 800}
 FUNDWATCH_REMOVE_AFTER_MISSES = config.whole_number("FUNDWATCH_REMOVE_AFTER_MISSES", 1)  # counted misses before `removed`
+# A page source this large reads its pages in a second process, on a second core (spiders/extract_worker.py); 0: never.
+FUNDWATCH_EXTRACT_WORKER_MIN_PAGES = 100
 CONCURRENT_ITEMS = 10  # the default 100 costs an asyncio task per slot per response
 
 # Safety: Scrapy 2.19 otherwise opens a code-execution HTTP endpoint on localhost.
