@@ -408,13 +408,14 @@ def page_items(ctx) -> list:
     """The items the page spider stores for the generated pages (real extraction, computed once)."""
     if ctx.items is None:
         from fundwatch.items import FundItem, item_id
-        from fundwatch.spiders.extract import main_text, title_of
+        from fundwatch.spiders.extract import page_text
 
         items = []
         for i, url in enumerate(ctx.urls):
             body = (ctx.mirror / generate_pages.HOST / url.split(generate_pages.HOST + "/", 1)[1] / "index.html").read_bytes()
-            fi = FundItem(agency=AGENCY, kind="page", key=url, title=title_of(body) or url, url=url, origin=url,
-                          text=main_text(body), source=SOURCE_ID)
+            text, title = page_text(body)
+            fi = FundItem(agency=AGENCY, kind="page", key=url, title=title or url, url=url, origin=url,
+                          text=text, source=SOURCE_ID)
             fi.id = item_id(fi.agency, fi.kind, fi.key)
             items.append(fi)
         ctx.items = items

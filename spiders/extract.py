@@ -182,15 +182,18 @@ def parse_html(body: bytes | str, encoding: str | None = None):
     return lxml_html.fromstring(body, parser=parser)
 
 
-# The title of the page main_text parsed last: the page spider asks for both, and one parse
-# instead of two pays (bench/README.md, speed devices).
-_last_title: tuple = (None, None, "")
-
-
 def main_text(body: bytes | str, encoding: str | None = "utf-8") -> str:
-    global _last_title
+    return _main_text(parse_html(body, encoding))
+
+
+def page_text(body: bytes | str, encoding: str | None = "utf-8") -> tuple[str, str]:
+    """(main text, title) of a page from one parse; the title is read before cleaning drops the header."""
     root = parse_html(body, encoding)
-    _last_title = (body, encoding, _title(root))  # before _clean drops the header
+    title = _title(root)
+    return _main_text(root), title
+
+
+def _main_text(root) -> str:
     marked = _marked(root)
     if len(marked) == 1 and not _dropped(marked[0]):
         block = marked[0]  # the usual page: only its one main block needs cleaning
@@ -199,13 +202,6 @@ def main_text(body: bytes | str, encoding: str | None = "utf-8") -> str:
         _clean(root)
         block = main_block(root)
     return block_text(block)
-
-
-def title_of(body: bytes | str, encoding: str | None = "utf-8") -> str:
-    last_body, last_encoding, title = _last_title
-    if last_body is body and last_encoding == encoding:
-        return title
-    return _title(parse_html(body, encoding))
 
 
 def _title(root) -> str:

@@ -18,7 +18,7 @@ import struct
 import sys
 from collections import deque
 
-from fundwatch.spiders.extract import main_text, title_of
+from fundwatch.spiders.extract import page_text
 
 logger = logging.getLogger(__name__)
 _LENGTH = struct.Struct(">I")
@@ -34,11 +34,6 @@ class ExtractionError(Exception):
     """Extraction raised in the worker (as it would have in the crawl's process)."""
 
 
-def read_page(body: bytes, encoding: str | None) -> tuple[str, str]:
-    """(main text, title): what the page spider reads of a page, wherever it runs."""
-    return main_text(body, encoding), title_of(body, encoding)
-
-
 class ExtractWorker:
     def __init__(self) -> None:
         self.proc: asyncio.subprocess.Process | None = None
@@ -47,7 +42,7 @@ class ExtractWorker:
         self.waiting: deque[asyncio.Future] = deque()
         self.gone: str | None = None
 
-    async def read_page(self, body: bytes, encoding: str | None) -> tuple[str, str]:
+    async def page_text(self, body: bytes, encoding: str | None) -> tuple[str, str]:
         if self.started is None:  # the pages that come while it starts wait for this one start
             self.started = asyncio.ensure_future(self._start())
         await self.started
@@ -117,7 +112,7 @@ def serve(stdin, stdout) -> None:
     while len(head := stdin.read(_LENGTH.size)) == _LENGTH.size:
         body, encoding = pickle.loads(stdin.read(_LENGTH.unpack(head)[0]))  # noqa: S301 - our own crawl
         try:
-            answer = (True, read_page(body, encoding))
+            answer = (True, page_text(body, encoding))
         except Exception as exc:  # noqa: BLE001 - handed back to the crawl, which records it for the page
             answer = (False, f"{type(exc).__name__}: {exc}")
         frame = pickle.dumps(answer, protocol=pickle.HIGHEST_PROTOCOL)

@@ -20,7 +20,8 @@ from scrapy.http import TextResponse
 from fundwatch.errors import UserError
 from fundwatch.items import item_id
 from fundwatch.spiders.base import FundSpider
-from fundwatch.spiders.extract_worker import ExtractWorker, WorkerGone, read_page
+from fundwatch.spiders.extract import page_text
+from fundwatch.spiders.extract_worker import ExtractWorker, WorkerGone
 from fundwatch.spiders.health import same_page
 from fundwatch.spiders.normalise import normalise_text
 
@@ -72,12 +73,12 @@ class PageSpider(FundSpider):
         worker = self.worker
         if worker is not None:
             try:
-                return await worker.read_page(response.body, response.encoding)
+                return await worker.page_text(response.body, response.encoding)
             except WorkerGone as exc:
                 if self.worker is worker:  # once, not for every page that was waiting on it
                     logger.warning("%s; reading the pages in the crawl's own process", exc)
                     self.worker = None
-        return read_page(response.body, response.encoding)
+        return page_text(response.body, response.encoding)
 
     def _stands_for(self, watched: str, title: str, text: str) -> bool:
         """A redirect target stands for the watched page when it carries what was last stored of it;

@@ -13,7 +13,8 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from fundwatch.mirror_server import MirrorServer
-from fundwatch.spiders.extract_worker import ExtractionError, ExtractWorker, read_page
+from fundwatch.spiders.extract import page_text
+from fundwatch.spiders.extract_worker import ExtractionError, ExtractWorker
 from helpers import MIRROR, crawl_args, env_with, make_spider, mirror_response, run_cli, write_sources
 
 PAGES = sorted(p for p in (MIRROR / "state1").rglob("*.html"))
@@ -32,12 +33,12 @@ def test_the_worker_reads_every_mirror_page_as_the_crawl_would_in_order():
     async def read_all():
         worker = ExtractWorker()
         try:  # all at once: the answers must come back to the page that asked
-            return await asyncio.gather(*(worker.read_page(body, "utf-8") for body in bodies))
+            return await asyncio.gather(*(worker.page_text(body, "utf-8") for body in bodies))
         finally:
             await worker.close()
 
     assert len(bodies) > 50
-    assert run(read_all()) == [read_page(body, "utf-8") for body in bodies]
+    assert run(read_all()) == [page_text(body, "utf-8") for body in bodies]
 
 
 def test_a_page_that_cannot_be_parsed_fails_alone():
@@ -45,18 +46,18 @@ def test_a_page_that_cannot_be_parsed_fails_alone():
         worker = ExtractWorker()
         try:
             with pytest.raises(ExtractionError, match="Document is empty"):
-                await worker.read_page(b"", "utf-8")
-            return await worker.read_page(PAGES[0].read_bytes(), "utf-8")
+                await worker.page_text(b"", "utf-8")
+            return await worker.page_text(PAGES[0].read_bytes(), "utf-8")
         finally:
             await worker.close()
 
-    assert run(read()) == read_page(PAGES[0].read_bytes(), "utf-8")
+    assert run(read()) == page_text(PAGES[0].read_bytes(), "utf-8")
 
 
 def test_the_worker_exits_when_the_crawl_closes_it():
     async def start_and_close():
         worker = ExtractWorker()
-        await worker.read_page(PAGES[0].read_bytes(), "utf-8")
+        await worker.page_text(PAGES[0].read_bytes(), "utf-8")
         await worker.close()
         return worker.proc.returncode
 
@@ -82,7 +83,7 @@ def test_a_dead_worker_hands_its_pages_back_to_the_crawl(tmp_path, caplog):
 
     with caplog.at_level(logging.WARNING, logger="fundwatch.spiders.page"):
         first, pages = run(read_twice_with_a_kill_between())
-    assert first == read_page(response.body, "utf-8") and first[0]
+    assert first == page_text(response.body, "utf-8") and first[0]
     assert pages == [first] * 5  # read in the crawl's own process instead
     assert spider.worker is None
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
