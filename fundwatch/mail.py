@@ -22,7 +22,6 @@ from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid, parseaddr
 from pathlib import Path
-from typing import Iterable
 from urllib.parse import unquote, urlsplit
 
 from fundwatch.config import MailSettings
@@ -69,7 +68,6 @@ def header_text(value: object, limit: int | None = None) -> str:
 
 
 def address(email: str, name: str | None = None) -> Address:
-    """An Address header object; the display name is cleaned of anything that could break a line."""
     local, _, domain = email.rpartition("@")
     if not local or not domain or any(c in email for c in "\r\n<>,; \t\"") or not email.isprintable():
         raise MailConfigError(f"not a plain address: {email!r}")
@@ -94,9 +92,6 @@ def _encoding(content: str) -> str:
 def build_message(*, to: Address | str, subject: str, text: str, html: str | None = None,
                   mail_from: str | Address | None = None, msg_id: str | None = None,
                   headers: dict[str, str] | None = None) -> EmailMessage:
-    """multipart/alternative (text, then HTML) when html is given, else text/plain. The subject
-    goes through header_text(): one clean line whatever it held. HEADERS are our own (List-Id,
-    List-Unsubscribe), written as they are: each must be one line of printable ASCII."""
     sender = mail_from if isinstance(mail_from, Address) else parse_from(mail_from or MailSettings.from_env().mail_from)
     msg = EmailMessage(policy=POLICY)
     msg["From"] = sender
@@ -146,10 +141,9 @@ class OutboxTransport(Transport):
 class SmtpTransport(Transport):
     def __init__(self, url: str, user: str | None = None, password: str | None = None, timeout: float = 60.0):
         parts = urlsplit(url)
-        try:
+        self.port = 0
+        with contextlib.suppress(ValueError):  # a port that is not a number, or out of range
             self.port = parts.port or (465 if parts.scheme == "smtps" else 25)
-        except ValueError:  # not a number, or out of range
-            self.port = 0
         if parts.scheme not in ("smtp", "smtps") or not parts.hostname or not self.port:
             raise MailConfigError(f"FUNDWATCH_SMTP_URL must be smtp://host[:port] or smtps://host[:port], not {url!r}")
         self.implicit_tls, self.host, self.timeout = parts.scheme == "smtps", parts.hostname, timeout
@@ -159,16 +153,14 @@ class SmtpTransport(Transport):
         self.tls = False  # the connection is encrypted
 
     def _connect(self) -> smtplib.SMTP:
-        context = ssl.create_default_context()
         try:
-            smtp = (smtplib.SMTP_SSL(self.host, self.port, timeout=self.timeout, context=context) if self.implicit_tls
-                    else smtplib.SMTP(self.host, self.port, timeout=self.timeout))
+            smtp = (smtplib.SMTP_SSL(self.host, self.port, timeout=self.timeout, context=ssl.create_default_context())
+                    if self.implicit_tls else smtplib.SMTP(self.host, self.port, timeout=self.timeout))
             smtp.ehlo()
-            self.tls = self.implicit_tls
-            if not self.tls and smtp.has_extn("starttls"):
-                smtp.starttls(context=context)
+            if not self.implicit_tls and smtp.has_extn("starttls"):
+                smtp.starttls(context=ssl.create_default_context())
                 smtp.ehlo()
-                self.tls = True
+            self.tls = isinstance(smtp.sock, ssl.SSLSocket)
             if self.user:
                 if not self.tls and self.host not in ("127.0.0.1", "::1", "localhost"):
                     smtp.close()
@@ -186,19 +178,16 @@ class SmtpTransport(Transport):
         self.smtp = smtp
         return smtp
 
-    def _drop(self) -> None:
-        if self.smtp is not None:
-            self.smtp.close()
-        self.smtp = None
-
-    def _refused(self, code: int, reply: bytes, stage: str):
+    def _check(self, code: int, reply: bytes, stage: str, ok: tuple[int, ...] = (250,)) -> None:
+        if code in ok:
+            return
         try:  # the connection stays usable (RSET) unless the server is closing it (421)
             if code == 421:
-                self._drop()
+                self.close(quit=False)
             else:
                 self.smtp.rset()  # type: ignore[union-attr]
         except OSError:
-            self._drop()
+            self.close(quit=False)
         text = f"{stage}: {code} {header_text(reply.decode('utf-8', 'replace'), 300)}"
         raise (TemporaryFailure if 400 <= code < 500 else PermanentFailure)(text, code)
 
@@ -212,35 +201,32 @@ class SmtpTransport(Transport):
             try:
                 code, reply = smtp.mail(sender, ["BODY=8BITMIME"] if eight_bit and not data.isascii() else [])
                 if code == 421 and attempt == 1:  # the server is closing: one new connection
-                    self._drop()
+                    self.close(quit=False)
                     continue
-                if code != 250:
-                    self._refused(code, reply, "MAIL FROM")
-                code, reply = smtp.rcpt(recipient)
-                if code not in (250, 251):
-                    self._refused(code, reply, "RCPT TO")
+                self._check(code, reply, "MAIL FROM")
+                self._check(*smtp.rcpt(recipient), "RCPT TO", ok=(250, 251))
             except OSError as exc:  # nothing of the message went out: safe to try again
-                self._drop()
+                self.close(quit=False)
                 if attempt == 1 and reused:  # dropped while idle: one new connection
                     continue
                 raise TemporaryFailure(f"connection to {self.host} lost before the message was sent: {exc}") from None
             try:
                 code, reply = smtp.data(data)
-            except smtplib.SMTPDataError as exc:  # DATA itself refused: nothing went out
-                self._refused(exc.smtp_code, exc.smtp_error, "DATA")
+            except smtplib.SMTPDataError as exc:  # DATA itself refused (any reply but 354): nothing went out
+                self._check(exc.smtp_code, exc.smtp_error, "DATA", ok=())
             except OSError as exc:
-                self._drop()
+                self.close(quit=False)
                 raise UncertainDelivery(f"connection to {self.host} lost after DATA: {exc}") from None
-            if code != 250:
-                self._refused(code, reply, "end of DATA")
+            self._check(code, reply, "end of DATA")
             return f"{code} {header_text(reply.decode('utf-8', 'replace'), 200)}"
-        raise TemporaryFailure(f"{self.host} kept closing the connection")
 
-    def close(self) -> None:
-        with contextlib.suppress(OSError):
-            if self.smtp is not None:
+    def close(self, quit: bool = True) -> None:
+        if quit and self.smtp is not None:
+            with contextlib.suppress(OSError):
                 self.smtp.quit()
-        self._drop()
+        if self.smtp is not None:
+            self.smtp.close()
+        self.smtp = None
 
 
 def check_links(settings: MailSettings) -> None:
@@ -251,17 +237,14 @@ def check_links(settings: MailSettings) -> None:
 
 
 def open_transport(settings: MailSettings | None = None, *, links: bool = True) -> Transport:
-    """SMTP when FUNDWATCH_SMTP_URL is set, else the outbox folder. With links=True (mail that
-    carries subscriber links) SMTP is refused unless FUNDWATCH_PUBLIC_URL is https."""
     settings = settings or MailSettings.from_env()
+    if links:  # the mail carries subscriber links
+        check_links(settings)
     if settings.smtp_url:
-        if links:
-            check_links(settings)
         return SmtpTransport(settings.smtp_url, settings.user, settings.password)
     return OutboxTransport(settings.outbox)
 
 
-def send_all(messages: Iterable[EmailMessage], settings: MailSettings | None = None, *, links: bool = False) -> list[str]:
-    """A few messages (alerts) over one connection; the results in order."""
+def send_all(messages: list[EmailMessage], settings: MailSettings | None = None, *, links: bool = False) -> list[str]:
     with open_transport(settings, links=links) as transport:
         return [transport.send(m) for m in messages]
