@@ -92,6 +92,7 @@ def _encoding(content: str) -> str:
 def build_message(*, to: Address | str, subject: str, text: str, html: str | None = None,
                   mail_from: str | Address | None = None, msg_id: str | None = None,
                   headers: dict[str, str] | None = None) -> EmailMessage:
+    """text/plain, or multipart/alternative (text, then HTML); HEADERS are ours, one printable ASCII line each."""
     sender = mail_from if isinstance(mail_from, Address) else parse_from(mail_from or MailSettings.from_env().mail_from)
     msg = EmailMessage(policy=POLICY)
     msg["From"] = sender
@@ -237,6 +238,7 @@ def check_links(settings: MailSettings) -> None:
 
 
 def open_transport(settings: MailSettings | None = None, *, links: bool = True) -> Transport:
+    """SMTP when FUNDWATCH_SMTP_URL is set, else the outbox folder."""
     settings = settings or MailSettings.from_env()
     if links:  # the mail carries subscriber links
         check_links(settings)
