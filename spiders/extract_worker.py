@@ -3,10 +3,10 @@ core: the crawl's one thread fetches and stores while the worker parses. The pag
 one for a source of FUNDWATCH_EXTRACT_WORKER_MIN_PAGES pages or more (it pays where pages come
 faster than they are read: bench/README.md, speed devices).
 
-Written here, not taken from concurrent.futures: a ProcessPoolExecutor's threads in the crawl
-process cost its reactor about as much as the extraction they move away. Frames go over the
-worker's stdin and stdout on the crawl's own asyncio loop (a 4-byte length, then a pickle), and
-the answers come back in order."""
+Written here, not taken from concurrent.futures: a ProcessPoolExecutor gained almost nothing in
+the same crawl (bench/README.md), and it adds two threads to the crawl process. This needs none:
+frames go over the worker's stdin and stdout on the crawl's own asyncio loop (a 4-byte length,
+then a pickle), and the answers come back in order."""
 
 from __future__ import annotations
 
