@@ -111,6 +111,22 @@ def crawl_args(*source_ids: str, sources: Path | None = None) -> list[str]:
     return args
 
 
+def mirror_answers(server, overrides: dict[str, dict]) -> None:
+    """Each path of OVERRIDES answers otherwise on the mirror SERVER (`_responses.toml`: status,
+    location, delay, headers, ...), as a broken site does."""
+    lines = []
+    for key, override in overrides.items():
+        lines.append(f'["{key}"]')
+        for name, value in override.items():
+            if isinstance(value, dict):
+                lines.append(f"{name} = {{ " + ", ".join(f'"{k}" = "{v}"' for k, v in value.items()) + " }")
+            elif isinstance(value, str):
+                lines.append(f'{name} = "{value}"')
+            else:
+                lines.append(f"{name} = {value}")
+    (server.root / "_responses.toml").write_text("\n".join(lines) + "\n", "utf-8")
+
+
 def write_page_sources(folder: Path, sources: list[dict], name: str = "sources.toml") -> str:
     """A sources file of page sources: [{"id": ..., "url": ..., "schedule": ...}]."""
     lines = []

@@ -18,7 +18,7 @@ from fundwatch.mirror_server import MirrorServer
 from fundwatch.spiders.mirror import from_mirror, to_mirror
 from fundwatch.storage.db import get_engine, session_scope
 from fundwatch.storage.models import Item, Run, SourceLock
-from helpers import MIRROR, crawl_args, run_cli, write_sources
+from helpers import MIRROR, crawl_args, mirror_answers, run_cli, write_sources
 
 PAGE = "https://www.mucf.se/bidrag/statsbidrag"
 OTHER = "https://statsbidrag.socialstyrelsen.se/organisationer/"
@@ -43,20 +43,6 @@ def sources(tmp_path):
     ])
 
 
-def override(server, entries: dict) -> None:
-    lines = []
-    for key, values in entries.items():
-        lines.append(f'["{key}"]')
-        for name, value in values.items():
-            if isinstance(value, dict):
-                lines.append(f"{name} = {{ " + ", ".join(f'{k} = "{v}"' for k, v in value.items()) + " }")
-            elif isinstance(value, str):
-                lines.append(f'{name} = "{value}"')
-            else:
-                lines.append(f"{name} = {value}")
-    (server.root / "_responses.toml").write_text("\n".join(lines) + "\n", "utf-8")
-
-
 def crawl(sources, source="mucf", *extra):
     result = run_cli(*crawl_args(source, sources=sources), *extra)
     return result
@@ -78,7 +64,7 @@ def test_mirror_url_mapping_keeps_query_and_encoding():
 @pytest.mark.slow
 def test_redirect_from_the_mirror_maps_back_to_the_real_host(sqlite_url, mirror, tmp_path):
     old = "https://www.mucf.se/gammal-sida"
-    override(mirror, {"www.mucf.se/gammal-sida": {"status": 301, "location": "/www.mucf.se/bidrag/statsbidrag"}})
+    mirror_answers(mirror, {"www.mucf.se/gammal-sida": {"status": 301, "location": "/www.mucf.se/bidrag/statsbidrag"}})
     sources = write_sources(tmp_path / "redirect.toml", [{"id": "r", "agency": "mucf", "spider": "page", "urls": [old]}])
     result = crawl(sources, "r")
     assert result.returncode == 0 and "r: ok" in result.stdout, result.stdout + result.stderr
@@ -88,7 +74,7 @@ def test_redirect_from_the_mirror_maps_back_to_the_real_host(sqlite_url, mirror,
 
 @pytest.mark.slow
 def test_robots_txt_answering_503_fails_the_run_and_fetches_nothing(db_url, mirror, sources):
-    override(mirror, {"www.mucf.se/robots.txt": {"status": 503}})
+    mirror_answers(mirror, {"www.mucf.se/robots.txt": {"status": 503}})
     result = crawl(sources)
     assert result.returncode == 0  # a failed run is still a recorded run
     [run] = runs()
@@ -109,7 +95,7 @@ def test_robots_txt_disallow_is_obeyed_and_fails_the_run(sqlite_url, mirror, sou
 @pytest.mark.slow
 def test_404_on_a_start_page_fails_the_run_and_removes_nothing(db_url, mirror, sources):
     assert crawl(sources).returncode == 0
-    override(mirror, {"www.mucf.se/bidrag/statsbidrag": {"status": 404}})
+    mirror_answers(mirror, {"www.mucf.se/bidrag/statsbidrag": {"status": 404}})
     for _ in range(3):
         crawl(sources)
     statuses = [r["status"] for r in runs()]
@@ -122,7 +108,7 @@ def test_404_on_a_start_page_fails_the_run_and_removes_nothing(db_url, mirror, s
 
 @pytest.mark.slow
 def test_503_is_retried_with_retry_after_then_fails_the_run(sqlite_url, mirror, sources):
-    override(mirror, {"statsbidrag.socialstyrelsen.se/organisationer": {"status": 503, "headers": {"Retry-After": "1"}}})
+    mirror_answers(mirror, {"statsbidrag.socialstyrelsen.se/organisationer": {"status": 503, "headers": {"Retry-After": "1"}}})
     started = time.monotonic()
     result = crawl(sources, "two", "--set", "FUNDWATCH_RETRY_AFTER_MAX=0.5")
     assert result.returncode == 0
@@ -154,7 +140,7 @@ def test_revalidation_yields_every_item_from_304_responses(db_url, tmp_path, mon
 
 @pytest.mark.slow
 def test_killed_crawl_leaves_no_half_state_and_is_recorded_as_interrupted(db_url, mirror, sources, tmp_path):
-    override(mirror, {"statsbidrag.socialstyrelsen.se/organisationer": {"delay": 60}})
+    mirror_answers(mirror, {"statsbidrag.socialstyrelsen.se/organisationer": {"delay": 60}})
     spools = tmp_path / "spool"  # beside the cache (FUNDWATCH_CACHE_DIR) and the logs
     # A `scrapy crawl` on its own records its run itself.
     env = dict(os.environ, SCRAPY_SETTINGS_MODULE="fundwatch.spiders.settings")
@@ -177,7 +163,7 @@ def test_killed_crawl_leaves_no_half_state_and_is_recorded_as_interrupted(db_url
         assert s.scalar(select(func.count()).select_from(Item)) == 0  # nothing half-applied
         assert s.get(SourceLock, "two") is not None  # its lock is left behind, stale
 
-    override(mirror, {})
+    mirror_answers(mirror, {})
     result = crawl(sources, "two")  # the next crawl recovers both
     assert result.returncode == 0, result.stderr
     assert "two: ok (run 2): 2 pages, 2 items; 2 new" in result.stdout  # the killed crawl's item was never applied
@@ -254,7 +240,7 @@ def test_few_calls_with_a_deadline_is_a_warning_on_a_healthy_run(sqlite_url, tmp
 
 @pytest.mark.slow
 def test_hung_crawl_is_stopped_at_the_timeout_and_recorded_as_such(sqlite_url, mirror, sources):
-    override(mirror, {"www.mucf.se/bidrag/statsbidrag": {"delay": 30}})
+    mirror_answers(mirror, {"www.mucf.se/bidrag/statsbidrag": {"delay": 30}})
     result = crawl(sources, "mucf", "--timeout", "3")
     assert result.returncode == 0  # the source ran; its run failed
     assert "mucf: failed" in result.stdout
@@ -266,7 +252,7 @@ def test_hung_crawl_is_stopped_at_the_timeout_and_recorded_as_such(sqlite_url, m
 
 @pytest.mark.slow
 def test_a_start_page_that_errors_fails_the_run_even_when_not_must_carry(sqlite_url, mirror, sources):
-    override(mirror, {"statsbidrag.socialstyrelsen.se/organisationer": {"status": 404}})
+    mirror_answers(mirror, {"statsbidrag.socialstyrelsen.se/organisationer": {"status": 404}})
     crawl(sources, "two")  # OTHER is a start page of "two", though not a must-carry page
     [run] = runs()
     assert (run["status"], run["reason"]) == ("failed", f"{OTHER} answered HTTP 404")

@@ -20,7 +20,7 @@ from fundwatch.spiders.health import RunHealth, same_page
 from fundwatch.spiders.middlewares import CharsetCheckMiddleware, TruncationCheckMiddleware
 from fundwatch.spiders.page import carries
 from fundwatch.storage.reasons import reason_en, reason_sv
-from helpers import MIRROR, crawl_args, run_cli, write_sources
+from helpers import MIRROR, crawl_args, mirror_answers, run_cli, write_sources
 
 PAGE = "https://www.mucf.se/bidrag/statsbidrag"
 PAGE_FILE = "www.mucf.se/bidrag/statsbidrag/index.html"
@@ -51,22 +51,7 @@ def sources(tmp_path):
 
 
 def answer(server, key: str, **override) -> None:
-    answers(server, {key: override})
-
-
-def answers(server, overrides: dict[str, dict]) -> None:
-    """Each path of OVERRIDES answers with its overrides (status, location, headers, ...)."""
-    lines = []
-    for key, override in overrides.items():
-        lines.append(f'["{key}"]')
-        for name, value in override.items():
-            if isinstance(value, dict):
-                lines.append(f"{name} = {{ " + ", ".join(f'"{k}" = "{v}"' for k, v in value.items()) + " }")
-            elif isinstance(value, str):
-                lines.append(f'{name} = "{value}"')
-            else:
-                lines.append(f"{name} = {value}")
-    (server.root / "_responses.toml").write_text("\n".join(lines) + "\n", "utf-8")
+    mirror_answers(server, {key: override})
 
 
 def restore(server) -> None:
@@ -108,7 +93,7 @@ def test_a_page_redirected_to_a_maintenance_page_is_never_removed_nor_replaced(s
     crawl_all()
     before = shown(read("calls"))
     assert sorted(before) == sorted(REDIRECTED.values())
-    answers(faulty, {url.removeprefix("https://"): {"status": status, "location": "/www.mucf.se/underhall"}
+    mirror_answers(faulty, {url.removeprefix("https://"): {"status": status, "location": "/www.mucf.se/underhall"}
                      for status, url in REDIRECTED.items()})
     for _ in range(3):
         crawl_all()
