@@ -170,7 +170,24 @@ class HungServer:
         self.sock.close()
 
 
-class HoldingServer:
+class LoopbackServer:
+    """An HTTP server on 127.0.0.1 (a free port) answering with HANDLER, a thread per request."""
+
+    def __init__(self, handler: type[http.server.BaseHTTPRequestHandler]):
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.httpd.daemon_threads = True
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.httpd.server_address[1]}"
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+class HoldingServer(LoopbackServer):
     """An HTTP server that answers robots.txt at once (404) and holds every other request open
     until its client goes away, logging how many such requests were in flight at once: a site
     that sees whether a source is ever crawled twice at the same time."""
@@ -204,13 +221,7 @@ class HoldingServer:
                     with server._guard:
                         server.active -= 1
 
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        super().__init__(Handler)
 
     def release(self) -> None:
         """Drop every held request unanswered (a download error for its client); hold none after."""
@@ -218,8 +229,7 @@ class HoldingServer:
 
     def close(self) -> None:
         self._closing.set()
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        super().close()
 
 
 class TcpProxy:

@@ -24,7 +24,7 @@ from fundwatch.mirror_server import MirrorServer
 from fundwatch.sources import Source
 from fundwatch.storage.db import get_engine, session_scope
 from fundwatch.storage.models import Run, SourceLock
-from helpers import crawl_args, run_cli, wait_for
+from helpers import LoopbackServer, crawl_args, run_cli, wait_for
 
 PAGE = "<html><body><main><h1>{title}</h1><p>Bidrag till ideella föreningar: {title}.</p></main></body></html>"
 
@@ -170,7 +170,7 @@ def test_a_host_without_a_pace_gets_the_per_domain_concurrency_from_one_crawl_on
 
 
 # -- a group's sources in one process: each its own run, outcome, timeout and log -------------------
-class HalfHungSite:
+class HalfHungSite(LoopbackServer):
     """/hang/ never answers (until the test ends), every other page answers at once."""
 
     def __init__(self):
@@ -198,18 +198,11 @@ class HalfHungSite:
                 self.end_headers()
                 self.wfile.write(body)
 
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        super().__init__(Handler)
 
     def close(self) -> None:
         self.closing.set()
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        super().close()
 
 
 @pytest.fixture
