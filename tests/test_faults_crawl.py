@@ -10,6 +10,7 @@ import socket
 import struct
 import subprocess
 import threading
+from pathlib import Path
 
 import pytest
 from scrapy.exceptions import DownloadFailedError, IgnoreRequest
@@ -113,19 +114,28 @@ def test_a_page_redirected_to_a_maintenance_page_is_never_removed_nor_replaced(s
     assert [c["change"] for c in read("history")] == ["new"] * 5
 
 
+MOVED = "https://www.mucf.se/bidrag/statsbidrag-2027"
+
+
+def move_page(server, status: int) -> Path:
+    """The watched page moves to MOVED, and its old URL redirects there with STATUS; the moved page's file."""
+    moved = server.root / "www.mucf.se" / "bidrag" / "statsbidrag-2027"
+    shutil.copytree(server.root / "www.mucf.se" / "bidrag" / "statsbidrag", moved)
+    answer(server, "www.mucf.se/bidrag/statsbidrag", status=status, location="/www.mucf.se/bidrag/statsbidrag-2027")
+    return moved / "index.html"
+
+
 @pytest.mark.slow
 def test_a_moved_page_keeps_its_item_and_the_run_healthy(sqlite_url, faulty, sources):
     crawl(sources)
     [before] = read("calls")
-    moved = faulty.root / "www.mucf.se" / "bidrag" / "statsbidrag-2027"
-    shutil.copytree(faulty.root / "www.mucf.se" / "bidrag" / "statsbidrag", moved)
-    answer(faulty, "www.mucf.se/bidrag/statsbidrag", status=301, location="/www.mucf.se/bidrag/statsbidrag-2027")
+    move_page(faulty, 301)
     for _ in range(3):
         crawl(sources)
     assert [r["status"] for r in read("runs")] == ["ok"] * 4
     [after] = read("calls", "--all")
     assert after["id"] == before["id"] and after["status"] != "removed"
-    assert after["url"] == "https://www.mucf.se/bidrag/statsbidrag-2027"
+    assert after["url"] == MOVED
     assert [c["change"] for c in read("history")] == ["new"]  # the same item, never a second one
 
 
@@ -133,12 +143,9 @@ def test_a_moved_page_keeps_its_item_and_the_run_healthy(sqlite_url, faulty, sou
 def test_a_moved_page_with_a_new_title_is_still_the_watched_page_by_its_text(sqlite_url, faulty, sources):
     crawl(sources)
     [before] = read("calls")
-    moved = faulty.root / "www.mucf.se" / "bidrag" / "statsbidrag-2027"
-    shutil.copytree(faulty.root / "www.mucf.se" / "bidrag" / "statsbidrag", moved)
-    page = moved / "index.html"
+    page = move_page(faulty, 308)
     html = page.read_text("utf-8")
     page.write_text(html.replace("<h1>Statsbidrag</h1>", "<h1>Statsbidrag 2027</h1>"), "utf-8")
-    answer(faulty, "www.mucf.se/bidrag/statsbidrag", status=308, location="/www.mucf.se/bidrag/statsbidrag-2027")
     crawl(sources)
     assert read("runs")[0]["status"] == "ok"
     [after] = read("calls", "--all")
