@@ -79,20 +79,19 @@ def await_apply(pending: PendingApply) -> None:
 def pending_applies() -> list[PendingApply]:
     """The runs of this host that await their apply, oldest run first (the order they must be
     applied in: a later run of a source is compared with what the earlier one found)."""
-    found = []
-    for path in spool_folder().glob("run-*.pending.json"):
-        try:
-            found.append(PendingApply(**json.loads(path.read_text("utf-8"))))
-        except (OSError, ValueError, TypeError):
-            continue  # removed meanwhile by whoever applied it
-    return sorted(found, key=lambda p: p.run_id)
+    found = (_read_pending(path) for path in spool_folder().glob("run-*.pending.json"))
+    return sorted((pending for pending in found if pending is not None), key=lambda p: p.run_id)
 
 
 def pending_apply(run_id: int) -> PendingApply | None:
+    return _read_pending(_pending_file(run_id))
+
+
+def _read_pending(path: Path) -> PendingApply | None:
     try:
-        return PendingApply(**json.loads(_pending_file(run_id).read_text("utf-8")))
+        return PendingApply(**json.loads(path.read_text("utf-8")))
     except (OSError, ValueError, TypeError):
-        return None
+        return None  # removed meanwhile by whoever applied it
 
 
 def _reason_file(run_id: int) -> Path:
