@@ -32,7 +32,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.base import STATE_RUNNING
 
 from fundwatch.scheduler import jobs
-from fundwatch.scheduler.jobs import CYCLE_ID, crawl_job_id
+from fundwatch.scheduler.jobs import CYCLE_ID, crawl_job_id, cycle_sources
 from fundwatch.scheduler.models import JOBS_TABLE as TABLE
 from fundwatch.scheduler.schedule import SchedulerSettings, cron_trigger, trigger_key
 from fundwatch.storage.db import describe_error, session_factory, session_scope
@@ -78,7 +78,7 @@ def desired_jobs(sources, settings: SchedulerSettings, *, timeout: float | None 
     if crawl_settings:
         common["settings"] = dict(crawl_settings)
     specs = []
-    cycle = [s.id for s in sources if not s.schedule]
+    cycle = [s.id for s in cycle_sources(sources)]
     if cycle:
         specs.append(JobSpec(CYCLE_ID, "crawl", "crawl cycle", CRAWL_FUNC,
                              cron_trigger(settings.crawl_schedule, settings.tz, settings.jitter, what="crawl schedule"),

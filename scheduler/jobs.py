@@ -52,6 +52,11 @@ def crawl_job_id(source_id: str | None) -> str:
     return CYCLE_ID if source_id is None else f"crawl:{source_id}"
 
 
+def cycle_sources(sources) -> list:
+    """The sources the crawl cycle crawls: every one without a schedule of its own."""
+    return [s for s in sources if not s.schedule]
+
+
 def postpone(job_id: str) -> None:
     """Mark a stored job due again (it was to run just as the scheduler stopped): the next start
     runs it. Written to the job store directly: the stopping scheduler no longer looks jobs up."""
@@ -82,7 +87,7 @@ def crawl(source_id: str | None = None, sources_file: str | None = None, timeout
         return "postponed"
     try:
         sources = load_sources(sources_file)
-        chosen = [sources.get(source_id)] if source_id else [s for s in sources if not s.schedule]
+        chosen = [sources.get(source_id)] if source_id else cycle_sources(sources)
     except SourcesError as exc:
         log.error("%s not started: %s", _what(source_id), exc)
         return "error"
@@ -94,7 +99,7 @@ def crawl(source_id: str | None = None, sources_file: str | None = None, timeout
 
     def child_started(child: subprocess.Popen) -> None:  # from the thread of the group it crawls
         with _active_lock:
-            _children.setdefault(me, []).append(child)
+            _children[me].append(child)
 
     try:
         results = crawl_sources(chosen, sources.path, timeout=timeout, settings=settings,
