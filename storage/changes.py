@@ -251,5 +251,3 @@ def net_change(changes: Sequence[tuple[str, dict[str, list[Any]]]], removed_now:
     merged = {k: v for k, v in merged.items() if v[0] != v[1]}
     return ("updated", merged) if merged else None
 
-
-# -- the verdict on a run's health ------------------------------------------------------------------

@@ -16,7 +16,6 @@ from fundwatch.storage.reasons import reason_en, reason_sv
 from fundwatch.storage.shown import (  # noqa: F401 - re-exported: the read side's one module for callers
     CALL_KEYS,
     call_json,
-    day,
     effective_status,
     iso,
     item_closes_at,
