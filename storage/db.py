@@ -16,9 +16,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from fundwatch import config
 from fundwatch.errors import UserError
-from fundwatch.storage.schema import SCHEMA_HEAD
+from fundwatch.storage.schema import SCHEMA_HEAD, SQLITE_BUSY_SECONDS
 
-BUSY_TIMEOUT_MS = 30_000
 MIGRATION_LOCK_KEY = 0x66775F6D  # pg_advisory_lock key of fundwatch's migrations ("fw_m")
 _engines: dict[str, Engine] = {}
 _lock = threading.Lock()
@@ -31,7 +30,7 @@ class DatabaseError(UserError, RuntimeError):
 def _sqlite_pragmas(dbapi_conn, _record) -> None:
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA journal_mode=WAL")
-    cur.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+    cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_SECONDS * 1000}")
     cur.execute("PRAGMA foreign_keys=ON")
     cur.execute("PRAGMA synchronous=NORMAL")  # safe in WAL: a crash loses no committed run
     cur.close()
@@ -46,7 +45,7 @@ def make_engine(url: str) -> Engine:
         parsed = parsed.set(drivername="postgresql+psycopg")  # psycopg 3, the `postgres` extra
     kwargs: dict = {"pool_pre_ping": True}  # a connection the server dropped (a restart) is replaced, not used
     if parsed.get_backend_name() == "sqlite":
-        kwargs["connect_args"] = {"timeout": BUSY_TIMEOUT_MS / 1000}
+        kwargs["connect_args"] = {"timeout": SQLITE_BUSY_SECONDS}
     try:
         engine = create_engine(parsed, **kwargs)
     except NoSuchModuleError:

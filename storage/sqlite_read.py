@@ -14,10 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from fundwatch.storage.schema import SCHEMA_HEAD
+from fundwatch.storage.schema import SCHEMA_HEAD, SQLITE_BUSY_SECONDS
 from fundwatch.storage.shown import reaches
 
-BUSY_TIMEOUT_S = 30  # as storage.db: a crawl writing is waited for, not an error
 PREFIX = "sqlite:///"
 
 
@@ -81,9 +80,10 @@ def _row(r: tuple) -> ItemRow:
 
 
 def list_items(url: str, *, agency: str | None = None, kind: str | None = None, include_removed: bool = False,
-               region: str | None = None, form: str | None = None) -> tuple[list[ItemRow], list[str]] | None:
-    """(the items storage.queries.list_items lists for these filters, in its order; every item id),
-    or None when this path cannot answer (see the module's docstring)."""
+               region: str | None = None, form: str | None = None,
+               with_ids: bool = True) -> tuple[list[ItemRow], list[str]] | None:
+    """(the items storage.queries.list_items lists for these filters, in its order; every item id,
+    or none without WITH_IDS), or None when this path cannot answer (see the module's docstring)."""
     path = database_path(url)
     if path is None:
         return None
@@ -101,13 +101,13 @@ def list_items(url: str, *, agency: str | None = None, kind: str | None = None, 
         where.append("status <> 'removed'")
     query = f"SELECT {COLUMNS} FROM items {'WHERE ' + ' AND '.join(where) if where else ''} ORDER BY agency, kind, id"
     try:
-        conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_S)
+        conn = sqlite3.connect(path, timeout=SQLITE_BUSY_SECONDS)
         try:
             revision = conn.execute("SELECT version_num FROM alembic_version").fetchall()
             if revision != [(SCHEMA_HEAD,)]:
                 return None
             rows = [_row(r) for r in conn.execute(query, params)]
-            ids = [i for (i,) in conn.execute("SELECT id FROM items")]
+            ids = [i for (i,) in conn.execute("SELECT id FROM items")] if with_ids else []
         finally:
             conn.close()
     except (sqlite3.Error, ValueError):  # not ours to explain: the usual path says it in one line

@@ -99,7 +99,7 @@ def calls(agency, kind, region, form, only_open, include_removed, fmt):
         raise UserError(str(exc)) from None
     now = now_local()
     chosen = dict(agency=agency, kind=kind, include_removed=include_removed, region=region, form=form)
-    quick = sqlite_read.list_items(config.database_url(), **chosen)
+    quick = sqlite_read.list_items(config.database_url(), **chosen, with_ids=fmt == "table")
     if quick is not None:
         items, ids = quick
         rows = [call_json(i, now) for i in items]
