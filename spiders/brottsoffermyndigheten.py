@@ -17,12 +17,10 @@ from fundwatch.labels import clean
 from fundwatch.spiders import sitevision
 from fundwatch.spiders.base import FundSpider
 from fundwatch.spiders.extract import block_text, main_text
-from fundwatch.spiders.reader import read_sections
+from fundwatch.spiders.reader import APPLY, SENTENCE_BREAK, read_sections
 from fundwatch.swedish import find_dates, parse_date, parse_deadline_rule
 
 NEWS_PATH = "/om-oss/aktuellt/nyheter/"
-SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-ZÅÄÖ])")
-APPLY = re.compile(r"\b(an)?sök", re.I)  # a rule sentence is about applying, not about reporting
 NAMES_DEADLINE = re.compile(r"\bsista\s+(ansökningsdag|dag\s+att\s+(an)?söka|dag\s+för\s+ansökan)", re.I)
 WHO = re.compile(r"^(vem|vilka) kan (an)?söka", re.I)  # "Vem kan söka?", "Vilka kan söka bidrag?"
 RESPECTIVELY = re.compile(r"\brespektive\b|\bresp\.", re.I)
@@ -33,7 +31,7 @@ EMPTY_LIST = re.compile(r"\binga nyheter\b", re.I)
 
 
 def sentences(text: str) -> list[str]:
-    return [s for line in text.splitlines() for s in SENTENCE_END.split(line) if s.strip()]
+    return [s for line in text.splitlines() for s in SENTENCE_BREAK.split(line) if s.strip()]
 
 
 def _join_listed_dates(text: str) -> str:

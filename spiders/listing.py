@@ -35,7 +35,7 @@ from fundwatch.regions import clean_regions, region_of
 from fundwatch.spiders import sitevision
 from fundwatch.spiders.base import FundSpider
 from fundwatch.spiders.callpage import ITEM_FIELDS, WHO, CallPage, detail_name, read_call_page, read_rows
-from fundwatch.spiders.reader import dated_sentences
+from fundwatch.spiders.reader import APPLY, SENTENCE_BREAK, dated_sentences
 from fundwatch.swedish import (
     PartialDate,
     deadline_time,
@@ -48,8 +48,6 @@ from fundwatch.swedish import (
 
 CALL_PAGE = "call-page"
 YEAR = re.compile(r"\b(20[0-9]{2})\b")
-SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-ZÅÄÖ])")
-APPLY = re.compile(r"\b(an)?sök", re.I)  # a rule is about applying, not about the decision
 RECURRING = re.compile(r"\b(varje år|årligen|varje höst|varje vår|en gång per år|två gånger per år)\b", re.I)
 _STATUS_LINE = r"^(?:status:\s*)?"  # a line of its own, or a plan's "Status" cell
 STATUS_WORDS = (
@@ -206,11 +204,12 @@ class ListingSpider(FundSpider):
     def _prose_dates(page: CallPage) -> dict:
         """No labelled date: a dated sentence about applying ("Ansökan ska vara SST tillhanda senast
         31 mars 2027", "Nästa ansökningsomgång är mellan den 20 augusti - 10 september 2027")."""
-        for sentence, role, parsed in dated_sentences(page.lines):  # the reader's own, for its calls
-            if parsed.date and parsed.end:
-                return {"opens": parsed.date, "deadline": parsed.end, "deadline_text": sentence}
-            if parsed.date and role == "deadline":
-                return {"deadline": parsed.date, "deadline_text": sentence}
+        for sentence, dates in dated_sentences(page.lines):  # the reader's own, for its calls
+            for role, parsed in dates:
+                if parsed.date and parsed.end:
+                    return {"opens": parsed.date, "deadline": parsed.end, "deadline_text": sentence}
+                if parsed.date and role == "deadline":
+                    return {"deadline": parsed.date, "deadline_text": sentence}
         return {}
 
     @staticmethod
@@ -226,7 +225,7 @@ class ListingSpider(FundSpider):
         """A yearly deadline the page states as such ("senast den 1 december varje år")."""
         found, said = set(), []
         for line in page.lines:
-            for sentence in SENTENCE_END.split(line):
+            for sentence in SENTENCE_BREAK.split(line):
                 if not (RECURRING.search(sentence) and APPLY.search(sentence)):
                     continue
                 rule = parse_deadline_rule(sentence)

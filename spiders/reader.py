@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from typing import Iterator
 
 from lxml import etree
 from parsel import Selector
@@ -47,7 +48,7 @@ from fundwatch.spiders.normalise import normalise_text
 from fundwatch.swedish import ParsedDate, find_dates
 
 __all__ = ["CallSection", "read_sections", "read_calls", "competitive_flag", "split_period", "dated_sentences",
-           "CLOSED_CONTEXT"]
+           "CLOSED_CONTEXT", "SENTENCE_BREAK", "APPLY"]
 
 _HEADINGS = {"h1": 1, "h2": 2, "h3": 3, "h4": 4, "h5": 5, "h6": 6}
 # Blocks read as a whole (their inline content is lines of text).
@@ -87,8 +88,8 @@ _GENERIC_FACT_HEADINGS = re.compile(
 _CALL_QUESTION = re.compile(
     r"^(vem|vilka)( som)? (kan|får) (an)?söka|^hur mycket|^vad kan (ni|du|man|vi) söka|^vad (kan|får) (bidraget|stödet|pengarna)",
     re.I)
-_SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-ZÅÄÖ])")
-_APPLY = re.compile(r"\b(an)?sök", re.I)  # a sentence about applying, not about the decision or a report
+SENTENCE_BREAK = re.compile(r"(?<=[.!?])\s+(?=[A-ZÅÄÖ])")  # between two sentences of a line
+APPLY = re.compile(r"\b(an)?sök", re.I)  # a sentence about applying, not about the decision or a report
 _ICKE = re.compile(r"\bicke[-\s]?konkurrerande\b", re.I)
 _KONK = re.compile(r"\bkonkurrerande\b", re.I)
 _LABEL_TAIL = " \t:?–—-"
@@ -707,26 +708,26 @@ def read_sections(page, vocabulary: dict[str, tuple[str, ...]] = CALL_LABELS,
     return out
 
 
-def dated_sentences(lines) -> list[tuple[str, str | None, ParsedDate]]:
-    """(sentence, role, date) for every date in the sentences of LINES that are about applying
-    ("Ansökan ska vara inne senast 3 maj 2027", "Nästa ansökningsomgång är mellan den 20 augusti -
-    10 september 2027"), in order; a decision or a report date is no such sentence."""
-    out = []
+def dated_sentences(lines) -> Iterator[tuple[str, list[tuple[str | None, ParsedDate]]]]:
+    """(sentence, its dates by find_dates) for each sentence of LINES about applying that holds a
+    date ("Ansökan ska vara inne senast 3 maj 2027", "Nästa ansökningsomgång är mellan den 20
+    augusti - 10 september 2027"), in order, read as asked for; a decision or a report date is no
+    such sentence."""
     for line in lines:
-        for sentence in _SENTENCE.split(line):
-            if _APPLY.search(sentence):
-                out.extend((sentence, role, parsed) for role, parsed in find_dates(sentence))
-    return out
+        for sentence in SENTENCE_BREAK.split(line):
+            if APPLY.search(sentence) and (dates := find_dates(sentence)):
+                yield sentence, dates
 
 
 def _prose_deadline(lines) -> str | None:
     """The deadline a call's text gives in a sentence about applying: the sentence when it holds no
     other date, else the date as written (with its time)."""
-    for sentence, role, parsed in dated_sentences(lines):
-        if role == "deadline" and parsed.date and not parsed.end:
-            if len(find_dates(sentence)) == 1:
-                return sentence
-            return parsed.text + (f" kl. {parsed.time:%H.%M}" if parsed.time else "")
+    for sentence, dates in dated_sentences(lines):
+        for role, parsed in dates:
+            if role == "deadline" and parsed.date and not parsed.end:
+                if len(dates) == 1:
+                    return sentence
+                return parsed.text + (f" kl. {parsed.time:%H.%M}" if parsed.time else "")
     return None
 
 
