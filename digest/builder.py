@@ -276,9 +276,13 @@ class Digest:
     news: list[ItemView] = field(default_factory=list)  # news and watched pages, new or changed
     open_more: int = 0  # open or upcoming calls a first digest leaves out of open_now
     reminder_days: int = SOON_DAYS
-    new_calls: int = 0  # new calls anywhere in the digest (soon, new, upcoming)
-    new_ids: frozenset[str] = frozenset()  # those calls: marked "Ny" in the sections other than the new one
+    new_ids: frozenset[str] = frozenset()  # new calls anywhere in the digest: marked "Ny" outside the new section
     new_sources: list[str] = field(default_factory=list)  # "Ny källa: MUCF — 6 öppna utlysningar"
+
+    @property
+    def new_calls(self) -> int:
+        """New calls anywhere in the digest (soon, new, upcoming)."""
+        return len(self.new_ids)
 
     @property
     def week_no(self) -> int:
@@ -529,7 +533,7 @@ class WeekData:
         return Digest(self.week, first, after_id, upto_id, new, changed, soon, closed,
                       open_all[:FIRST_DIGEST_LIMIT], self.coverage(filters.agencies), upcoming=upcoming, news=news,
                       open_more=max(0, len(open_all) - FIRST_DIGEST_LIMIT), reminder_days=filters.reminder_days,
-                      new_calls=len(new_ids), new_ids=frozenset(new_ids),
+                      new_ids=frozenset(new_ids),
                       new_sources=[new_source_line(label, n) for label, n in new_sources.items()])
 
 

@@ -150,7 +150,6 @@ def _norm(text: str) -> str:
 
 class _Vocabulary:
     def __init__(self, vocabulary: dict[str, tuple[str, ...]]):
-        self.fields = set(vocabulary)
         self.exact = {_norm(s).strip(_LABEL_TAIL): name for name, spellings in vocabulary.items() for s in spellings}
         # spellings by their first word, longest first: a line is checked against a few, not all
         self.by_first_word: dict[str, list[str]] = {}
@@ -696,7 +695,7 @@ def read_sections(page, vocabulary: dict[str, tuple[str, ...]] = CALL_LABELS,
                 facts[name], labels[name] = value, label
         lines, links = text_and_links(node)
         text = normalise_text("\n".join(line for line in lines if line))
-        if is_call[id(node)] and "deadline" in vocab.fields and not ("deadline" in facts or "period" in facts):
+        if is_call[id(node)] and "deadline" in vocabulary and not ("deadline" in facts or "period" in facts):
             written = _prose_deadline(text.splitlines())
             if written:
                 facts["deadline"], labels["deadline"] = written, ""
