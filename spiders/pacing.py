@@ -70,8 +70,7 @@ class PoliteDownloadHandler(MirrorDownloadHandler):
             held = await self._hold(host)
             try:
                 response = await super().download_request(request)
-                if urlsplit(request.url).path == "/robots.txt" and 200 <= response.status < 300:
-                    self._read_crawl_delay(host, response.body)  # before the host is let go: binds the next request
+                self._read_crawl_delay(host, request, response)  # before the host is let go: binds the next request
                 return response
             finally:  # the pace runs from the answer, so the host sees at least the pace between two requests
                 hosts.record_request(host, time.time(), self.pace(host))
@@ -87,8 +86,7 @@ class PoliteDownloadHandler(MirrorDownloadHandler):
             turn.out += 1
         try:
             response = await super().download_request(request)
-            if urlsplit(request.url).path == "/robots.txt" and 200 <= response.status < 300:
-                self._read_crawl_delay(host, response.body)  # a Crawl-delay: the next request takes the paced way
+            self._read_crawl_delay(host, request, response)  # a Crawl-delay: the next request takes the paced way
             return response
         finally:
             turn.out -= 1
@@ -97,9 +95,12 @@ class PoliteDownloadHandler(MirrorDownloadHandler):
                 hosts.record_request(host, time.time(), self.pace(host))
                 hosts.release(turn.held)
 
-    def _read_crawl_delay(self, host: str, body: bytes) -> None:
+    def _read_crawl_delay(self, host: str, request: Request, response: Response) -> None:
+        """The Crawl-delay of the host's robots.txt, when RESPONSE is that file."""
+        if urlsplit(request.url).path != "/robots.txt" or not 200 <= response.status < 300:
+            return
         agent = self.crawler.settings.get("ROBOTSTXT_USER_AGENT") or self.crawler.settings.get("USER_AGENT")
-        delay = Protego.parse(body.decode("utf-8", "replace")).crawl_delay(agent)
+        delay = Protego.parse(response.body.decode("utf-8", "replace")).crawl_delay(agent)
         if delay:
             crawl_delays(self.crawler)[host] = float(delay)
 
