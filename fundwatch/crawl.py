@@ -269,11 +269,15 @@ def _crawl_runs(sessions, runs: list[_Run], sources_path: str, settings: dict[st
     output = runs[0].log_file if len(runs) == 1 else log_dir() / f"group-{runs[0].source.id}.log"
     pending = list(runs)
 
-    def close(run: _Run, proc: subprocess.Popen, timed_out: bool = False) -> None:
-        """Stop the run's heartbeat, apply what its crawler reported (or fail it), report it."""
+    def release(run: _Run) -> None:
+        """RUN leaves the runs still to close, its heartbeat stopped."""
         pending.remove(run)
         if run.heartbeat is not None:
             run.heartbeat.stop()
+
+    def close(run: _Run, proc: subprocess.Popen, timed_out: bool = False) -> None:
+        """Stop the run's heartbeat, apply what its crawler reported (or fail it), report it."""
+        release(run)
         try:
             summary = _close_run(sessions, run.run_id, run.source, proc, run.result_file, run.spool_file,
                                  run.settings, retry_for, timeout=int(timeout) if timed_out else None)
@@ -292,8 +296,7 @@ def _crawl_runs(sessions, runs: list[_Run], sources_path: str, settings: dict[st
                                         start_new_session=True, preexec_fn=partial(die_with_parent, os.getpid(), niceness))
             except OSError as exc:
                 for run in list(pending):
-                    pending.remove(run)
-                    run.heartbeat.stop()
+                    release(run)
                     abandon_run(sessions, run.run_id, run.source.id, "crashed", {"returncode": str(exc)})
                     done(run.source, CrawlResult(run.source.id, "error", run.run_id,
                                                  message=f"could not start the crawl: {exc}"))
@@ -335,9 +338,7 @@ def _crawl_runs(sessions, runs: list[_Run], sources_path: str, settings: dict[st
                 raise
     finally:
         for run in list(pending):  # not closed (e.g. the log could not be opened): nothing crawled
-            pending.remove(run)
-            if run.heartbeat is not None:
-                run.heartbeat.stop()
+            release(run)
             abandon_run(sessions, run.run_id, run.source.id, "interrupted", {"pid": os.getpid()})
 
 
