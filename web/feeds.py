@@ -104,8 +104,7 @@ class Feeds:
             body = self._calendars.get(key)
             if body is None:
                 wanted = set(filters.statuses or CALENDAR_STATUSES) & set(CALENDAR_STATUSES) | {"removed"}
-                rows = catalog.matching(agencies=filters.agencies, kinds=filters.kinds, keywords=filters.keywords,
-                                        statuses=wanted, forms=filters.forms, regions=filters.regions)
+                rows = catalog.matching(**{**filters.catalog_filters(), "statuses": wanted})
                 body = self._calendars[key] = self.ics(rows, version)
                 while len(self._calendars) > CALENDARS_KEPT:
                     self._calendars.popitem(last=False)

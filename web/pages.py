@@ -104,15 +104,16 @@ class PublicFilter:
         pairs += self._audience()
         return "?" + urllib.parse.urlencode(pairs) if pairs else ""
 
-    def _matching(self) -> dict[str, tuple[str, ...]]:
+    def catalog_filters(self) -> dict[str, tuple[str, ...]]:
+        """These filters as Catalog.matching's arguments."""
         return {"agencies": self.agencies, "kinds": self.kinds, "statuses": self.statuses, "keywords": self.keywords,
                 "forms": self.forms, "regions": self.regions}
 
     def rows(self, catalog: Catalog) -> tuple[CallRow, ...]:
-        return catalog.matching(**self._matching())
+        return catalog.matching(**self.catalog_filters())
 
     def item_ids(self, catalog: Catalog) -> frozenset[str]:
-        return catalog.matching_ids(**self._matching())
+        return catalog.matching_ids(**self.catalog_filters())
 
     @property
     def narrows_items(self) -> bool:
