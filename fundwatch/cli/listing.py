@@ -202,7 +202,7 @@ def show(item_id, fmt):
                 "first_seen", "last_seen"):
         if data.get(key) is not None:
             click.echo(f"{key + ':':15}{plain(data[key])}")
-    meeting = next_meeting(data["details"], dt.datetime.now(timezone()).date())
+    meeting = next_meeting(data["details"], now_local().date())
     if meeting:  # worked out now from the listed dates: a meeting passing is no change of the item
         click.echo(f"{'next meeting:':15}{meeting.isoformat()}")
     for label, value in data["details"].items():
